@@ -1,0 +1,146 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js'
+import { PluginError } from './errors.js'
+import type { Logger } from './logger.js'
+import type {
+  AgentChallenge,
+  PayloadOrChallengeResponse,
+  ServerAttestRequest,
+  ServerAttestResponse,
+} from './messages.js'
+import { toStatus } from './status.js'
+import { StreamReader } from './stream-reader.js'
+import type { AgentAttestor, AttestIo, ServerAttestor } from './types.js'
+
+/** SPIRE sends the payload as soon as it opens Attest; anything slower is a broken host. */
+export const FIRST_MESSAGE_TIMEOUT_MS = 30_000
+/** Bound on one agent round trip (agent → IMDS → agent → server) for a challenge response. */
+export const CHALLENGE_RESPONSE_TIMEOUT_MS = 60_000
+
+export interface AttestRuntime<C> {
+  attestor(): ServerAttestor<C> | AgentAttestor<C>
+  config(): C
+  log: Logger
+  /** Aborted when the plugin shuts down. */
+  shutdownSignal: AbortSignal
+}
+
+/** Emits a gRPC status on a bidi call unless the host already went away (grpc-js: `emit('error')`). */
+function fail(call: ServerDuplexStream<unknown, unknown>, err: unknown, log: Logger): void {
+  if (call.cancelled || call.destroyed) return
+  const status = toStatus(err, log)
+  call.emit('error', status)
+}
+
+function streamSignal(call: ServerDuplexStream<unknown, unknown>, shutdown: AbortSignal): AbortController {
+  const controller = new AbortController()
+  call.on('cancelled', () => controller.abort(new Error('stream cancelled')))
+  shutdown.addEventListener('abort', () => controller.abort(new Error('plugin shutting down')), {
+    once: true,
+  })
+  return controller
+}
+
+/** spire.plugin.server.nodeattestor.v1.NodeAttestor/Attest → `attestor.attest(payload, config, io)`. */
+export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
+  return (call: ServerDuplexStream<ServerAttestRequest, ServerAttestResponse>): void => {
+    const controller = streamSignal(call, rt.shutdownSignal)
+    const reader = new StreamReader<ServerAttestRequest>(call)
+    const run = async (): Promise<void> => {
+      // read the config once: a Configure landing mid-attestation must not change the rules halfway
+      const config = rt.config()
+      const attestor = rt.attestor() as ServerAttestor<C>
+      const first = await reader.next('the attestation payload', FIRST_MESSAGE_TIMEOUT_MS)
+      if (first === undefined) {
+        throw new PluginError('InvalidArgument', 'missing-payload', 'missing attestation payload')
+      }
+      const payload = first.payload
+      if (first.request !== 'payload' || payload === undefined || payload.length === 0) {
+        throw new PluginError('InvalidArgument', 'missing-payload', 'missing attestation payload')
+      }
+      const io: AttestIo = {
+        signal: controller.signal,
+        metadata: metadataMap(call),
+        challenge: async (data) => {
+          call.write({ challenge: Buffer.from(data) })
+          const reply = await reader.next('the challenge response', CHALLENGE_RESPONSE_TIMEOUT_MS)
+          if (reply === undefined) {
+            throw new PluginError('Cancelled', 'stream-ended', 'stream ended before the challenge response')
+          }
+          const response = reply.challenge_response
+          if (reply.request !== 'challenge_response' || response === undefined) {
+            throw new PluginError(
+              'InvalidArgument',
+              'missing-challenge-response',
+              'expected a challenge response',
+            )
+          }
+          return new Uint8Array(response)
+        },
+      }
+      const attrs = await attestor.attest(new Uint8Array(payload), config, io)
+      if (attrs.spiffeId === '') {
+        throw new PluginError('Internal', 'missing-agent-id', 'attestor returned no agent ID')
+      }
+      if (call.cancelled) return
+      call.write({
+        agent_attributes: {
+          spiffe_id: attrs.spiffeId,
+          selector_values: attrs.selectorValues,
+          can_reattest: attrs.canReattest,
+        },
+      })
+      call.end()
+    }
+    run().catch((err: unknown) => fail(call, err, rt.log))
+  }
+}
+
+/** spire.plugin.agent.nodeattestor.v1.NodeAttestor/AidAttestation: payload unprompted, then answers. */
+export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
+  return (call: ServerDuplexStream<AgentChallenge, PayloadOrChallengeResponse>): void => {
+    const controller = streamSignal(call, rt.shutdownSignal)
+    const reader = new StreamReader<AgentChallenge>(call)
+    const io = { signal: controller.signal }
+    const run = async (): Promise<void> => {
+      const config = rt.config()
+      const attestor = rt.attestor() as AgentAttestor<C>
+      const payload = await attestor.payload(config, io)
+      if (payload.length === 0) {
+        throw new PluginError('Internal', 'empty-payload', 'attestor produced an empty payload')
+      }
+      if (call.cancelled) return
+      call.write({ payload: Buffer.from(payload) })
+      if (attestor.respond === undefined) {
+        call.end()
+        return
+      }
+      for (;;) {
+        // the agent cancels the stream once attestation is over: that ends this loop
+        const msg = await reader.next('a challenge')
+        if (msg === undefined) {
+          call.end()
+          return
+        }
+        const challenge = msg.challenge ?? Buffer.alloc(0)
+        const response = await attestor.respond(new Uint8Array(challenge), config, io)
+        if (response.length === 0) {
+          throw new PluginError('Internal', 'empty-response', 'attestor produced an empty challenge response')
+        }
+        if (call.cancelled) return
+        call.write({ challenge_response: Buffer.from(response) })
+      }
+    }
+    run().catch((err: unknown) => {
+      if (err instanceof PluginError && err.reason === 'stream-cancelled') return
+      fail(call, err, rt.log)
+    })
+  }
+}
+
+function metadataMap(call: ServerDuplexStream<unknown, unknown>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(call.metadata.getMap())) {
+    out[key] = typeof value === 'string' ? value : value.toString('base64')
+  }
+  return out
+}

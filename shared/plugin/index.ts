@@ -1,0 +1,25 @@
+export { serve, type ServeOptions } from './serve.js'
+export { PluginError, isPluginError, errorMessage, type StatusName } from './errors.js'
+export { Report } from './report.js'
+export { createHclogLogger, NOOP_LOGGER, type Logger, type LogFields, type LogLevel } from './logger.js'
+export {
+  assertNotAttested,
+  NOOP_METRICS,
+  unixNanos,
+  type AgentStore,
+  type Metrics,
+  type MetricLabels,
+} from './host-services.js'
+export type {
+  AgentAttestIo,
+  AgentAttestor,
+  AgentAttributes,
+  AgentPluginDefinition,
+  AttestIo,
+  BuildConfig,
+  CoreConfig,
+  PluginContext,
+  PluginDefinition,
+  ServerAttestor,
+  ServerPluginDefinition,
+} from './types.js'

@@ -1,0 +1,93 @@
+/** hclog levels, as strings on the wire (wire-protocol.md §4). */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
+
+export type LogFields = Record<string, unknown>
+
+/** What plugin code logs through. Messages are constant sentences; variables go in fields. */
+export interface Logger {
+  trace(message: string, fields?: LogFields): void
+  debug(message: string, fields?: LogFields): void
+  info(message: string, fields?: LogFields): void
+  warn(message: string, fields?: LogFields): void
+  error(message: string, fields?: LogFields): void
+  /** A logger whose lines carry these fields too. */
+  with(fields: LogFields): Logger
+}
+
+const LEVEL_ORDER: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 }
+
+/** hclog's timestamp layout `2006-01-02T15:04:05.000000Z07:00`: exactly six fractional digits. */
+export function hclogTimestamp(date: Date): string {
+  return date.toISOString().slice(0, 23) + '000Z'
+}
+
+/** Keeps a line well under go-plugin's 64 KiB stderr buffer, past which SPIRE stops parsing it. */
+const MAX_LINE_BYTES = 32 * 1024
+
+export interface HclogWriterOptions {
+  write: (line: string) => void
+  level?: LogLevel
+  now?: () => Date
+  module?: string
+}
+
+/** One JSON object per line in hclog shape; every `@` field is a string (a number crashes SPIRE). */
+export function createHclogLogger(options: HclogWriterOptions, base: LogFields = {}): Logger {
+  const min = LEVEL_ORDER[options.level ?? 'trace']
+  const now = options.now ?? (() => new Date())
+  const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
+    if (LEVEL_ORDER[level] < min) return
+    const entry: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries({ ...base, ...fields })) {
+      if (k.startsWith('@')) continue
+      entry[k] = v instanceof Error ? v.message : v
+    }
+    const line = serialize({
+      '@level': level,
+      '@message': String(message),
+      '@timestamp': hclogTimestamp(now()),
+      ...(options.module !== undefined ? { '@module': options.module } : {}),
+      ...entry,
+    })
+    options.write(line + '\n')
+  }
+  return {
+    trace: (m, f) => emit('trace', m, f),
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    with: (fields) => createHclogLogger(options, { ...base, ...fields }),
+  }
+}
+
+function serialize(entry: Record<string, unknown>): string {
+  let line: string
+  try {
+    line = JSON.stringify(entry, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+  } catch {
+    line = JSON.stringify({
+      '@level': entry['@level'],
+      '@message': entry['@message'],
+      '@timestamp': entry['@timestamp'],
+      log_error: 'fields not serializable',
+    })
+  }
+  if (Buffer.byteLength(line) <= MAX_LINE_BYTES) return line
+  return JSON.stringify({
+    '@level': entry['@level'],
+    '@message': String(entry['@message']).slice(0, 1024),
+    '@timestamp': entry['@timestamp'],
+    log_truncated: true,
+  })
+}
+
+/** Discards everything; for tests and tools that do not care. */
+export const NOOP_LOGGER: Logger = {
+  trace: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  with: () => NOOP_LOGGER,
+}

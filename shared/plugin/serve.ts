@@ -1,0 +1,326 @@
+import {
+  Server,
+  ServerCredentials,
+  setLogger,
+  setLogVerbosity,
+  logVerbosity,
+  type sendUnaryData,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js'
+import { rmSync } from 'node:fs'
+import { agentAttestHandler, serverAttestHandler, type AttestRuntime } from './attest-handlers.js'
+import { BrokerConnections, HOST_SERVICES_BROKER_ID } from './broker.js'
+import { ConfigStore } from './config-store.js'
+import { errorMessage, PluginError } from './errors.js'
+import {
+  brokerService,
+  controllerService,
+  healthService,
+  stdioService,
+} from './go-plugin-services.js'
+import {
+  applySocketGroup,
+  createSocketPlace,
+  formatHandshake,
+  hasMagicCookie,
+  negotiateProtocol,
+  NOT_A_PROGRAM_MESSAGE,
+  type Env,
+} from './handshake.js'
+import {
+  createAgentStoreClient,
+  createHostConnection,
+  createMetricsClient,
+  NOOP_METRICS,
+} from './host-services.js'
+import { createHclogLogger, type Logger, type LogLevel } from './logger.js'
+import type { ConfigureRequest, InitRequest, InitResponse, ValidateResponse } from './messages.js'
+import { serviceDefinition, SERVICE } from './protos.js'
+import { toStatus } from './status.js'
+import type { AgentAttestor, PluginContext, PluginDefinition, ServerAttestor } from './types.js'
+
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+/** How often an orphaned plugin (host gone without Shutdown, e.g. SIGKILL) notices and exits. */
+const PARENT_CHECK_INTERVAL_MS = 1_000
+const LOG_LEVELS = new Set<LogLevel>(['trace', 'debug', 'info', 'warn', 'error'])
+
+export interface ServeOptions {
+  env?: Env
+}
+
+/**
+ * The one call a plugin's main makes (like spire-plugin-sdk's pluginmain.Serve): checks the magic
+ * cookie, binds the socket, prints the handshake, serves until the host shuts it down.
+ */
+export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions = {}): void {
+  const env = options.env ?? process.env
+  if (!hasMagicCookie(env, 'NodeAttestor')) {
+    process.stderr.write(NOT_A_PROGRAM_MESSAGE)
+    process.exit(1)
+  }
+  const levelEnv = env.SPIRE_AZURE_LOG_LEVEL?.toLowerCase() as LogLevel | undefined
+  const log = createHclogLogger({
+    write: (line) => process.stderr.write(line),
+    level: levelEnv !== undefined && LOG_LEVELS.has(levelEnv) ? levelEnv : 'debug',
+    module: definition.name,
+  })
+  captureProcessOutput(log)
+  // go-plugin ignores SIGINT: Ctrl-C reaches the whole process group and the host drives shutdown
+  process.on('SIGINT', () => {})
+
+  const runtime = new PluginRuntime(definition, log)
+  const protocol = negotiateProtocol(env)
+  if (protocol.warning !== undefined) log.warn('Protocol version negotiation', { detail: protocol.warning })
+
+  let place: ReturnType<typeof createSocketPlace>
+  try {
+    place = createSocketPlace(env)
+  } catch (err) {
+    log.error('Cannot create the plugin socket', { error: errorMessage(err) })
+    process.exit(1)
+  }
+  runtime.onExit(() => rmSync(place.dir, { recursive: true, force: true }))
+
+  runtime.server.bindAsync(`unix://${place.path}`, ServerCredentials.createInsecure(), (err) => {
+    if (err) {
+      log.error('Cannot bind the plugin socket', { error: err.message, path: place.path })
+      runtime.exit(1)
+      return
+    }
+    try {
+      const group = env.PLUGIN_UNIX_SOCKET_GROUP
+      if (group !== undefined && group !== '') applySocketGroup(place.path, group)
+    } catch (groupErr) {
+      log.error('Cannot apply PLUGIN_UNIX_SOCKET_GROUP', { error: errorMessage(groupErr) })
+      runtime.exit(1)
+      return
+    }
+    // bind first, print second: the host dials as soon as it reads this line
+    process.stdout.write(formatHandshake(protocol.version, place.path))
+    log.debug('Plugin serving', { socket: place.path, side: definition.side })
+    runtime.watchParent()
+  })
+}
+
+/** State and RPC handlers of one plugin process. */
+class PluginRuntime<C> {
+  readonly server: Server
+  readonly #definition: PluginDefinition<C>
+  readonly #log: Logger
+  readonly #configs: ConfigStore<C>
+  readonly #broker = new BrokerConnections()
+  readonly #shutdown = new AbortController()
+  readonly #exitHooks: (() => void)[] = []
+  #attestor: ServerAttestor<C> | AgentAttestor<C> | undefined
+  #hostConnection: { close(): void } | undefined
+  #exiting = false
+
+  constructor(definition: PluginDefinition<C>, log: Logger) {
+    this.#definition = definition
+    this.#log = log
+    this.#configs = new ConfigStore(definition.buildConfig)
+    this.server = new Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    })
+    this.server.addService(serviceDefinition(SERVICE.health), healthService())
+    this.server.addService(serviceDefinition(SERVICE.broker), brokerService(this.#broker, log))
+    this.server.addService(serviceDefinition(SERVICE.stdio), stdioService())
+    this.server.addService(
+      serviceDefinition(SERVICE.controller),
+      controllerService(() => this.exit(0)),
+    )
+    this.server.addService(serviceDefinition(SERVICE.init), {
+      Init: (call: ServerUnaryCall<InitRequest, InitResponse>, cb: sendUnaryData<InitResponse>) =>
+        this.#init(call.request).then(
+          (res) => cb(null, res),
+          (err: unknown) => cb(toStatus(err, log)),
+        ),
+      Deinit: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
+        this.#deinit().then(
+          () => cb(null, {}),
+          (err: unknown) => cb(toStatus(err, log)),
+        ),
+    })
+    this.server.addService(serviceDefinition(SERVICE.config), {
+      Configure: (call: ServerUnaryCall<ConfigureRequest, unknown>, cb: sendUnaryData<unknown>) =>
+        this.#configure(call.request, cb),
+      Validate: (
+        call: ServerUnaryCall<ConfigureRequest, ValidateResponse>,
+        cb: sendUnaryData<ValidateResponse>,
+      ) => this.#validate(call.request, cb),
+    })
+    const rt: AttestRuntime<C> = {
+      attestor: () => this.#requireAttestor(),
+      config: () => this.#configs.get(),
+      log,
+      shutdownSignal: this.#shutdown.signal,
+    }
+    if (definition.side === 'server') {
+      this.server.addService(serviceDefinition(SERVICE.serverNodeAttestor), {
+        Attest: serverAttestHandler(rt),
+      })
+    } else {
+      this.server.addService(serviceDefinition(SERVICE.agentNodeAttestor), {
+        AidAttestation: agentAttestHandler(rt),
+      })
+    }
+  }
+
+  onExit(hook: () => void): void {
+    this.#exitHooks.push(hook)
+  }
+
+  /** Cancels in-flight streams, removes the socket directory and exits on the next tick. */
+  exit(code: number): void {
+    if (this.#exiting) return
+    this.#exiting = true
+    this.#shutdown.abort(new Error('plugin shutting down'))
+    this.server.forceShutdown()
+    this.#hostConnection?.close()
+    for (const hook of this.#exitHooks) {
+      try {
+        hook()
+      } catch {
+        // best effort: the process is exiting
+      }
+    }
+    setImmediate(() => process.exit(code))
+  }
+
+  /** Exits when the host process is gone (SIGKILLed hosts never call Shutdown). */
+  watchParent(): void {
+    const parent = process.ppid
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) {
+        this.#log.warn('Host process exited without shutting the plugin down')
+        this.exit(0)
+      }
+    }, PARENT_CHECK_INTERVAL_MS)
+    timer.unref()
+  }
+
+  #requireAttestor(): ServerAttestor<C> | AgentAttestor<C> {
+    if (this.#attestor === undefined) {
+      throw new PluginError('FailedPrecondition', 'not-initialized', 'plugin not initialized')
+    }
+    return this.#attestor
+  }
+
+  async #init(request: InitRequest): Promise<InitResponse> {
+    const hostServices = request.host_service_names ?? []
+    const def = this.#definition
+    let ctx: PluginContext
+    if (def.side === 'server') {
+      if (!hostServices.includes(SERVICE.agentStore)) {
+        // upstream parity: BrokerHostServices fails the load without AgentStore
+        throw new PluginError(
+          'Internal',
+          'agent-store-unavailable',
+          'required AgentStore host service not available',
+        )
+      }
+      const address = await this.#broker.wait(HOST_SERVICES_BROKER_ID)
+      const conn = this.#connectHost(address.address)
+      ctx = {
+        log: this.#log,
+        agentStore: createAgentStoreClient(conn),
+        metrics: hostServices.includes(SERVICE.metrics)
+          ? createMetricsClient(conn, this.#log)
+          : NOOP_METRICS,
+        hostServices,
+      }
+    } else {
+      let metrics = NOOP_METRICS
+      if (hostServices.includes(SERVICE.metrics)) {
+        try {
+          const address = await this.#broker.wait(HOST_SERVICES_BROKER_ID)
+          metrics = createMetricsClient(this.#connectHost(address.address), this.#log)
+        } catch (err) {
+          this.#log.warn('Metrics host service unreachable; metrics disabled', {
+            error: errorMessage(err),
+          })
+        }
+      }
+      ctx = { log: this.#log, agentStore: undefined, metrics, hostServices }
+    }
+    await this.#attestor?.close?.()
+    this.#attestor = def.side === 'server' ? def.createAttestor(ctx) : def.createAttestor(ctx)
+    const attestorService =
+      def.side === 'server' ? SERVICE.serverNodeAttestor : SERVICE.agentNodeAttestor
+    // the list is the contract: exactly what SPIRE should bind, nothing of go-plugin's
+    return { plugin_service_names: [attestorService, SERVICE.config] }
+  }
+
+  #connectHost(address: string): ReturnType<typeof createHostConnection> {
+    this.#hostConnection?.close()
+    const conn = createHostConnection(address)
+    this.#hostConnection = conn
+    return conn
+  }
+
+  async #deinit(): Promise<void> {
+    const attestor = this.#attestor
+    this.#attestor = undefined
+    await attestor?.close?.()
+    this.#hostConnection?.close()
+    this.#hostConnection = undefined
+  }
+
+  #configure(request: ConfigureRequest, cb: sendUnaryData<unknown>): void {
+    try {
+      const report = this.#configs.configure(configInput(request))
+      if (report.warnings.length > 0) {
+        this.#log.warn('Configuration notes', { notes: report.warnings })
+      }
+      this.#log.debug('Plugin configured')
+      cb(null, {})
+    } catch (err) {
+      cb(toStatus(err, this.#log))
+    }
+  }
+
+  #validate(request: ConfigureRequest, cb: sendUnaryData<ValidateResponse>): void {
+    try {
+      const report = this.#configs.validate(configInput(request))
+      cb(null, { valid: report.ok, notes: report.notes })
+    } catch (err) {
+      cb(toStatus(err, this.#log))
+    }
+  }
+}
+
+function configInput(request: ConfigureRequest): { core: { trustDomain: string }; hcl: string } {
+  return {
+    core: { trustDomain: request.core_configuration?.trust_domain ?? '' },
+    hcl: request.hcl_configuration ?? '',
+  }
+}
+
+/**
+ * Nothing but the handshake may reach stdout: console.* and grpc-js's own logging go to the hclog
+ * stream instead, and stdout writes from stray code are turned into debug log lines.
+ */
+function captureProcessOutput(log: Logger): void {
+  const fmt = (args: unknown[]): string =>
+    args.map((a) => (typeof a === 'string' ? a : errorMessage(a))).join(' ')
+  console.log = (...a: unknown[]) => log.info(fmt(a))
+  console.info = (...a: unknown[]) => log.info(fmt(a))
+  console.debug = (...a: unknown[]) => log.debug(fmt(a))
+  console.trace = (...a: unknown[]) => log.trace(fmt(a))
+  console.warn = (...a: unknown[]) => log.warn(fmt(a))
+  console.error = (...a: unknown[]) => log.error(fmt(a))
+  setLogger({
+    error: (...a: unknown[]) => log.debug('grpc-js', { detail: fmt(a) }),
+    info: (...a: unknown[]) => log.debug('grpc-js', { detail: fmt(a) }),
+    debug: (...a: unknown[]) => log.trace('grpc-js', { detail: fmt(a) }),
+  })
+  setLogVerbosity(logVerbosity.ERROR)
+  process.on('unhandledRejection', (reason) => {
+    log.error('Unhandled promise rejection', { error: errorMessage(reason) })
+  })
+  process.on('uncaughtException', (err) => {
+    log.error('Uncaught exception; exiting', { error: errorMessage(err) })
+    process.exit(1)
+  })
+}

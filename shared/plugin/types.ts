@@ -1,0 +1,75 @@
+import type { Logger } from './logger.js'
+import type { Report } from './report.js'
+import type { AgentStore, Metrics } from './host-services.js'
+
+/** What SPIRE passes beside the plugin's own HCL. */
+export interface CoreConfig {
+  trustDomain: string
+}
+
+/** The attributes a server attestor returns when it accepts an agent. */
+export interface AgentAttributes {
+  spiffeId: string
+  selectorValues: string[]
+  canReattest: boolean
+}
+
+/** The server side of a challenge/response exchange. */
+export interface AttestIo {
+  /** Sends a challenge to the agent and resolves with its response. */
+  challenge(data: Uint8Array): Promise<Uint8Array>
+  /** Aborted when SPIRE cancels the stream or the plugin shuts down. */
+  readonly signal: AbortSignal
+  /** gRPC metadata SPIRE attaches to Attest (lower-case keys); untrusted, for diagnostics only. */
+  readonly metadata: Readonly<Record<string, string>>
+}
+
+export interface ServerAttestor<C> {
+  attest(payload: Uint8Array, config: C, io: AttestIo): Promise<AgentAttributes>
+  /** Releases timers, caches and clients on Deinit. */
+  close?(): Promise<void> | void
+}
+
+export interface AgentAttestIo {
+  readonly signal: AbortSignal
+}
+
+export interface AgentAttestor<C> {
+  /** The first message, written unprompted when the agent opens the stream. */
+  payload(config: C, io: AgentAttestIo): Promise<Uint8Array>
+  /** Answers a server challenge. Absent: the plugin ends the stream after the payload. */
+  respond?(challenge: Uint8Array, config: C, io: AgentAttestIo): Promise<Uint8Array>
+  close?(): Promise<void> | void
+}
+
+/** What the runtime hands a plugin when it creates the attestor (after Init). */
+export interface PluginContext {
+  log: Logger
+  /** Server plugins only; always present there (Init fails without it). */
+  agentStore: AgentStore | undefined
+  /** A no-op recorder when SPIRE does not offer the Metrics host service. */
+  metrics: Metrics
+  /** Host service names SPIRE listed in Init. */
+  hostServices: readonly string[]
+}
+
+/** Pure: no I/O, no shared state. Every problem goes to `report`; undefined when there were errors. */
+export type BuildConfig<C> = (hcl: string, core: CoreConfig, report: Report) => C | undefined
+
+interface PluginDefinitionBase<C> {
+  /** SPIRE's plugin name, e.g. `azure_msi`; used as the log module. */
+  name: string
+  buildConfig: BuildConfig<C>
+}
+
+export interface ServerPluginDefinition<C> extends PluginDefinitionBase<C> {
+  side: 'server'
+  createAttestor(ctx: PluginContext): ServerAttestor<C>
+}
+
+export interface AgentPluginDefinition<C> extends PluginDefinitionBase<C> {
+  side: 'agent'
+  createAttestor(ctx: PluginContext): AgentAttestor<C>
+}
+
+export type PluginDefinition<C> = ServerPluginDefinition<C> | AgentPluginDefinition<C>

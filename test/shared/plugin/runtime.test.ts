@@ -1,0 +1,330 @@
+import { status as GrpcStatus } from '@grpc/grpc-js'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import {
+  AgentSession,
+  attestAgentToServer,
+  HostCallError,
+  PluginProcess,
+  serverAttest,
+} from '../../../shared/host/index.js'
+import { challengeResponse } from '../../attestors/challenge-response/common.js'
+import { CR_SECRET, CR_SERVER_MAIN, launchCr, loadCrAgent, loadCrServer } from '../../support/plugins.js'
+
+const SERVER_SERVICES = ['spire.plugin.server.nodeattestor.v1.NodeAttestor', 'spire.service.common.config.v1.Config']
+const AGENT_SERVICES = ['spire.plugin.agent.nodeattestor.v1.NodeAttestor', 'spire.service.common.config.v1.Config']
+
+const open: PluginProcess[] = []
+after(async () => {
+  await Promise.all(open.map((p) => p.close().catch(() => {})))
+})
+const track = <T extends PluginProcess>(p: T): T => {
+  open.push(p)
+  return p
+}
+
+function payloadFor(identity: string, selectors: string[] = []): Uint8Array {
+  return Buffer.from(JSON.stringify({ identity, selectors }))
+}
+
+function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  return assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof HostCallError, `expected HostCallError, got ${String(err)}`)
+    assert.equal(err.code, code, err.message)
+    if (message) assert.match(err.details, message)
+    return true
+  })
+}
+
+describe('launch and handshake', () => {
+  test('run by hand: go-plugin message on stderr, exit 1, nothing on stdout', async () => {
+    const child = spawn(CR_SERVER_MAIN, [], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+    assert.equal(code, 1)
+    assert.equal(out, '')
+    assert.match(err, /^This binary is a plugin\. These are not meant to be executed directly\./)
+  })
+
+  test('bind first, then one handshake line; socket in PLUGIN_UNIX_SOCKET_DIR, removed on shutdown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psd'))
+    try {
+      const p = await launchCr('server', { env: { PLUGIN_UNIX_SOCKET_DIR: dir } })
+      assert.equal(p.handshake.network, 'unix')
+      assert.equal(dirname(dirname(p.handshake.address)), dir)
+      assert.ok(existsSync(p.handshake.address))
+      const res = await p.close()
+      assert.equal(res.graceful, true)
+      assert.equal(res.code, 0)
+      assert.ok(res.elapsedMs < 2_000, `unload took ${res.elapsedMs} ms`)
+      assert.equal(existsSync(dirname(p.handshake.address)), false, 'socket dir removed')
+      assert.deepEqual(p.extraStdout, [])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a socket dir too long for sun_path fails with a clear log line and exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'x'.repeat(100)))
+    try {
+      await assert.rejects(
+        launchCr('server', { env: { PLUGIN_UNIX_SOCKET_DIR: dir }, startTimeoutMs: 10_000 }),
+        /plugin exited before we could connect/,
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a malformed PLUGIN_PROTOCOL_VERSIONS is logged; the plugin still advertises 1', async () => {
+    const p = track(await launchCr('agent', { env: { PLUGIN_PROTOCOL_VERSIONS: 'abc' } }))
+    assert.equal(p.handshake.appVersion, 1)
+    await waitFor(() => p.logs.some((l) => l.level === 'warn' && /malformed/.test(String(l.fields.detail))))
+  })
+
+  test('SIGINT is ignored: the host drives shutdown', async () => {
+    const p = track(await loadCrServer())
+    p.kill('SIGINT')
+    await new Promise((r) => setTimeout(r, 200))
+    const res = await p.validate(`secret = "x"`)
+    assert.equal(res.valid, true)
+  })
+})
+
+describe('Init', () => {
+  test('returns exactly the attestor and Config services, server and agent', async () => {
+    const server = track(await launchCr('server'))
+    assert.deepEqual(await server.init(), SERVER_SERVICES)
+    const agent = track(await launchCr('agent'))
+    assert.deepEqual(await agent.init(), AGENT_SERVICES)
+  })
+
+  test('server without AgentStore fails the load with Internal', async () => {
+    const p = track(await launchCr('server', { hostServiceNames: ['spire.hostservice.common.metrics.v1.Metrics'] }))
+    await rejectsWith(p.init(), 'Internal', /^required AgentStore host service not available$/)
+  })
+
+  test('a broker that never sends ConnInfo makes Init fail after 5 s, not hang', async () => {
+    const p = track(await launchCr('server', { brokerConnInfo: 'never' }))
+    const t0 = Date.now()
+    await rejectsWith(p.init(), 'Internal', /timeout waiting for connection info/)
+    const took = Date.now() - t0
+    assert.ok(took >= 4_900 && took < 8_000, `took ${took} ms`)
+  })
+
+  test('an agent whose Metrics never arrives still loads', async () => {
+    const p = track(await launchCr('agent', { brokerConnInfo: 'never' }))
+    assert.deepEqual(await p.init(), AGENT_SERVICES)
+  })
+})
+
+describe('Configure and Validate', () => {
+  test('bad config: InvalidArgument with the first problem; Validate lists every note', async () => {
+    const p = track(await launchCr('server'))
+    await p.init()
+    await rejectsWith(p.configure('secret = ['), 'InvalidArgument', /unable to decode configuration/)
+    await rejectsWith(p.configure(''), 'InvalidArgument', /^secret is required$/)
+    await rejectsWith(p.configure('secret = "s"', 'Not A Domain'), 'InvalidArgument', /trust_domain is malformed/)
+    const v = await p.validate('secret = ""', '')
+    assert.equal(v.valid, false)
+    assert.deepEqual(v.notes, ['server core configuration must contain trust_domain', 'secret is required'])
+  })
+
+  test('unknown keys are reported as notes and warnings, not errors', async () => {
+    const p = track(await launchCr('server'))
+    await p.init()
+    const v = await p.validate('secret = "s"\nallowed_identity = ["typo"]')
+    assert.equal(v.valid, true)
+    assert.ok(v.notes.some((n) => /unknown configurations detected: allowed_identity/.test(n)), v.notes.join('|'))
+    await p.configure('secret = "s"\nallowed_identity = ["typo"]')
+    await waitFor(() => p.logs.some((l) => l.level === 'warn' && l.message === 'Configuration notes'))
+  })
+
+  test('attesting before Configure: FailedPrecondition "not configured"', async () => {
+    const p = track(await launchCr('server'))
+    await p.init()
+    await rejectsWith(serverAttest(p, payloadFor('n1')), 'FailedPrecondition', /^not configured$/)
+  })
+
+  test('a failed reconfigure keeps the old config; Validate never changes it', async () => {
+    const p = track(await loadCrServer())
+    await rejectsWith(p.configure('secret = 1 2'), 'InvalidArgument')
+    assert.equal((await p.validate('secret = "other"')).valid, true)
+    const attrs = await serverAttest(p, payloadFor('keep-1'), {
+      onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'keep-1'),
+    })
+    assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/keep-1')
+  })
+
+  test('a Configure racing an Attest: the attestation keeps the config it started with', async () => {
+    const p = track(await loadCrServer())
+    let reconfigured = false
+    const attrs = await serverAttest(p, payloadFor('race-1'), {
+      onChallenge: async (c) => {
+        await p.configure('secret = "rotated"')
+        reconfigured = true
+        return challengeResponse(CR_SECRET, c, 'race-1')
+      },
+    })
+    assert.ok(reconfigured)
+    assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/race-1')
+    await rejectsWith(
+      serverAttest(p, payloadFor('race-2'), { onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'race-2') }),
+      'PermissionDenied',
+    )
+  })
+})
+
+describe('attestation streams', () => {
+  test('agent and server plugins attest end to end; selectors from the payload; metrics recorded', async () => {
+    const server = track(await loadCrServer())
+    const agent = track(await loadCrAgent('node-a'))
+    const attrs = await attestAgentToServer(agent, server)
+    assert.deepEqual(attrs, {
+      spiffeId: 'spiffe://example.org/spire/agent/cr_test/node-a',
+      selectorValues: ['identity:node-a', 'rack:r1', 'zone:z2'],
+      canReattest: false,
+    })
+    assert.deepEqual(server.agentStore.calls, ['spiffe://example.org/spire/agent/cr_test/node-a'])
+    await waitFor(() => server.metrics.find('IncrCounter', 'cr_test.attest.success').length === 1)
+    await waitFor(() => agent.metrics.find('IncrCounter', 'cr_test.challenge').length === 1)
+    assert.deepEqual(server.hostPanics, [])
+    assert.deepEqual(agent.hostPanics, [])
+    assert.deepEqual(server.extraStdout, [])
+    assert.deepEqual(agent.extraStdout, [])
+  })
+
+  test('TOFU: an agent ID SPIRE already knows is refused with PermissionDenied', async () => {
+    const server = track(await loadCrServer())
+    server.agentStore.add('spiffe://example.org/spire/agent/cr_test/node-b')
+    const agent = track(await loadCrAgent('node-b'))
+    await rejectsWith(
+      attestAgentToServer(agent, server),
+      'PermissionDenied',
+      /^attestation data has already been used to attest an agent$/,
+    )
+    await waitFor(() =>
+      server.logs.some((l) => l.level === 'error' && l.fields.spiffe_id === 'spiffe://example.org/spire/agent/cr_test/node-b'),
+    )
+  })
+
+  test('TOFU fails closed when AgentStore errors, keeping the host code', async () => {
+    const server = track(await loadCrServer())
+    server.agentStore.failWith = { code: GrpcStatus.UNAVAILABLE, details: 'datastore down' }
+    const agent = track(await loadCrAgent('node-c'))
+    await rejectsWith(attestAgentToServer(agent, server), 'Unavailable', /^unable to get agent info: datastore down$/)
+  })
+
+  test('bad payloads and bad answers get InvalidArgument / PermissionDenied and the plugin keeps serving', async () => {
+    const server = track(await loadCrServer())
+    await rejectsWith(serverAttest(server, Buffer.from('{not json')), 'InvalidArgument', /failed to unmarshal/)
+    await rejectsWith(serverAttest(server, Buffer.from('{"identity":"../x","selectors":[]}')), 'InvalidArgument')
+    await rejectsWith(
+      serverAttest(server, payloadFor('node-d'), { onChallenge: async () => Buffer.from('wrong') }),
+      'PermissionDenied',
+      /challenge response does not match/,
+    )
+    const attrs = await serverAttest(server, payloadFor('node-d'), {
+      onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'node-d'),
+    })
+    assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/node-d')
+  })
+
+  test('the host cancelling mid-challenge does not hurt the plugin', async () => {
+    const server = track(await loadCrServer())
+    const stream = server.openAttestStream<object, { challenge?: Buffer }>()
+    stream.on('error', () => {})
+    stream.write({ payload: payloadFor('node-e') })
+    await new Promise<void>((resolve) => stream.once('data', () => resolve()))
+    stream.cancel()
+    const attrs = await serverAttest(server, payloadFor('node-e'), {
+      onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'node-e'),
+    })
+    assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/node-e')
+  })
+
+  test('concurrent attestations are independent', async () => {
+    const server = track(await loadCrServer())
+    const ids = Array.from({ length: 20 }, (_, i) => `par-${i}`)
+    const results = await Promise.all(
+      ids.map((id) => serverAttest(server, payloadFor(id), { onChallenge: async (c) => challengeResponse(CR_SECRET, c, id) })),
+    )
+    assert.deepEqual(results.map((r) => r.spiffeId), ids.map((id) => `spiffe://example.org/spire/agent/cr_test/${id}`))
+  })
+
+  test('the agent writes its payload unprompted and answers each challenge', async () => {
+    const agent = track(await loadCrAgent('node-f'))
+    const { session, payload } = await AgentSession.open(agent)
+    assert.deepEqual(JSON.parse(Buffer.from(payload).toString()), { identity: 'node-f', selectors: ['rack:r1', 'zone:z2'] })
+    const c1 = Buffer.alloc(32, 1)
+    assert.deepEqual(Buffer.from(await session.respond(c1)), challengeResponse(CR_SECRET, c1, 'node-f'))
+    const c2 = Buffer.alloc(32, 2)
+    assert.deepEqual(Buffer.from(await session.respond(c2)), challengeResponse(CR_SECRET, c2, 'node-f'))
+    session.close()
+  })
+
+  test('log lines carry their levels and never panic the host', async () => {
+    const server = track(await loadCrServer())
+    const agent = track(await loadCrAgent('node-g'))
+    await attestAgentToServer(agent, server)
+    await waitFor(() => server.logs.some((l) => l.level === 'info' && l.message === 'Agent attested'))
+    await waitFor(() => agent.logs.some((l) => l.level === 'info' && l.message === 'Sending attestation payload'))
+    for (const l of [...server.logs, ...agent.logs]) {
+      if (l.fields.source === 'host') continue
+      assert.equal(l.hostPanic, undefined)
+      assert.ok(l.timestamp, `unparsed line: ${l.raw}`)
+      assert.equal(l.fields['@module'], 'cr_test')
+    }
+  })
+})
+
+describe('shutdown', () => {
+  test('Shutdown exits promptly with code 0, without SIGKILL', async () => {
+    for (const side of ['server', 'agent'] as const) {
+      const p = side === 'server' ? await loadCrServer() : await loadCrAgent('bye')
+      const res = await p.close()
+      assert.equal(res.graceful, true, side)
+      assert.equal(res.signal, null, side)
+      assert.equal(res.code, 0, side)
+      assert.ok(res.elapsedMs < 2_000, `${side} took ${res.elapsedMs} ms`)
+    }
+  })
+
+  test('a host that dies without Shutdown: the orphaned plugin exits on its own', async () => {
+    const script = `
+      import { PluginProcess } from ${JSON.stringify(new URL('../../../shared/host/index.js', import.meta.url).href)}
+      const p = await PluginProcess.load({ command: ${JSON.stringify(CR_SERVER_MAIN)}, name: 'cr_test', side: 'server', hcl: 'secret = "s"' })
+      process.stdout.write(String(p.pid) + '\\n')
+      setInterval(() => {}, 1000)
+    `
+    const host = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const pid = await new Promise<number>((resolve) => host.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    assert.ok(isAlive(pid))
+    host.kill('SIGKILL')
+    await waitFor(() => !isAlive(pid), 5_000)
+  })
+})
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function waitFor(cond: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

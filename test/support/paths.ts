@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The repository root (the folder with package.json), found from this compiled file's location. */
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)))
+
+/** The reference kit (`../shared` beside the repo root): fixtures and docs. Override: SPIRE_AZURE_KIT. */
+export const KIT_DIR = resolve(process.env.SPIRE_AZURE_KIT ?? join(REPO_ROOT, '..', 'shared'))
+
+export const HCL_FIXTURES_DIR = join(KIT_DIR, 'fixtures', 'hcl')
+export const AZURE_FIXTURES_DIR = join(KIT_DIR, 'fixtures', 'azure')
+
+function findRepoRoot(start: string): string {
+  let dir = start
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'tsconfig.json'))) return dir
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error(`repository root not found above ${start}`)
+    dir = parent
+  }
+}

@@ -1,0 +1,40 @@
+import { join } from 'node:path'
+import { PluginProcess, type LaunchOptions } from '../../shared/host/index.js'
+import { REPO_ROOT } from './paths.js'
+
+/** Compiled entry points of the test-only challenge–response attestor pair. */
+export const CR_SERVER_MAIN = join(REPO_ROOT, 'dist/test/attestors/challenge-response/server-main.js')
+export const CR_AGENT_MAIN = join(REPO_ROOT, 'dist/test/attestors/challenge-response/agent-main.js')
+
+export const CR_SECRET = 'correct horse battery staple'
+
+type Extra = Partial<Omit<LaunchOptions, 'command' | 'side'>> & { hcl?: string; trustDomain?: string }
+
+export function loadCrServer(extra: Extra = {}): Promise<PluginProcess> {
+  return PluginProcess.load({
+    command: CR_SERVER_MAIN,
+    name: 'cr_test',
+    side: 'server',
+    hcl: `secret = "${CR_SECRET}"`,
+    ...extra,
+  })
+}
+
+export function loadCrAgent(identity: string, extra: Extra = {}): Promise<PluginProcess> {
+  return PluginProcess.load({
+    command: CR_AGENT_MAIN,
+    name: 'cr_test',
+    side: 'agent',
+    hcl: `secret = "${CR_SECRET}"\nidentity = "${identity}"\nselectors = ["rack:r1", "zone:z2"]`,
+    ...extra,
+  })
+}
+
+export function launchCr(side: 'server' | 'agent', extra: Extra = {}): Promise<PluginProcess> {
+  return PluginProcess.launch({
+    command: side === 'server' ? CR_SERVER_MAIN : CR_AGENT_MAIN,
+    name: 'cr_test',
+    side,
+    ...extra,
+  })
+}
