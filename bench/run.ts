@@ -17,13 +17,13 @@ interface Target {
 const TARGETS: Target[] = [
   {
     label: 'test attestor (server, runtime only)',
-    command: join(REPO_ROOT, 'dist/test/attestors/challenge-response/server-main.js'),
+    command: join(REPO_ROOT, 'dist/bin/cr-test-server'),
     side: 'server',
     hcl: 'secret = "s"',
   },
   {
     label: 'test attestor (agent, runtime only)',
-    command: join(REPO_ROOT, 'dist/test/attestors/challenge-response/agent-main.js'),
+    command: join(REPO_ROOT, 'dist/bin/cr-test-agent'),
     side: 'agent',
     hcl: 'secret = "s"\nidentity = "n"',
   },

@@ -89,15 +89,18 @@ export class SourceReader {
   /** The position of the character read last: where Go reports scanner errors. */
   recentPosition(): Pos {
     const offset = this.srcPos.offset - this.lastCharLen
-    if (this.srcPos.column > 0) return { offset, line: this.srcPos.line, column: this.srcPos.column }
-    if (this.lastLineLen > 0) return { offset, line: this.srcPos.line - 1, column: this.lastLineLen }
+    if (this.srcPos.column > 0)
+      return { offset, line: this.srcPos.line, column: this.srcPos.column }
+    if (this.lastLineLen > 0)
+      return { offset, line: this.srcPos.line - 1, column: this.lastLineLen }
     return { offset, line: 1, column: 1 }
   }
 
   /** The start position of a token whose first character was just read. */
   tokenPosition(): Pos {
     const offset = this.srcPos.offset - this.lastCharLen
-    if (this.srcPos.column > 0) return { offset, line: this.srcPos.line, column: this.srcPos.column }
+    if (this.srcPos.column > 0)
+      return { offset, line: this.srcPos.line, column: this.srcPos.column }
     return { offset, line: this.srcPos.line - 1, column: this.lastLineLen }
   }
 

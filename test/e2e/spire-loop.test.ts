@@ -19,8 +19,9 @@ import {
  * The real-SPIRE loop (issue 2 §7): spire-server and spire-agent built from the module proxy load the
  * test-only challenge–response attestor pair over go-plugin, attest, and unload it.
  */
-const spire = ensureSpire()
-const skip = 'skip' in spire ? spire.skip : false
+const installed = ensureSpire()
+const skip = 'skip' in installed ? installed.skip : false
+const spire = 'skip' in installed ? { server: '', agent: '' } : installed
 
 const TRUST_DOMAIN = 'example.org'
 const AGENT_ID = `spiffe://${TRUST_DOMAIN}/spire/agent/cr_test/node-1`
@@ -97,7 +98,7 @@ describe(`real SPIRE v${SPIRE_VERSION} loads the TypeScript plugins`, { skip, ti
   const agents: SpireProcess[] = []
 
   before(async () => {
-    if ('skip' in spire) return
+    if (skip) return
     dir = mkdtempSync(join(tmpdir(), 'e2e'))
     port = await freePort()
     writeFile(join(dir, 'server.conf'), serverConf(dir, port))
@@ -135,7 +136,7 @@ describe(`real SPIRE v${SPIRE_VERSION} loads the TypeScript plugins`, { skip, ti
     agents.push(agent)
     const ok = await agent.waitForLine((l) => l.msg === 'Node attestation was successful', 60_000, 'node attestation')
     assert.equal(ok.spiffe_id, AGENT_ID)
-    await agent.waitForLine((l) => /Starting Workload and SDS APIs/i.test(l.msg), 30_000, 'agent APIs')
+    await agent.waitForLine((l) => l.msg === 'Starting agent APIs', 30_000, 'agent APIs')
     const health = run(spire.agent, ['healthcheck', '-socketPath', `${dir}/agent1/agent.sock`], dir)
     assert.equal(health.status, 0, health.stderr)
     const listed = run(spire.server, ['agent', 'show', '-socketPath', `${dir}/server/api.sock`, '-spiffeID', AGENT_ID], dir)
@@ -168,8 +169,17 @@ describe(`real SPIRE v${SPIRE_VERSION} loads the TypeScript plugins`, { skip, ti
     )
     assert.equal(refusal.level, 'error')
     assert.equal(refusal.spiffe_id, AGENT_ID)
-    const apiError = server.find((l) => /PermissionDenied|permission denied/i.test(String(l.error ?? l.msg)) && /nodeattestor\(cr_test\)/.test(JSON.stringify(l)))
-    assert.ok(apiError, 'SPIRE logged the facade-prefixed PermissionDenied')
+    // SPIRE's agent API logs the plugin status behind its facade prefix (first letter capitalised)
+    const apiError = server.find(
+      (l) => l.msg === 'Nodeattestor(cr_test): attestation data has already been used to attest an agent',
+    )
+    assert.equal(apiError?.level, 'error', server.raw.filter((r) => r.includes('already')).join('\n'))
+    // and the agent receives the code the plugin chose, with the prefixed message
+    const seen = agent.raw.filter((r) => r.includes('already been used'))
+    assert.ok(
+      seen.some((r) => r.includes('PermissionDenied') && r.includes('nodeattestor(cr_test): attestation data')),
+      seen.join('\n'),
+    )
     await agent.stop('SIGKILL')
   })
 
@@ -184,11 +194,10 @@ describe(`real SPIRE v${SPIRE_VERSION} loads the TypeScript plugins`, { skip, ti
     const pids = pidsMatching(CR_SERVER_MAIN)
     assert.ok(pids.length >= 1, 'server plugin process running')
     for (const a of agents) await a.stop('SIGKILL')
-    const t0 = Date.now()
     server.child.kill('SIGTERM')
+    const gone = await waitGone(pids, 2_000)
+    assert.ok(gone, 'plugin processes ended within 2 s of the stop signal')
     await server.exited
-    const gone = await waitGone(pids, 5_000)
-    assert.ok(gone, 'plugin processes ended')
     assert.equal(
       server.find((l) => l.msg === 'plugin failed to exit gracefully'),
       undefined,
@@ -197,7 +206,6 @@ describe(`real SPIRE v${SPIRE_VERSION} loads the TypeScript plugins`, { skip, ti
     const exited = server.lines.filter((l) => l.msg === 'plugin process exited' && l.plugin_name === 'cr_test')
     assert.ok(exited.length >= 1, 'go-plugin saw the plugin exit')
     assert.ok(exited.every((l) => l.error === undefined), JSON.stringify(exited))
-    assert.ok(Date.now() - t0 < 10_000)
   })
 })
 

@@ -2,9 +2,9 @@ import { join } from 'node:path'
 import { PluginProcess, type LaunchOptions } from '../../shared/host/index.js'
 import { REPO_ROOT } from './paths.js'
 
-/** Compiled entry points of the test-only challenge–response attestor pair. */
-export const CR_SERVER_MAIN = join(REPO_ROOT, 'dist/test/attestors/challenge-response/server-main.js')
-export const CR_AGENT_MAIN = join(REPO_ROOT, 'dist/test/attestors/challenge-response/agent-main.js')
+/** Bundled executables (dist/bin) of the test-only challenge–response attestor pair. */
+export const CR_SERVER_MAIN = join(REPO_ROOT, 'dist/bin/cr-test-server')
+export const CR_AGENT_MAIN = join(REPO_ROOT, 'dist/bin/cr-test-agent')
 
 export const CR_SECRET = 'correct horse battery staple'
 

@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto'
+import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import type { BuildConfig, Report } from '../../shared/plugin/index.js'
+import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/templates/index.js'
+import { CLOUD_NAMES, CLOUDS, findCloud, type AzureCloud } from '../../shared/azure/clouds.js'
+import { isLoopbackHost } from '../../shared/azure/http.js'
+import { isGuid } from '../../shared/azure/resource-id.js'
+
+export const PLUGIN_NAME = 'azure_msi'
+/** upstream parity: azure.DefaultAgentPathTemplate */
+export const DEFAULT_AGENT_PATH_TEMPLATE = '/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}'
+
+const ENDPOINTS = h.object({
+  authority_host: h.string(),
+  resource_manager: h.string(),
+  ca_file: h.string(),
+})
+
+const TENANT = h.object({
+  resource_id: h.string(),
+  audiences: h.list(h.string()),
+  principal_ids: h.list(h.string()),
+  subscription_id: h.string(),
+  app_id: h.string(),
+  app_secret: h.string(),
+  cloud_environment: h.string(),
+  use_msi: h.bool(),
+})
+
+/** The HCL operators write, keys exactly as in SPIRE's docs (snake_case). */
+export const RAW_CONFIG_SCHEMA = h.object({
+  tenants: h.map(TENANT),
+  agent_path_template: h.string(),
+  cloud_environment: h.string(),
+  allowed_vm_tags: h.list(h.string()),
+  endpoints: ENDPOINTS,
+})
+export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
+type RawTenant = Infer<typeof TENANT>
+
+/** Where a tenant's Entra ID and ARM live: the cloud's, or the operator's overrides. */
+export interface Endpoints {
+  authorityHost: string
+  armEndpoint: string
+  /** Extra PEM trust anchors (path), read when the clients are first made. */
+  caFile: string | undefined
+}
+
+export type TenantCredential =
+  | { kind: 'client-secret'; appId: string; appSecret: string }
+  | { kind: 'default' }
+
+export interface TenantConfig {
+  tenantId: string
+  cloud: AzureCloud
+  endpoints: Endpoints
+  /** Accepted `aud` values: `resource_id` (or the cloud's ARM resource) plus `audiences`. */
+  audiences: readonly string[]
+  /** Lower-cased allow-list of principal (object) IDs; undefined allows every principal. */
+  principalIds: ReadonlySet<string> | undefined
+  /** The one subscription whose VMs may attest; undefined: the server VM's own (upstream). */
+  subscriptionId: string | undefined
+  credential: TenantCredential
+  /** Identity of the ARM client this tenant needs: equal keys share clients and caches. */
+  clientKey: string
+}
+
+export interface MsiServerConfig {
+  trustDomain: string
+  /** By lower-cased tenant ID. */
+  tenants: ReadonlyMap<string, TenantConfig>
+  agentPath: AgentPathTemplate
+  /** Tag keys that become `vm-tag:<key>:<value>` selectors (exact, case-sensitive). */
+  allowedVmTags: ReadonlySet<string>
+  /** Cloud and endpoints for keys of tokens whose tenant is not configured (refused later). */
+  defaultCloud: AzureCloud
+  defaultEndpoints: Endpoints
+}
+
+export const buildConfig: BuildConfig<MsiServerConfig> = (hcl, core, report) => {
+  const raw = parseAndDecode(hcl, RAW_CONFIG_SCHEMA, report)
+  if (raw === undefined) return undefined
+  return buildFromRaw(raw, core.trustDomain, report)
+}
+
+export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report): MsiServerConfig | undefined {
+  const defaultCloud = cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
+  const overrides = endpointOverrides(raw.endpoints ?? {}, report)
+  const entries = Object.entries(raw.tenants ?? {})
+  if (entries.length === 0) report.error('configuration must have at least one tenant')
+
+  const tenants = new Map<string, TenantConfig>()
+  for (const [tenantId, t] of entries) {
+    const q = JSON.stringify(tenantId)
+    const cloud = cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
+    const endpoints = resolveEndpoints(cloud, overrides)
+    if (!isGuid(tenantId)) report.error(`misconfigured tenant ${q}: tenant ID must be a GUID`)
+    if (t.use_msi !== undefined) {
+      // upstream parity: removed in 1.10.0; the default credential chain covers managed identity
+      report.warn(`misconfigured tenant ${q}: use_msi is deprecated and ignored; the default Azure credential chain is used when app_id and app_secret are not set`)
+    }
+    const credential = tenantCredential(tenantId, t, report)
+    const audiences = uniq([t.resource_id || cloud.armResourceId, ...(t.audiences ?? [])])
+    if ((t.audiences ?? []).some((a) => a.trim() === '')) {
+      report.error(`misconfigured tenant ${q}: audiences entries must be non-empty`)
+    }
+    let principalIds: Set<string> | undefined
+    if (t.principal_ids !== undefined) {
+      principalIds = new Set(t.principal_ids.map((p) => p.trim().toLowerCase()))
+      if (t.principal_ids.some((p) => !isGuid(p.trim()))) {
+        report.error(`misconfigured tenant ${q}: principal_ids entries must be GUIDs`)
+      }
+      if (principalIds.size === 0) report.error(`misconfigured tenant ${q}: principal_ids must not be empty when set`)
+    }
+    const subscriptionId = t.subscription_id || undefined
+    if (subscriptionId !== undefined && !isGuid(subscriptionId)) {
+      report.error(`misconfigured tenant ${q}: subscription_id must be a GUID`)
+    }
+    const key = tenantId.toLowerCase()
+    if (tenants.has(key)) report.error(`misconfigured tenant ${q}: configured more than once`)
+    tenants.set(key, {
+      tenantId: key,
+      cloud,
+      endpoints,
+      audiences,
+      principalIds,
+      subscriptionId: subscriptionId?.toLowerCase(),
+      credential,
+      clientKey: clientKey(key, cloud, endpoints, credential),
+    })
+  }
+
+  let agentPath: AgentPathTemplate | undefined
+  const templateText = raw.agent_path_template || DEFAULT_AGENT_PATH_TEMPLATE
+  try {
+    agentPath = parseAgentPathTemplate(templateText)
+  } catch {
+    // upstream parity: the message carries the template, not the parse error
+    report.error(`failed to parse agent path template: ${JSON.stringify(templateText)}`)
+  }
+
+  const tags = raw.allowed_vm_tags ?? []
+  if (tags.some((t) => t === '' || t.includes(':'))) {
+    report.error('allowed_vm_tags entries must be non-empty and must not contain ":"')
+  }
+
+  if (!report.ok || agentPath === undefined) return undefined
+  return {
+    trustDomain,
+    tenants,
+    agentPath,
+    allowedVmTags: new Set(tags),
+    defaultCloud,
+    defaultEndpoints: resolveEndpoints(defaultCloud, overrides),
+  }
+}
+
+/** upstream parity: static credentials need all three of subscription_id, app_id and app_secret. */
+function tenantCredential(tenantId: string, t: RawTenant, report: Report): TenantCredential {
+  const q = JSON.stringify(tenantId)
+  if (!t.app_id && !t.app_secret) {
+    // deviation: subscription_id alone selects the default credential chain for that subscription
+    // (spiffe/spire#7104; docs/plugin_server_nodeattestor_azure_msi.md)
+    return { kind: 'default' }
+  }
+  if (!t.subscription_id) report.error(`misconfigured tenant ${q}: missing subscription id`)
+  if (!t.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
+  if (!t.app_secret) report.error(`misconfigured tenant ${q}: missing app secret`)
+  return { kind: 'client-secret', appId: t.app_id ?? '', appSecret: t.app_secret ?? '' }
+}
+
+function cloudOrReport(name: string | undefined, what: string, report: Report): AzureCloud | undefined {
+  if (name === undefined || name === '') return undefined
+  const cloud = findCloud(name)
+  if (cloud === undefined) {
+    report.error(`${what} ${JSON.stringify(name)} is not one of ${CLOUD_NAMES.join(', ')}`)
+  }
+  return cloud
+}
+
+interface EndpointOverrides {
+  authorityHost: string | undefined
+  armEndpoint: string | undefined
+  caFile: string | undefined
+}
+
+function endpointOverrides(raw: NonNullable<RawConfig['endpoints']>, report: Report): EndpointOverrides {
+  const url = (value: string | undefined, key: string, allowLoopbackHttp: boolean): string | undefined => {
+    if (value === undefined || value === '') return undefined
+    let u: URL
+    try {
+      u = new URL(value)
+    } catch {
+      report.error(`endpoints.${key} ${JSON.stringify(value)} is not a URL`)
+      return undefined
+    }
+    const httpOk = allowLoopbackHttp && u.protocol === 'http:' && isLoopbackHost(u.hostname)
+    if (u.protocol !== 'https:' && !httpOk) {
+      report.error(`endpoints.${key} ${JSON.stringify(value)} must use https`)
+      return undefined
+    }
+    if (u.search !== '' || u.hash !== '') {
+      report.error(`endpoints.${key} ${JSON.stringify(value)} must not have a query or fragment`)
+      return undefined
+    }
+    return value.replace(/\/+$/, '')
+  }
+  return {
+    authorityHost: url(raw.authority_host, 'authority_host', true),
+    // the Azure SDKs refuse to send bearer tokens over plain http
+    armEndpoint: url(raw.resource_manager, 'resource_manager', false),
+    caFile: raw.ca_file || undefined,
+  }
+}
+
+function resolveEndpoints(cloud: AzureCloud, o: EndpointOverrides): Endpoints {
+  return {
+    authorityHost: o.authorityHost ?? cloud.authorityHost,
+    armEndpoint: o.armEndpoint ?? cloud.armEndpoint,
+    caFile: o.caFile,
+  }
+}
+
+function clientKey(tenantId: string, cloud: AzureCloud, e: Endpoints, c: TenantCredential): string {
+  // the secret only distinguishes clients; it is hashed so it never sits in a map key
+  const cred =
+    c.kind === 'client-secret'
+      ? `secret:${c.appId}:${createHash('sha256').update(c.appSecret).digest('hex')}`
+      : 'default'
+  return JSON.stringify([tenantId, cloud.name, e.authorityHost, e.armEndpoint, e.caFile ?? '', cred])
+}
+
+function uniq(values: readonly string[]): string[] {
+  return [...new Set(values)]
+}

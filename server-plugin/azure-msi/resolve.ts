@@ -1,0 +1,198 @@
+import type { ArmClient, ArmIdentity, ArmNicConfig } from '../../shared/azure/arm.js'
+import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../shared/azure/resource-id.js'
+import { errorMessage, PluginError } from '../../shared/plugin/index.js'
+import type { MsiClaims } from './verify.js'
+
+/** The compute resource an attested identity belongs to, as ARM describes it. */
+export interface ResolvedCompute {
+  /** `vm`: a standalone VM or Flexible member; `vmss-instance`: a Uniform instance; `vmss`: a Uniform scale set. */
+  kind: 'vm' | 'vmss-instance' | 'vmss'
+  subscriptionId: string
+  resourceGroup: string
+  /** VM or instance name (`vmss_3`); the scale set's name for `vmss`. */
+  name: string
+  location: string | undefined
+  tags: Readonly<Record<string, string>>
+  scaleSetName: string | undefined
+  networks: readonly ArmNicConfig[]
+}
+
+export interface ResolveInput {
+  arm: ArmClient
+  claims: MsiClaims
+  /** The subscription VMs must be in (configured, or the server's own). */
+  subscriptionId: string
+  signal?: AbortSignal
+}
+
+const internal = (reason: string, message: string, cause?: unknown) =>
+  new PluginError('Internal', reason, message, cause === undefined ? undefined : { cause })
+/** upstream parity: inner errors are gRPC statuses formatted with %v. */
+const rpcInternal = (inner: string) => `rpc error: code = Internal desc = ${inner}`
+
+/**
+ * Finds the VM (or scale set) of the token's identity. With `xms_az_rid`/`xms_mirid` the resource
+ * is read directly and the identity must be one of its identities per ARM (the claims are hints);
+ * without them, upstream's lookup by system-assigned principal runs.
+ */
+export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompute> {
+  const { claims } = input
+  const hint = computeHint(claims)
+  if (hint === undefined) return resolveByPrincipal(input)
+  checkSubscription(hint.subscriptionId, input.subscriptionId)
+  const uamiId = identityUami(claims)
+  const { arm, signal } = input
+  switch (hint.kind) {
+    case 'vm': {
+      const vm = await get(() => arm.getVirtualMachine(hint.subscriptionId, hint.resourceGroup, hint.name, signal), 'virtual machine', hint)
+      bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
+      const networks = await fetchNics(arm, vm.nicIds, signal)
+      const scaleSet = vm.scaleSetId === undefined ? undefined : parseArmIdOf(vm.scaleSetId, 'vmss')
+      return { kind: 'vm', ...placeOf(vm.id, hint), location: vm.location, tags: vm.tags, scaleSetName: scaleSet?.name, networks }
+    }
+    case 'vmss-vm': {
+      const vm = await get(
+        () => arm.getScaleSetVm(hint.subscriptionId, hint.resourceGroup, hint.scaleSet, hint.instanceId, signal),
+        'virtual machine scale set instance',
+        { ...hint, name: `${hint.scaleSet}/${hint.instanceId}` },
+      )
+      bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
+      return {
+        kind: 'vmss-instance',
+        subscriptionId: hint.subscriptionId,
+        resourceGroup: hint.resourceGroup,
+        name: vm.name || `${hint.scaleSet}_${hint.instanceId}`,
+        location: vm.location,
+        tags: vm.tags,
+        scaleSetName: hint.scaleSet,
+        networks: vm.nicConfigs,
+      }
+    }
+    case 'vmss': {
+      const ss = await get(() => arm.getScaleSet(hint.subscriptionId, hint.resourceGroup, hint.name, signal), 'virtual machine scale set', hint)
+      bindIdentity(ss.identity, claims.principalId, uamiId, ss.id || hint.id)
+      const place = placeOf(ss.id, hint)
+      return { kind: 'vmss', ...place, location: ss.location, tags: ss.tags, scaleSetName: place.name, networks: ss.nicConfigs }
+    }
+  }
+}
+
+type ComputeHint =
+  | { kind: 'vm'; id: string; subscriptionId: string; resourceGroup: string; name: string }
+  | { kind: 'vmss'; id: string; subscriptionId: string; resourceGroup: string; name: string }
+  | { kind: 'vmss-vm'; id: string; subscriptionId: string; resourceGroup: string; scaleSet: string; instanceId: string }
+
+/** `xms_az_rid` (user-assigned) or else a compute-shaped `xms_mirid` (system-assigned). */
+export function computeHint(claims: MsiClaims): ComputeHint | undefined {
+  for (const id of [claims.computeResourceId, claims.identityResourceId]) {
+    if (id === undefined) continue
+    const parsed = parseArmId(id)
+    if (parsed?.kind === 'vm' || parsed?.kind === 'vmss' || parsed?.kind === 'vmss-vm') return { ...parsed, id }
+  }
+  return undefined
+}
+
+/** The user-assigned identity the token is for, when `xms_mirid` names one. */
+function identityUami(claims: MsiClaims): string | undefined {
+  const id = claims.identityResourceId
+  return id !== undefined && parseArmIdOf(id, 'uami') !== undefined ? id : undefined
+}
+
+/** deviation: the identity must be attached to the resource per ARM, not only claimed by the token. */
+export function bindIdentity(identity: ArmIdentity, principalId: string, uamiId: string | undefined, resourceId: string): void {
+  const p = principalId.toLowerCase()
+  const ok =
+    uamiId === undefined
+      ? identity.principalId?.toLowerCase() === p
+      : identity.userAssigned.some((u) => sameArmId(u.id, uamiId) && u.principalId?.toLowerCase() === p)
+  if (!ok) {
+    throw new PluginError(
+      'PermissionDenied',
+      'identity-not-attached',
+      `principal ${JSON.stringify(principalId)} is not an identity of ${JSON.stringify(resourceId)}`,
+    )
+  }
+}
+
+function checkSubscription(actual: string, allowed: string): void {
+  if (actual.toLowerCase() !== allowed.toLowerCase()) {
+    throw new PluginError('PermissionDenied', 'subscription-not-authorized', `subscription ${JSON.stringify(actual)} is not authorized`)
+  }
+}
+
+/** Subscription, group and name from the ID ARM returned (its casing), else from the hint. */
+function placeOf(armId: string, hint: { subscriptionId: string; resourceGroup: string; name: string }) {
+  const parsed = parseArmId(armId)
+  const ok = parsed !== undefined && 'name' in parsed
+  return {
+    subscriptionId: ok ? parsed.subscriptionId : hint.subscriptionId,
+    resourceGroup: ok ? parsed.resourceGroup : hint.resourceGroup,
+    name: ok ? parsed.name : hint.name,
+  }
+}
+
+async function get<T>(call: () => Promise<T>, what: string, at: { resourceGroup: string; name: string }): Promise<T> {
+  try {
+    return await call()
+  } catch (err) {
+    // upstream parity: `unable to get virtual machine "<rg>:<name>": rpc error: … unable to get virtual machine: <err>`
+    throw internal(
+      'arm-lookup-failed',
+      `unable to get ${what} ${JSON.stringify(`${at.resourceGroup}:${at.name}`)}: ${rpcInternal(`unable to get ${what}: ${errorMessage(err)}`)}`,
+      err,
+    )
+  }
+}
+
+/** upstream parity: the principal lookup of azuremsi/client.go, its messages and its VM-only filter. */
+async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute> {
+  const { arm, claims, signal } = input
+  const principal = claims.principalId
+  const wrap = (inner: string, cause?: unknown) =>
+    internal('principal-lookup-failed', `unable to get resource for principal ${JSON.stringify(principal)}: ${rpcInternal(inner)}`, cause)
+  // deviation: the principal goes into an OData $filter, so it must be a GUID
+  if (!isGuid(principal)) throw wrap(`principal ${JSON.stringify(principal)} not found`)
+  let ids: string[]
+  try {
+    ids = await arm.listVirtualMachinesByPrincipal(input.subscriptionId, principal, signal)
+  } catch (err) {
+    throw wrap(`unable to list virtual machine by principal: ${errorMessage(err)}`, err)
+  }
+  if (ids.length === 0) throw wrap(`principal ${JSON.stringify(principal)} not found`)
+  if (ids.length > 1) throw wrap(`expected one result for principal ${JSON.stringify(principal)} at most`)
+  const id = ids[0] ?? ''
+  if (id === '') throw wrap('virtual machine resource missing ID')
+  const ref = parseArmIdOf(id, 'vm')
+  if (ref === undefined) throw internal('malformed-id', `malformed virtual machine ID ${JSON.stringify(id)}`)
+  checkSubscription(ref.subscriptionId, input.subscriptionId)
+  const vm = await get(() => arm.getVirtualMachine(ref.subscriptionId, ref.resourceGroup, ref.name, signal), 'virtual machine', ref)
+  const networks = await fetchNics(arm, vm.nicIds, signal)
+  const scaleSet = vm.scaleSetId === undefined ? undefined : parseArmIdOf(vm.scaleSetId, 'vmss')
+  // upstream parity: vm-name comes from the ID the lookup returned
+  return {
+    kind: 'vm',
+    subscriptionId: ref.subscriptionId,
+    resourceGroup: ref.resourceGroup,
+    name: ref.name,
+    location: vm.location,
+    tags: vm.tags,
+    scaleSetName: scaleSet?.name,
+    networks,
+  }
+}
+
+/** Each NIC of a VM, read in parallel (each read is cached and coalesced by the ARM client). */
+async function fetchNics(arm: ArmClient, nicIds: readonly string[], signal?: AbortSignal): Promise<ArmNicConfig[]> {
+  const refs = nicIds.map((id) => {
+    const ref = parseArmIdOf(id, 'nic')
+    if (ref === undefined) throw internal('malformed-id', `malformed network interface ID ${JSON.stringify(id)}`)
+    return ref
+  })
+  return Promise.all(
+    refs.map(async (ref) => {
+      // deviation: the NIC's own subscription is used; upstream always used the configured one
+      const nic = await get(() => arm.getNetworkInterface(ref.subscriptionId, ref.resourceGroup, ref.name, signal), 'network interface', ref)
+      return { nsgId: nic.nsgId, subnetIds: nic.subnetIds }
+    }),
+  )
+}

@@ -1,0 +1,139 @@
+import type { Logger } from '../plugin/index.js'
+import { IMDS_ENDPOINT } from './clouds.js'
+import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
+import { withRetry, type RetryVerdict } from './retry.js'
+
+/** upstream parity: the token endpoint's api-version in pkg/common/plugin/azure/msi.go. */
+export const MSI_TOKEN_API_VERSION = '2018-02-01'
+export const IMDS_REQUEST_TIMEOUT_MS = 10_000
+/** Azure: retry 410 for up to 70 s; the same bound caps every other retry. */
+export const IMDS_RETRY_BUDGET_MS = 70_000
+export const IMDS_MAX_ATTEMPTS = 8
+const IMDS_MAX_BODY_BYTES = 256 * 1024
+const BASE_BACKOFF_MS = 1_000
+const MAX_BACKOFF_MS = 16_000
+
+/** Which managed identity IMDS should issue the token for; at most one selector. */
+export type MsiIdentitySelector =
+  | { kind: 'default' }
+  | { kind: 'client_id'; value: string }
+  | { kind: 'object_id'; value: string }
+  | { kind: 'msi_res_id'; value: string }
+
+export interface MsiTokenOptions {
+  resource: string
+  identity: MsiIdentitySelector
+  /** IMDS base URL; `http://169.254.169.254` on Azure. */
+  endpoint?: string
+  http: HttpFetch
+  now(): number
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
+  log: Logger
+  timeoutMs?: number
+  budgetMs?: number
+  maxAttempts?: number
+  signal?: AbortSignal
+}
+
+/** An IMDS failure, with upstream's message (`unexpected status code …`, `unable to decode …`). */
+export class ImdsError extends Error {
+  readonly status: number | undefined
+  readonly retryAfterMs: number | undefined
+
+  constructor(message: string, status?: number, retryAfterMs?: number, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'ImdsError'
+    this.status = status
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/** Go's url.QueryEscape: space as `+`, everything but `A-Za-z0-9-_.~` percent-encoded. */
+export function goQueryEscape(value: string): string {
+  return encodeURIComponent(value)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+')
+}
+
+/** The token URL with query keys in Go's sorted order, as `url.Values.Encode` writes them. */
+export function msiTokenUrl(endpoint: string, resource: string, identity: MsiIdentitySelector): string {
+  const params: [string, string][] = [
+    ['api-version', MSI_TOKEN_API_VERSION],
+    ['resource', resource],
+  ]
+  if (identity.kind !== 'default') params.push([identity.kind, identity.value])
+  params.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const query = params.map(([k, v]) => `${goQueryEscape(k)}=${goQueryEscape(v)}`).join('&')
+  return `${endpoint.replace(/\/+$/, '')}/metadata/identity/oauth2/token?${query}`
+}
+
+/**
+ * Fetches a managed identity access token from IMDS. Retries what Azure says to retry (404 while
+ * IMDS updates, 410, 429, 5xx, and transport failures) with bounded exponential backoff, honouring
+ * Retry-After. Only `access_token` is read from the response.
+ */
+export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
+  const url = msiTokenUrl(options.endpoint ?? IMDS_ENDPOINT, options.resource, options.identity)
+  const timeoutMs = options.timeoutMs ?? IMDS_REQUEST_TIMEOUT_MS
+  return withRetry(
+    async () => {
+      let res
+      try {
+        res = await options.http({
+          url,
+          headers: { Metadata: 'true' },
+          timeoutMs,
+          maxBytes: IMDS_MAX_BODY_BYTES,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        })
+      } catch (err) {
+        throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, { cause: err })
+      }
+      if (res.status !== 200) {
+        throw new ImdsError(
+          `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
+          res.status,
+          retryAfterMs(res.headers, new Date(options.now())),
+        )
+      }
+      let body: unknown
+      try {
+        body = parseJsonBody(res.body)
+      } catch (err) {
+        throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
+      }
+      const token = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['access_token'] : undefined
+      if (typeof token !== 'string' || token === '') throw new ImdsError('response missing access token', res.status)
+      return token
+    },
+    {
+      maxAttempts: options.maxAttempts ?? IMDS_MAX_ATTEMPTS,
+      baseDelayMs: BASE_BACKOFF_MS,
+      maxDelayMs: MAX_BACKOFF_MS,
+      budgetMs: options.budgetMs ?? IMDS_RETRY_BUDGET_MS,
+      now: options.now,
+      sleep: options.sleep,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      classify: classifyImdsFailure,
+      onRetry: ({ attempt, delayMs, error }) =>
+        options.log.debug('Retrying IMDS token request', {
+          attempt,
+          delay_ms: delayMs,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    },
+  )
+}
+
+export function classifyImdsFailure(err: unknown): RetryVerdict {
+  if (!(err instanceof ImdsError)) return { retry: false }
+  const s = err.status
+  if (s === undefined) {
+    const cause = err.cause
+    return { retry: !(cause instanceof HttpError && (cause.code === 'bad-url' || cause.code === 'aborted')) }
+  }
+  if (s === 404 || s === 410 || s === 429 || s >= 500) {
+    return err.retryAfterMs === undefined ? { retry: true } : { retry: true, afterMs: err.retryAfterMs }
+  }
+  return { retry: false }
+}

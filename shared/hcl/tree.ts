@@ -1,0 +1,210 @@
+// From the syntax tree to plain values, following the fixture corpus's normalisation rules: labels
+// are path segments, objects with the same key deep-merge, lists concatenate, and any other
+// repeat replaces (last wins). Beside the plain values, every container keeps — out of sight, in a
+// WeakMap — each value ever given for each key, in source order, with its literal kind and, for
+// numbers, its source text. The typed decoder needs that to act like Go's: a number given for a
+// string setting reads as its text ("0x1F"), and an earlier value of the wrong type is still an error.
+import type { Node, ObjectItem, Token } from './ast.js'
+import { HclSyntaxError } from './errors.js'
+import { goParseFloat, goParseInt, unindentHeredoc, unquoteGo, unquoteHcl } from './literal.js'
+import { formatPos } from './source-reader.js'
+
+export type HclScalar = string | number | boolean
+/** A decoded value: what `parseHcl` returns is plain JSON-like data. */
+export type HclValue = HclScalar | HclValue[] | HclObject
+export interface HclObject {
+  [key: string]: HclValue
+}
+
+export type LiteralKind = 'string' | 'heredoc' | 'int' | 'float' | 'bool'
+export type ValueKind = LiteralKind | 'list' | 'object'
+
+/** One value given for a key, or one list element. */
+export interface Assignment {
+  readonly kind: ValueKind
+  /** Position in source order across the whole text. */
+  readonly seq: number
+  /** Literal source text; kept for numbers. */
+  readonly text?: string
+  readonly value?: HclScalar
+}
+
+type Container = HclObject | HclValue[]
+
+const ASSIGNMENTS = new WeakMap<object, Map<string | number, Assignment[]>>()
+
+export function isHclObject(value: HclValue | undefined): value is HclObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Reads an own property only: keys such as `__proto__` or `constructor` are ordinary keys here. */
+export function getOwn(obj: HclObject, key: string): HclValue | undefined {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined
+}
+
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true })
+  } else {
+    obj[key] = value
+  }
+}
+
+/**
+ * Every value given for `key` in `container`, in source order. For a tree not made by `parseHcl`
+ * (built by hand, or copied), it is derived from the current value.
+ */
+export function assignmentsOf(container: Container, key: string | number): readonly Assignment[] {
+  const recorded = ASSIGNMENTS.get(container)?.get(key)
+  if (recorded !== undefined) return recorded
+  const value = Array.isArray(container) ? container[Number(key)] : getOwn(container, String(key))
+  return value === undefined ? [] : [deriveAssignment(value)]
+}
+
+/** The source text of the literal last given for `key`, e.g. `0x1F` for a number that reads 31. */
+export function literalText(container: Container, key: string | number): string | undefined {
+  const last = assignmentsOf(container, key).at(-1)
+  if (last === undefined || last.kind === 'list' || last.kind === 'object') return undefined
+  return last.text ?? (typeof last.value === 'string' ? last.value : String(last.value))
+}
+
+/** A one-entry object `{ key: obj[key] }` that keeps the entry's recorded assignments. */
+export function pickEntry(obj: HclObject, key: string): HclObject {
+  const picked: HclObject = {}
+  const value = getOwn(obj, key)
+  if (value !== undefined) setOwn(picked, key, value)
+  record(picked, key, assignmentsOf(obj, key))
+  return picked
+}
+
+function deriveAssignment(value: HclValue): Assignment {
+  if (Array.isArray(value)) return { kind: 'list', seq: 0 }
+  if (typeof value === 'object') return { kind: 'object', seq: 0 }
+  if (typeof value === 'string') return { kind: 'string', seq: 0, value }
+  if (typeof value === 'boolean') return { kind: 'bool', seq: 0, value }
+  return { kind: Number.isInteger(value) ? 'int' : 'float', seq: 0, text: String(value), value }
+}
+
+function record(container: Container, key: string | number, assignments: readonly Assignment[]) {
+  let byKey = ASSIGNMENTS.get(container)
+  if (byKey === undefined) {
+    byKey = new Map()
+    ASSIGNMENTS.set(container, byKey)
+  }
+  const list = byKey.get(key)
+  if (list === undefined) byKey.set(key, [...assignments])
+  else list.push(...assignments)
+}
+
+/** Builds the plain tree of a parsed document; throws HclSyntaxError for literals without a value. */
+export function buildTree(items: readonly ObjectItem[]): HclObject {
+  return new TreeBuilder().object(items)
+}
+
+class TreeBuilder {
+  private seq = 0
+
+  object(items: readonly ObjectItem[]): HclObject {
+    const obj: HclObject = {}
+    for (const item of items) this.item(obj, item)
+    return obj
+  }
+
+  private item(root: HclObject, item: ObjectItem): void {
+    const keys = item.keys.map(keyText)
+    const last = keys.pop()
+    if (last === undefined) return
+    let target = root
+    for (const key of keys) {
+      const assignment: Assignment = { kind: 'object', seq: this.seq++ }
+      const existing = getOwn(target, key)
+      if (isHclObject(existing)) {
+        record(target, key, [assignment])
+        target = existing
+      } else {
+        const fresh: HclObject = {}
+        setOwn(target, key, fresh)
+        record(target, key, [assignment])
+        target = fresh
+      }
+    }
+    const { value, assignment } = this.convert(item.val)
+    merge(target, last, value, [assignment])
+  }
+
+  private convert(node: Node): { value: HclValue; assignment: Assignment } {
+    if (node.kind === 'object') {
+      const assignment: Assignment = { kind: 'object', seq: this.seq++ }
+      return { value: this.object(node.items), assignment }
+    }
+    if (node.kind === 'list') {
+      const assignment: Assignment = { kind: 'list', seq: this.seq++ }
+      const list: HclValue[] = []
+      for (const elem of node.elems) {
+        const converted = this.convert(elem)
+        record(list, list.length, [converted.assignment])
+        list.push(converted.value)
+      }
+      return { value: list, assignment }
+    }
+    const assignment = literalAssignment(node.token, this.seq++)
+    return { value: assignment.value ?? '', assignment }
+  }
+}
+
+function merge(target: HclObject, key: string, value: HclValue, assignments: Assignment[]): void {
+  const existing = getOwn(target, key)
+  if (isHclObject(existing) && isHclObject(value)) {
+    for (const [k, v] of Object.entries(value)) merge(existing, k, v, [...assignmentsOf(value, k)])
+  } else if (Array.isArray(existing) && Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      record(existing, existing.length, assignmentsOf(value, i))
+      existing.push(v)
+    }
+  } else {
+    setOwn(target, key, value)
+  }
+  record(target, key, assignments)
+}
+
+function keyText(tok: Token): string {
+  if (tok.type === 'IDENT') return tok.text
+  return unquote(tok)
+}
+
+function unquote(tok: Token): string {
+  // JSON null arrives as a string token without text; Go reads it as ""
+  if (tok.text === '') return ''
+  const value = tok.json ? unquoteGo(tok.text) : unquoteHcl(tok.text)
+  if (value === undefined) throw invalidLiteral(tok, 'invalid string literal')
+  return value
+}
+
+function literalAssignment(tok: Token, seq: number): Assignment {
+  switch (tok.type) {
+    case 'STRING':
+      return { kind: 'string', seq, value: unquote(tok) }
+    case 'HEREDOC':
+      return { kind: 'heredoc', seq, value: unindentHeredoc(tok.text) }
+    case 'BOOL':
+      return { kind: 'bool', seq, value: tok.text === 'true' }
+    case 'NUMBER': {
+      const parsed = goParseInt(tok.text)
+      if (!parsed.ok && parsed.error === 'syntax') throw invalidLiteral(tok, 'invalid number')
+      // an integer outside int64 keeps its text, which a string setting may still read
+      return { kind: 'int', seq, text: tok.text, value: Number(parsed.value) }
+    }
+    default: {
+      const value = goParseFloat(tok.text)
+      if (value === undefined) throw invalidLiteral(tok, 'invalid number')
+      return { kind: 'float', seq, text: tok.text, value }
+    }
+  }
+}
+
+function invalidLiteral(tok: Token, what: string): HclSyntaxError {
+  // deviation: Go's HCL v1 panics on these literals when it reads them (docs/hcl-config.md)
+  const { line, column } = tok.pos
+  const message = `At ${formatPos(tok.pos)}: ${what}: ${tok.text}`
+  return new HclSyntaxError('invalid-literal', message, line, column)
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Standalone emulator: `npm run emulator -- [--world file.json] [--box] [--now ISO] [--throttling]
+// [--default-vm rg/name] [--port-imds N --port-entra N --port-arm N --port-issuers N]`.
+// Prints one JSON line (endpoints, CA file, tenants, VMs) on stdout and runs until SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { AZURE_HOST_NAMES } from './clouds.js'
+import { startEmulator } from './index.js'
+import type { EmulatorOptions } from './index.js'
+import type { WorldSpec } from './world-spec.js'
+
+const MAX_LISTED_INSTANCES = 3
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      world: { type: 'string' },
+      box: { type: 'boolean', default: false },
+      now: { type: 'string' },
+      throttling: { type: 'boolean', default: false },
+      'default-vm': { type: 'string' },
+      'port-imds': { type: 'string' },
+      'port-entra': { type: 'string' },
+      'port-arm': { type: 'string' },
+      'port-issuers': { type: 'string' },
+    },
+  })
+  const options: EmulatorOptions = {
+    mode: values.box ? 'box' : 'loopback',
+    throttling: values.throttling ?? false,
+    ports: {
+      imds: Number(values['port-imds'] ?? 0),
+      entra: Number(values['port-entra'] ?? 0),
+      arm: Number(values['port-arm'] ?? 0),
+      issuers: Number(values['port-issuers'] ?? 0),
+    },
+  }
+  if (values.world) options.world = JSON.parse(readFileSync(values.world, 'utf8')) as WorldSpec
+  if (values.now) options.now = new Date(values.now)
+  if (values['default-vm']) options.defaultVm = values['default-vm']
+  const emu = await startEmulator(options)
+  const { imdsFor: _imdsFor, caCertPem: _pem, ...endpoints } = emu.endpoints
+  const summary = {
+    mode: options.mode,
+    ...endpoints,
+    hostNames: AZURE_HOST_NAMES,
+    defaultVm: emu.world.findVm(options.defaultVm ?? '')?.key ?? [...emu.world.standaloneVms()][0]?.key,
+    tenants: emu.world.tenants.map((t) => ({
+      name: t.name,
+      tenantId: t.tenantId,
+      domains: t.domains,
+      cloud: t.cloud.name,
+      apps: t.apps.map((a) => ({ name: a.name, clientId: a.clientId, secret: a.secret })),
+      subscriptions: t.subscriptions.map((s) => ({ name: s.name, subscriptionId: s.subscriptionId })),
+    })),
+    vms: [...emu.world.standaloneVms()].map((v) => v.key),
+    scaleSets: [...emu.world.scaleSets()].map((s) => ({
+      key: `${s.resourceGroup.name}/${s.name}`,
+      orchestrationMode: s.orchestrationMode,
+      capacity: s.capacity,
+      firstInstances: [...Array(Math.min(s.capacity, MAX_LISTED_INSTANCES)).keys()].map((i) => s.instance(i).key),
+    })),
+  }
+  process.stdout.write(`${JSON.stringify(summary)}\n`)
+  const stop = () => {
+    emu.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`azure-emulator: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,218 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createArmService, ARM_PAGE_SIZE } from './arm.js'
+import { CLOUDS } from './clouds.js'
+import { Counters } from './counters.js'
+import { DEFAULT_WORLD } from './default-world.js'
+import { createDocumentHelpers, createTokenHelpers } from './emulator-helpers.js'
+import { createEntraService } from './entra.js'
+import type { EntraState } from './entra.js'
+import { EntraKeys } from './entra-keys.js'
+import { Faults } from './faults.js'
+import type { DispatchDeps, Service, ServiceName } from './http-kit.js'
+import { createImdsService } from './imds.js'
+import type { ImdsState } from './imds.js'
+import { createIssuersService } from './issuers.js'
+import { sharedKeyStore } from './keys.js'
+import type { KeyStore } from './keys.js'
+import { cloudForHost, close, IMDS_ADDRESS, listen, routeByHost } from './listeners.js'
+import type { Bound } from './listeners.js'
+import { createPki } from './pki.js'
+import type { Pki } from './pki.js'
+import { Throttling } from './throttling.js'
+import type { ThrottlingOptions } from './throttling.js'
+import { World } from './world.js'
+import type { WorldSpec } from './world-spec.js'
+
+export { World } from './world.js'
+export { DEFAULT_WORLD } from './default-world.js'
+export { VM_HEADER } from './imds.js'
+export type { Fault, FaultOptions } from './faults.js'
+export type { Pki, Signer } from './pki.js'
+export type { AttestedDocument, AttestedContent } from './attested-document.js'
+export type { IssuedToken } from './tokens.js'
+export type { ThrottlingOptions } from './throttling.js'
+export type * from './world-spec.js'
+export type * from './world-types.js'
+
+export interface EmulatorOptions {
+  /** Default: the demo world (default-world.ts) */
+  world?: WorldSpec | World
+  /** The emulator's clock for documents, tokens, PKI validity and throttling. Default: wall clock. */
+  now?: Date | (() => Date)
+  /** ARM throttling (token bucket per subscription); off unless given. */
+  throttling?: boolean | ThrottlingOptions
+  /** 'loopback': a 127.0.0.1 port per service. 'box': real ports and addresses inside a private netns. */
+  mode?: 'loopback' | 'box'
+  /** Fixed loopback ports (0 or absent: ephemeral) */
+  ports?: Partial<Record<ServiceName, number>>
+  /** VM that IMDS answers for when a request names none (default: the world's first VM) */
+  defaultVm?: string
+  armPageSize?: number
+  keyStore?: KeyStore
+}
+
+export interface Endpoints {
+  imds: string
+  /** IMDS base URL for one VM on the shared port (`/_vm/<key>` prefix) */
+  imdsFor(vm: string): string
+  entra: string
+  arm: string
+  issuers: string
+  caCertPem: string
+  /** PEM file of the emulator roots, for NODE_EXTRA_CA_CERTS / SSL_CERT_FILE */
+  caFile: string
+}
+
+export type Emulator = Awaited<ReturnType<typeof startEmulator>>
+
+export async function startEmulator(options: EmulatorOptions = {}) {
+  let clock = toClock(options.now)
+  const now = () => clock()
+  const world = options.world instanceof World ? options.world : new World(options.world ?? DEFAULT_WORLD)
+  const keyStore = options.keyStore ?? sharedKeyStore()
+  const keys = new EntraKeys(keyStore)
+  const [pki] = await Promise.all([createPki(keyStore, now()), keys.init()])
+  const counters = new Counters()
+  const faults = new Faults()
+  const throttling = new Throttling(now, options.throttling)
+  const errors: unknown[] = []
+  const firstVm = world.standaloneVms().next().value ?? world.vms().next().value
+  const imdsState: ImdsState = {
+    defaultVm: options.defaultVm ?? firstVm?.key ?? '',
+    staleDocuments: false,
+    lastDocuments: new Map(),
+    tokenCache: new Map(),
+  }
+  const entraState: EntraState = { outage: false, ownKeys: new Set() }
+  const services: Record<ServiceName, Service> = {
+    imds: createImdsService({ world, pki, keys, now, state: imdsState }),
+    entra: createEntraService({ world, keys, now, state: entraState }),
+    arm: createArmService({ world, keys, now, throttling, pageSize: options.armPageSize ?? ARM_PAGE_SIZE }),
+    issuers: createIssuersService(pki.published),
+  }
+  const deps: DispatchDeps = {
+    counters,
+    faults,
+    serviceFor: routeByHost(services),
+    cloudFor: cloudForHost,
+    onError: (err) => errors.push(err),
+  }
+  const caDir = mkdtempSync(join(tmpdir(), 'azure-emulator-'))
+  const caFile = join(caDir, 'ca.pem')
+  writeFileSync(caFile, pki.trustBundlePem)
+  const bound: Bound[] = []
+  const endpoints = await bindAll(options, deps, pki, bound)
+  const extraImds = new Map<string, string>()
+  return {
+    endpoints: {
+      ...endpoints,
+      imdsFor: (vm: string) => `${endpoints.imds}/_vm/${encodeURIComponent(world.vm(vm).key)}`,
+      caCertPem: pki.trustBundlePem,
+      caFile,
+    } satisfies Endpoints,
+    world,
+    pki: pki as Pki,
+    now,
+    /** Moves the emulator's clock (a fixed Date, or a function). */
+    setClock(next: Date | (() => Date)): void {
+      clock = toClock(next)
+    },
+    tokens: createTokenHelpers(world, keys, now),
+    documents: createDocumentHelpers(world, pki, now),
+    counters,
+    faults,
+    throttling,
+    /** Unexpected handler errors (answered as 500s); tests assert it stays empty. */
+    errors,
+    entra: {
+      keys,
+      /** New signing key for a tenant (or the common set); the previous one stays published unless keepPrevious is false. */
+      async rotateKeys(tenant?: string, opts: { keepPrevious?: boolean } = {}): Promise<string> {
+        const tid = tenant === undefined ? undefined : world.tenant(tenant).tenantId
+        if (tid) entraState.ownKeys.add(tid)
+        return keys.rotate(tid, opts)
+      },
+      setOutage(on: boolean): void {
+        entraState.outage = on
+      },
+      /** Discovery/JWKS URL for a tenant's cloud, on this emulator */
+      jwksUri: (tenant?: string) => {
+        const tid = tenant === undefined ? undefined : world.tenant(tenant).tenantId
+        return tid && entraState.ownKeys.has(tid) ? `${endpoints.entra}/${tid}/discovery/keys` : `${endpoints.entra}/common/discovery/keys`
+      },
+    },
+    imds: {
+      setDefaultVm(vm: string): void {
+        imdsState.defaultVm = world.vm(vm).key
+      },
+      setStaleDocuments(on: boolean): void {
+        imdsState.staleDocuments = on
+      },
+      clearTokenCache(): void {
+        imdsState.tokenCache.clear()
+      },
+      /** A dedicated IMDS port answering only for this VM (for clients that cannot add a path or header). */
+      async listenFor(vm: string): Promise<string> {
+        const key = world.vm(vm).key
+        const existing = extraImds.get(key)
+        if (existing) return existing
+        const b = await listen(deps, { scheme: 'http', service: 'imds', vmKey: key }, '127.0.0.1', 0, pki.tls)
+        bound.push(b)
+        extraImds.set(key, b.url)
+        return b.url
+      },
+    },
+    /** The emulator URL serving a real AIA URL (`http://www.microsoft.com/pkiops/certs/…`). */
+    issuerUrl(aiaUrl: string): string {
+      const u = new URL(aiaUrl)
+      return `${endpoints.issuers}${u.pathname}`
+    },
+    clouds: CLOUDS,
+    async stop(): Promise<void> {
+      await Promise.all(bound.map(close))
+      rmSync(caDir, { recursive: true, force: true })
+    },
+  }
+}
+
+function toClock(now: Date | (() => Date) | undefined): () => Date {
+  if (now === undefined) return () => new Date()
+  if (now instanceof Date) {
+    const fixed = now.getTime()
+    return () => new Date(fixed)
+  }
+  return now
+}
+
+async function bindAll(
+  options: EmulatorOptions,
+  deps: DispatchDeps,
+  pki: Pki,
+  bound: Bound[],
+): Promise<Omit<Endpoints, 'imdsFor' | 'caCertPem' | 'caFile'>> {
+  if (options.mode === 'box') {
+    bound.push(await listen(deps, { scheme: 'https' }, '127.0.0.1', 443, pki.tls))
+    bound.push(await listen(deps, { scheme: 'http' }, '127.0.0.1', 80, pki.tls))
+    bound.push(await listen(deps, { scheme: 'http', service: 'imds' }, IMDS_ADDRESS, 80, pki.tls))
+    return {
+      imds: `http://${IMDS_ADDRESS}`,
+      entra: 'https://login.microsoftonline.com',
+      arm: 'https://management.azure.com',
+      issuers: 'http://www.microsoft.com',
+    }
+  }
+  const one = async (service: ServiceName, scheme: 'http' | 'https') => {
+    const b = await listen(deps, { scheme, service }, '127.0.0.1', options.ports?.[service] ?? 0, pki.tls)
+    bound.push(b)
+    return b.url
+  }
+  const [imds, entra, arm, issuers] = await Promise.all([
+    one('imds', 'http'),
+    one('entra', 'https'),
+    one('arm', 'https'),
+    one('issuers', 'http'),
+  ])
+  return { imds, entra, arm, issuers }
+}

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import { enumerateResources } from './arm-resources.js'
+import type { ResourceEntry } from './arm-resources.js'
+import { json } from './http-kit.js'
+import type { Reply } from './http-kit.js'
+import { evaluate, KqlError, parseExpr, splitPipeline } from './kql.js'
+import type { Expr } from './kql.js'
+import type { Subscription } from './world-types.js'
+
+const DEFAULT_TOP = 100
+const MAX_TOP = 1000
+
+export interface GraphRequest {
+  subscriptions?: string[]
+  query?: string
+  options?: { resultFormat?: string; $top?: number; $skip?: number; $skipToken?: string }
+}
+
+type Row = Record<string, unknown>
+
+/** ARG lower-cases the resource-group segment of `id` and the `resourceGroup` column (azure-facts §7). */
+export function graphRow(e: ResourceEntry): Row {
+  const full = e.full()
+  const sub = e.resourceGroup.subscription
+  return {
+    id: e.id.replace(/\/resourceGroups\/([^/]+)/i, (_m, rg: string) => `/resourceGroups/${rg.toLowerCase()}`),
+    name: e.name,
+    type: e.type.toLowerCase(),
+    tenantId: sub.tenant.tenantId,
+    kind: '',
+    location: e.location,
+    resourceGroup: e.resourceGroup.name.toLowerCase(),
+    subscriptionId: sub.subscriptionId,
+    managedBy: '',
+    sku: full.sku ?? null,
+    plan: null,
+    properties: full.properties ?? {},
+    tags: full.tags ?? {},
+    identity: full.identity ?? null,
+    zones: full.zones ?? null,
+    extendedLocation: null,
+  }
+}
+
+export function graphError(message: string): Reply {
+  return json(400, {
+    error: {
+      code: 'BadRequest',
+      message: `Please provide below info when asking for support: timestamp = ${new Date().toISOString()}, correlationId = ${randomUUID()}.`,
+      details: [
+        { code: 'InvalidQuery', message: 'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.' },
+        { code: 'ParserFailure', message },
+      ],
+    },
+  })
+}
+
+export function runGraphQuery(subs: readonly Subscription[], seed: string, req: GraphRequest): Reply {
+  if (typeof req.query !== 'string' || req.query.trim() === '') return graphError('query is required')
+  let rows: Row[]
+  try {
+    rows = execute(subs, seed, splitPipeline(req.query))
+  } catch (err) {
+    if (err instanceof KqlError) return graphError(err.message)
+    throw err
+  }
+  const top = Math.min(req.options?.$top ?? DEFAULT_TOP, MAX_TOP)
+  const skip = req.options?.$skipToken ? decodeSkip(req.options.$skipToken) : (req.options?.$skip ?? 0)
+  const page = rows.slice(skip, skip + top)
+  const more = skip + top < rows.length
+  return json(200, {
+    totalRecords: rows.length,
+    count: page.length,
+    data: page,
+    facets: [],
+    resultTruncated: 'false',
+    ...(more ? { $skipToken: Buffer.from(JSON.stringify({ skip: skip + top })).toString('base64') } : {}),
+  })
+}
+
+function decodeSkip(token: string): number {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'))
+    const skip = typeof v === 'object' && v !== null ? (v as { skip?: unknown }).skip : undefined
+    return typeof skip === 'number' ? skip : 0
+  } catch {
+    return 0
+  }
+}
+
+function execute(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
+  const [table, ...rest] = stages
+  if (table?.toLowerCase() !== 'resources') throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
+  if (rest.some((s) => /^mv-expand\b/i.test(s))) return nicSummary(subs, seed, rest)
+  const typeHint = typeFilter(rest[0])
+  let rows: Row[] = []
+  for (const sub of subs) {
+    for (const e of enumerateResources(sub, seed)) {
+      if (typeHint && e.type.toLowerCase() !== typeHint) continue
+      rows.push(graphRow(e))
+    }
+  }
+  for (const stage of rest) rows = applyStage(rows, stage)
+  return rows
+}
+
+/** Cheap pre-filter so a `type` clause skips building JSON for unrelated resources. */
+function typeFilter(stage: string | undefined): string | undefined {
+  const m = stage && /^where\s+type\s*(?:=~|==)\s*['"]([^'"]+)['"]\s*$/i.exec(stage)
+  return m ? m[1]!.toLowerCase() : undefined
+}
+
+function applyStage(rows: Row[], stage: string): Row[] {
+  const [, op = '', arg = ''] = /^([A-Za-z-]+(?:\s+by)?)\s*([\s\S]*)$/.exec(stage) ?? []
+  switch (op.toLowerCase()) {
+    case 'where': {
+      const e = parseExpr(arg)
+      return rows.filter((r) => Boolean(evaluate(e, r)))
+    }
+    case 'project':
+      return rows.map((r) => columns(arg, r, {}))
+    case 'extend':
+      return rows.map((r) => columns(arg, r, { ...r }))
+    case 'limit':
+    case 'take':
+      return rows.slice(0, Number(arg))
+    case 'count':
+      return [{ Count: rows.length }]
+    case 'order by':
+    case 'sort by': {
+      const [col = '', dir = 'desc'] = arg.trim().split(/\s+/)
+      const e = parseExpr(col)
+      const sign = dir.toLowerCase() === 'asc' ? 1 : -1
+      return [...rows].sort((a, b) => sign * String(evaluate(e, a)).localeCompare(String(evaluate(e, b))))
+    }
+    default:
+      throw new KqlError(`unsupported operator ${JSON.stringify(op)}`)
+  }
+}
+
+function columns(arg: string, row: Row, into: Row): Row {
+  for (const item of splitTopLevel(arg)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=|~)\s*([\s\S]+)$/.exec(item)
+    const expr: Expr = parseExpr(m ? m[2]! : item)
+    const name = m ? m[1]! : expr.k === 'path' ? expr.p[expr.p.length - 1]! : item.trim()
+    into[name] = evaluate(expr, row) ?? null
+  }
+  return into
+}
+
+function splitTopLevel(s: string): string[] {
+  const out: string[] = []
+  let depth = 0
+  let quote: string | undefined
+  let cur = ''
+  for (const c of s) {
+    if (quote) {
+      if (c === quote) quote = undefined
+    } else if (c === "'" || c === '"') quote = c
+    else if (c === '(' || c === '[') depth++
+    else if (c === ')' || c === ']') depth--
+    else if (c === ',' && depth === 0) {
+      out.push(cur)
+      cur = ''
+      continue
+    }
+    cur += c
+  }
+  if (cur.trim()) out.push(cur)
+  return out
+}
+
+/**
+ * The NIC query upstream azure_imds sends (upstream-behavior §5.4): `where` stages before
+ * `mv-expand` select NICs; the result is one row per NIC with its subnets and NSG.
+ */
+function nicSummary(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
+  const cut = stages.findIndex((s) => /^mv-expand\b/i.test(s))
+  let rows: Row[] = []
+  for (const sub of subs) {
+    for (const e of enumerateResources(sub, seed)) {
+      if (e.type.toLowerCase() === 'microsoft.network/networkinterfaces') rows.push(graphRow(e))
+    }
+  }
+  for (const stage of stages.slice(0, cut)) rows = applyStage(rows, stage)
+  return rows.map((r) => {
+    const props = r.properties as { ipConfigurations?: { properties?: { subnet?: { id?: string } } }[]; networkSecurityGroup?: { id?: string } }
+    const subnets = (props.ipConfigurations ?? []).map((c) => {
+      const id = c.properties?.subnet?.id ?? ''
+      return { vnet: /virtualNetworks\/([^/]+)/.exec(id)?.[1] ?? '', name: /subnets\/([^/]+)$/.exec(id)?.[1] ?? '' }
+    })
+    const nsgId = props.networkSecurityGroup?.id ?? ''
+    return {
+      name: r.name,
+      resourceGroup: r.resourceGroup,
+      subnets,
+      securityGroup: {
+        resourceGroup: /resourceGroups\/([^/]+)/.exec(nsgId)?.[1] ?? '',
+        name: /networkSecurityGroups\/([^/]+)/.exec(nsgId)?.[1] ?? '',
+      },
+    }
+  })
+}

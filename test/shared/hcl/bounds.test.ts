@@ -1,0 +1,129 @@
+// Adversarial inputs: each must fail (or pass) quickly with a clear error, never hang or overflow.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import {
+  HclSyntaxError,
+  MAX_INPUT_BYTES,
+  MAX_NESTING_DEPTH,
+  parseHcl,
+} from '../../../shared/hcl/index.js'
+
+const FAST_MS = 2000
+
+function timed<T>(run: () => T): T {
+  const start = performance.now()
+  try {
+    return run()
+  } finally {
+    const elapsedMs = performance.now() - start
+    assert.ok(elapsedMs < FAST_MS, `took ${elapsedMs.toFixed(0)} ms`)
+  }
+}
+
+function rejects(text: string, reason: HclSyntaxError['reason'], pattern: RegExp): void {
+  timed(() =>
+    assert.throws(
+      () => parseHcl(text),
+      (err: unknown) => err instanceof HclSyntaxError && err.reason === reason && pattern.test(err.message),
+    ),
+  )
+}
+
+const nest = (depth: number, open: string, close: string, inner: string): string =>
+  open.repeat(depth) + inner + close.repeat(depth)
+
+describe('nesting depth', () => {
+  test(`${MAX_NESTING_DEPTH} levels of blocks parse`, () => {
+    const text = nest(MAX_NESTING_DEPTH, 'a {', '}', 'x = 1')
+    assert.ok(typeof timed(() => parseHcl(text)) === 'object')
+  })
+
+  test('one level more is an error at the opening brace', () => {
+    const text = nest(MAX_NESTING_DEPTH + 1, 'a {', '}', '')
+    assert.throws(
+      () => parseHcl(text),
+      (err: unknown) =>
+        err instanceof HclSyntaxError &&
+        err.reason === 'nesting-too-deep' &&
+        err.message === `At 1:${3 * MAX_NESTING_DEPTH + 3}: nesting is deeper than 64 levels` &&
+        err.line === 1 &&
+        err.column === 3 * MAX_NESTING_DEPTH + 3,
+    )
+  })
+
+  const deep: readonly { name: string; text: string }[] = [
+    { name: 'objects', text: nest(100_000, 'a = {', '}', '') },
+    { name: 'lists', text: `a = ${nest(100_000, '[', ']', '')}` },
+    { name: 'objects in lists', text: `a = ${nest(100_000, '[{b = ', '}]', '')}` },
+    { name: 'block labels', text: `a ${'"l" '.repeat(100_000)}{}` },
+    { name: 'JSON objects', text: nest(100_000, '{"a": ', '}', '1') },
+    { name: 'JSON labels', text: `{${'"a" '.repeat(100_000)}: 1}` },
+    { name: 'unclosed objects', text: 'a {'.repeat(100_000) },
+  ]
+  for (const c of deep) {
+    test(`100,000 levels of ${c.name}: error, no stack overflow`, () => {
+      rejects(c.text, 'nesting-too-deep', /nesting is deeper than 64 levels/)
+    })
+  }
+
+  test('the bound is an option', () => {
+    assert.throws(() => parseHcl('a { b { } }', { maxDepth: 1 }), { reason: 'nesting-too-deep' })
+    assert.deepEqual(parseHcl('a { b { } }', { maxDepth: 2 }), { a: { b: {} } })
+    assert.throws(() => parseHcl('', { maxDepth: 0 }), TypeError)
+  })
+})
+
+describe('input size', () => {
+  test('the limit counts UTF-8 bytes', () => {
+    const atLimit = `a = "${'x'.repeat(MAX_INPUT_BYTES - 6)}"`
+    assert.equal(Buffer.byteLength(atLimit), MAX_INPUT_BYTES)
+    assert.equal(timed(() => parseHcl(atLimit)).a?.toString().length, MAX_INPUT_BYTES - 6)
+    const multiByte = `a = "${'é'.repeat(MAX_INPUT_BYTES / 2)}"`
+    rejects(multiByte, 'input-too-large', /^input exceeds the limit of 1048576 bytes$/)
+  })
+
+  test('a huge input is refused before it is read', () => {
+    rejects(' '.repeat(64 * MAX_INPUT_BYTES), 'input-too-large', /limit/)
+  })
+
+  test('the limit is an option', () => {
+    assert.throws(() => parseHcl('a = 1', { maxInputBytes: 4 }), { reason: 'input-too-large' })
+    assert.throws(() => parseHcl('', { maxInputBytes: 1.5 }), TypeError)
+  })
+})
+
+describe('unterminated everything, at the size limit', () => {
+  const filler = (prefix: string, ch: string, suffix = ''): string =>
+    prefix + ch.repeat(MAX_INPUT_BYTES - prefix.length - suffix.length - 8) + suffix
+  const cases: readonly { name: string; text: string; message: RegExp }[] = [
+    { name: 'string', text: filler('a = "', 'x'), message: /literal not terminated/ },
+    { name: 'string inside ${', text: filler('a = "${', '{'), message: /literal not terminated/ },
+    { name: 'block comment', text: filler('/*', '*'), message: /comment not terminated/ },
+    { name: 'heredoc', text: filler('a = <<EOT\n', 'x\n'), message: /heredoc not terminated/ },
+    { name: 'heredoc with \\r lines', text: filler('a = <<-\r\n', '\r'), message: /heredoc not terminated/ },
+    { name: 'list', text: filler('a = [', '1,'), message: /unexpected token while parsing list: EOF/ },
+    { name: 'object', text: filler('a {', 'b = 1\n'), message: /object expected closing RBRACE got: EOF/ },
+    { name: 'labels', text: filler('a', ' b'), message: /expected start of object/ },
+    { name: 'JSON string', text: filler('{"a": "', 'x'), message: /literal not terminated/ },
+    { name: 'escapes', text: filler('a = "', '\\q'), message: /illegal char escape/ },
+  ]
+  for (const c of cases) {
+    test(c.name, () => rejects(c.text, 'syntax', c.message))
+  }
+
+  test('many small errors still report one, quickly', () => {
+    rejects(filler('', '\u0000'), 'syntax', /unexpected null character/)
+  })
+
+  test('a wide flat document parses quickly', () => {
+    const lines = Array.from({ length: 30_000 }, (_, i) => `k${i} = "${i}"`).join('\n')
+    const tree = timed(() => parseHcl(lines))
+    assert.equal(Object.keys(tree).length, 30_000)
+  })
+
+  test('many repeated blocks merge quickly', () => {
+    const lines = Array.from({ length: 30_000 }, (_, i) => `t "A" { tags = ["${i}"] }`).join('\n')
+    const tree = timed(() => parseHcl(lines))
+    assert.equal(JSON.stringify(tree).length > 0, true)
+  })
+})
