@@ -7,8 +7,25 @@ export interface StartupSample {
   rssMb: number
 }
 
-/** Spawn → first stdout line, in ms, for one process started with SPIRE's environment. */
-export function measureHandshake(command: string): Promise<number> {
+export interface HandshakeSample {
+  /** Spawn → first stdout line, wall clock. */
+  wallMs: number
+  /** CPU the process had used by then (user + system): what the wall time is on an idle core. */
+  cpuMs: number
+}
+
+/** Linux clock ticks per second for /proc/<pid>/stat (USER_HZ). */
+const CLOCK_TICKS_PER_S = 100
+
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // fields[11] is utime and fields[12] stime (fields 14 and 15 of proc(5), counted from the state)
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** Spawn → first stdout line for one process started with SPIRE's environment. */
+export function measureHandshake(command: string): Promise<HandshakeSample> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint()
     const child = spawn(command, [], {
@@ -16,9 +33,10 @@ export function measureHandshake(command: string): Promise<number> {
       stdio: ['ignore', 'pipe', 'ignore'],
     })
     child.stdout.once('data', () => {
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
+      const cpuMs = cpuMsOf(child.pid!)
       child.kill('SIGKILL')
-      resolve(ms)
+      resolve({ wallMs, cpuMs })
     })
     child.once('error', reject)
   })

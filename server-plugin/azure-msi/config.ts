@@ -13,6 +13,7 @@ export const DEFAULT_AGENT_PATH_TEMPLATE = '/{{ .PluginName }}/{{ .TenantID }}/{
 const ENDPOINTS = h.object({
   authority_host: h.string(),
   resource_manager: h.string(),
+  imds: h.string(),
   ca_file: h.string(),
 })
 
@@ -75,6 +76,8 @@ export interface MsiServerConfig {
   /** Cloud and endpoints for keys of tokens whose tenant is not configured (refused later). */
   defaultCloud: AzureCloud
   defaultEndpoints: Endpoints
+  /** The server's own IMDS, read for its subscription when a tenant sets none (upstream). */
+  imdsEndpoint: string | undefined
 }
 
 export const buildConfig: BuildConfig<MsiServerConfig> = (hcl, core, report) => {
@@ -152,6 +155,7 @@ export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report
     allowedVmTags: new Set(tags),
     defaultCloud,
     defaultEndpoints: resolveEndpoints(defaultCloud, overrides),
+    imdsEndpoint: overrides.imds,
   }
 }
 
@@ -182,10 +186,11 @@ interface EndpointOverrides {
   authorityHost: string | undefined
   armEndpoint: string | undefined
   caFile: string | undefined
+  imds: string | undefined
 }
 
 function endpointOverrides(raw: NonNullable<RawConfig['endpoints']>, report: Report): EndpointOverrides {
-  const url = (value: string | undefined, key: string, allowLoopbackHttp: boolean): string | undefined => {
+  const url = (value: string | undefined, key: string, allowHttp: boolean | 'loopback'): string | undefined => {
     if (value === undefined || value === '') return undefined
     let u: URL
     try {
@@ -194,7 +199,7 @@ function endpointOverrides(raw: NonNullable<RawConfig['endpoints']>, report: Rep
       report.error(`endpoints.${key} ${JSON.stringify(value)} is not a URL`)
       return undefined
     }
-    const httpOk = allowLoopbackHttp && u.protocol === 'http:' && isLoopbackHost(u.hostname)
+    const httpOk = u.protocol === 'http:' && (allowHttp === true || (allowHttp === 'loopback' && isLoopbackHost(u.hostname)))
     if (u.protocol !== 'https:' && !httpOk) {
       report.error(`endpoints.${key} ${JSON.stringify(value)} must use https`)
       return undefined
@@ -206,9 +211,11 @@ function endpointOverrides(raw: NonNullable<RawConfig['endpoints']>, report: Rep
     return value.replace(/\/+$/, '')
   }
   return {
-    authorityHost: url(raw.authority_host, 'authority_host', true),
+    authorityHost: url(raw.authority_host, 'authority_host', 'loopback'),
     // the Azure SDKs refuse to send bearer tokens over plain http
     armEndpoint: url(raw.resource_manager, 'resource_manager', false),
+    // IMDS is plain http on every VM
+    imds: url(raw.imds, 'imds', true),
     caFile: raw.ca_file || undefined,
   }
 }

@@ -151,7 +151,8 @@ export function checkTokenClaims(claims: MsiClaims, expected: { audiences: reado
 export function checkIssuer(claims: MsiClaims, tenant: TenantConfig, jwk: JWK | undefined): void {
   const v2 = claims.version === '2.0'
   const expected = v2 ? tenant.cloud.v2Issuer(claims.tenantId) : tenant.cloud.v1Issuer(claims.tenantId)
-  const keyIssuer = jwk !== undefined && typeof jwk['issuer'] === 'string' ? jwk['issuer'] : undefined
+  const untrustedKey: Record<string, unknown> = jwk === undefined ? {} : { ...jwk }
+  const keyIssuer = typeof untrustedKey['issuer'] === 'string' ? untrustedKey['issuer'] : undefined
   const keyOk = !v2 || keyIssuer === undefined || keyIssuer.replace(/\{tenantid\}/gi, claims.tenantId) === claims.issuer
   if (claims.issuer !== expected || !keyOk) {
     throw new PluginError(

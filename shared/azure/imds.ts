@@ -137,3 +137,61 @@ export function classifyImdsFailure(err: unknown): RetryVerdict {
   }
   return { retry: false }
 }
+
+/** upstream parity: the instance metadata api-version of pkg/common/plugin/azure (v1.15.3). */
+export const INSTANCE_API_VERSION = '2025-04-07'
+
+/** The unsigned `compute` fields upstream reads: hints for routing, never for decisions. */
+export interface InstanceCompute {
+  name: string
+  subscriptionId: string
+  resourceGroupName: string
+  vmScaleSetName: string
+}
+
+/**
+ * `GET /metadata/instance?api-version=…&format=json` with upstream's checks and messages
+ * (`response missing instance name`, …), bounded by a timeout (upstream has none).
+ */
+export async function fetchInstanceCompute(options: {
+  endpoint?: string
+  http: HttpFetch
+  timeoutMs?: number
+  signal?: AbortSignal
+}): Promise<InstanceCompute> {
+  const base = (options.endpoint ?? IMDS_ENDPOINT).replace(/\/+$/, '')
+  let res
+  try {
+    res = await options.http({
+      url: `${base}/metadata/instance?api-version=${INSTANCE_API_VERSION}&format=json`,
+      headers: { Metadata: 'true' },
+      timeoutMs: options.timeoutMs ?? IMDS_REQUEST_TIMEOUT_MS,
+      maxBytes: IMDS_MAX_BODY_BYTES,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    })
+  } catch (err) {
+    throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, { cause: err })
+  }
+  if (res.status !== 200) throw new ImdsError(`unexpected status code ${res.status}: ${bodySnippet(res.body)}`, res.status)
+  let body: unknown
+  try {
+    body = parseJsonBody(res.body)
+  } catch (err) {
+    throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
+  }
+  const compute = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['compute'] : undefined
+  const field = (name: string): string => {
+    const v = typeof compute === 'object' && compute !== null ? (compute as Record<string, unknown>)[name] : undefined
+    return typeof v === 'string' ? v : ''
+  }
+  const c: InstanceCompute = {
+    name: field('name'),
+    subscriptionId: field('subscriptionId'),
+    resourceGroupName: field('resourceGroupName'),
+    vmScaleSetName: field('vmScaleSetName'),
+  }
+  if (c.name === '') throw new ImdsError('response missing instance name', res.status)
+  if (c.subscriptionId === '') throw new ImdsError('response missing instance subscription id', res.status)
+  if (c.resourceGroupName === '') throw new ImdsError('response missing instance resource group name', res.status)
+  return c
+}

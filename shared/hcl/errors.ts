@@ -6,6 +6,9 @@
  */
 export type HclErrorReason = 'syntax' | 'invalid-literal' | 'input-too-large' | 'nesting-too-deep'
 
+/** Longest message kept: Go would quote a whole (possibly huge) token; a status message must stay small. */
+export const MAX_MESSAGE_CHARS = 1024
+
 /** A configuration text that does not parse; `line` and `column` are 1-based, as Go reports them. */
 export class HclSyntaxError extends Error {
   readonly reason: HclErrorReason
@@ -13,7 +16,11 @@ export class HclSyntaxError extends Error {
   readonly column: number
 
   constructor(reason: HclErrorReason, message: string, line: number, column: number) {
-    super(message)
+    super(
+      message.length > MAX_MESSAGE_CHARS
+        ? `${message.slice(0, MAX_MESSAGE_CHARS)}… (truncated)`
+        : message,
+    )
     this.name = 'HclSyntaxError'
     this.reason = reason
     this.line = Math.max(1, line)

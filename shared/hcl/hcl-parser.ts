@@ -89,12 +89,12 @@ class HclParser {
       this.tok.type = 'EOF'
     }
     if (err !== undefined) throw err
-    const first = keys[0]
-    if (first !== undefined) checkDepth(depth + keys.length - 1, this.maxDepth, first.pos)
     let val: Node
     if (this.tok.type === 'ASSIGN') {
       val = this.object(depth + keys.length)
     } else if (this.tok.type === 'LBRACE') {
+      // each label of a block is one more level of nesting
+      checkDepth(depth + keys.length - 1, this.maxDepth, keys[0]?.pos ?? this.tok.pos)
       val = this.objectType(depth + keys.length)
     } else {
       const names = keys.map((k) => k.text).join(' ')

@@ -286,6 +286,12 @@ export class PluginProcess {
     return { valid: res.valid ?? false, notes: res.notes ?? [] }
   }
 
+  /** go-plugin's Ping: Health/Check for `plugin`. */
+  async health(service = 'plugin'): Promise<string> {
+    const res = await this.#rpc().unary<{ status?: string }>(SERVICE.health, 'Check', { service }, RPC_TIMEOUT_MS)
+    return res.status ?? 'UNKNOWN'
+  }
+
   /** Opens a raw bidi stream on the attestor service of this side (for relays and fault tests). */
   openAttestStream<Req, Res>(metadata?: import('@grpc/grpc-js').Metadata): ClientDuplexStream<Req, Res> {
     return this.#options.side === 'server'

@@ -24,7 +24,8 @@ function rejects(text: string, reason: HclSyntaxError['reason'], pattern: RegExp
   timed(() =>
     assert.throws(
       () => parseHcl(text),
-      (err: unknown) => err instanceof HclSyntaxError && err.reason === reason && pattern.test(err.message),
+      (err: unknown) =>
+        err instanceof HclSyntaxError && err.reason === reason && pattern.test(err.message),
     ),
   )
 }
@@ -93,16 +94,28 @@ describe('input size', () => {
 })
 
 describe('unterminated everything, at the size limit', () => {
-  const filler = (prefix: string, ch: string, suffix = ''): string =>
-    prefix + ch.repeat(MAX_INPUT_BYTES - prefix.length - suffix.length - 8) + suffix
+  const filler = (prefix: string, unit: string): string =>
+    prefix + unit.repeat(Math.floor((MAX_INPUT_BYTES - prefix.length - 8) / unit.length))
   const cases: readonly { name: string; text: string; message: RegExp }[] = [
     { name: 'string', text: filler('a = "', 'x'), message: /literal not terminated/ },
     { name: 'string inside ${', text: filler('a = "${', '{'), message: /literal not terminated/ },
     { name: 'block comment', text: filler('/*', '*'), message: /comment not terminated/ },
     { name: 'heredoc', text: filler('a = <<EOT\n', 'x\n'), message: /heredoc not terminated/ },
-    { name: 'heredoc with \\r lines', text: filler('a = <<-\r\n', '\r'), message: /heredoc not terminated/ },
-    { name: 'list', text: filler('a = [', '1,'), message: /unexpected token while parsing list: EOF/ },
-    { name: 'object', text: filler('a {', 'b = 1\n'), message: /object expected closing RBRACE got: EOF/ },
+    {
+      name: 'heredoc whose anchor ends in \\r, with long lines',
+      text: filler('a = <<-\r\r\n', `${'\t'.repeat(200)}\ry\n`),
+      message: /heredoc not terminated/,
+    },
+    {
+      name: 'list',
+      text: filler('a = [', '1,'),
+      message: /unexpected token while parsing list: EOF/,
+    },
+    {
+      name: 'object',
+      text: filler('a {', 'b = 1\n'),
+      message: /object expected closing RBRACE got: EOF/,
+    },
     { name: 'labels', text: filler('a', ' b'), message: /expected start of object/ },
     { name: 'JSON string', text: filler('{"a": "', 'x'), message: /literal not terminated/ },
     { name: 'escapes', text: filler('a = "', '\\q'), message: /illegal char escape/ },

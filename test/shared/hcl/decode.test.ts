@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { decodeConfig, h, parseAndDecode, parseHcl } from '../../../shared/hcl/index.js'
-import type { Fields, HclObject, InferFields, ObjectSchema, Problems } from '../../../shared/hcl/index.js'
+import type {
+  Fields,
+  HclObject,
+  InferFields,
+  ObjectSchema,
+  Problems,
+} from '../../../shared/hcl/index.js'
 import { IMDS_SERVER } from './spire-schemas.js'
 
 class Collect implements Problems {
@@ -33,12 +39,24 @@ const SCALARS = h.object({
 
 describe('scalars', () => {
   const ok: readonly { name: string; text: string; want: unknown }[] = [
-    { name: 'each type', text: 'name = "x"\nport = 8\nratio = 0.5\nflag = true', want: { name: 'x', port: 8, ratio: 0.5, flag: true } },
-    { name: 'an integer for a string reads as its text, as Go', text: 'name = 0x1F', want: { name: '0x1F' } },
+    {
+      name: 'each type',
+      text: 'name = "x"\nport = 8\nratio = 0.5\nflag = true',
+      want: { name: 'x', port: 8, ratio: 0.5, flag: true },
+    },
+    {
+      name: 'an integer for a string reads as its text, as Go',
+      text: 'name = 0x1F',
+      want: { name: '0x1F' },
+    },
     { name: 'octal text too', text: 'name = 017', want: { name: '017' } },
     { name: 'a heredoc is a string', text: 'name = <<EOT\nx\nEOT\n', want: { name: 'x\n' } },
     { name: 'int from a string, as Go', text: 'port = "0x10"', want: { port: 16 } },
-    { name: 'int from a string with underscores, as Go', text: 'port = "1_000"', want: { port: 1000 } },
+    {
+      name: 'int from a string with underscores, as Go',
+      text: 'port = "1_000"',
+      want: { port: 1000 },
+    },
     { name: 'int keeps ParseInt rules', text: 'port = 017', want: { port: 15 } },
     { name: 'number reads 017 as decimal 17, as Go', text: 'ratio = 017', want: { ratio: 17 } },
     { name: 'number from an integer', text: 'ratio = 3', want: { ratio: 3 } },
@@ -55,13 +73,29 @@ describe('scalars', () => {
 
   const bad: readonly { name: string; text: string; error: string }[] = [
     { name: 'bool for a string', text: 'name = true', error: 'name: expected string, got bool' },
-    { name: 'float for a string (Go rejects FLOAT)', text: 'name = 1e3', error: 'name: expected string, got float' },
+    {
+      name: 'float for a string (Go rejects FLOAT)',
+      text: 'name = 1e3',
+      error: 'name: expected string, got float',
+    },
     { name: 'list for a string', text: 'name = ["x"]', error: 'name: expected string, got list' },
     { name: 'block for a string', text: 'name { }', error: 'name: expected string, got object' },
-    { name: 'labelled block for a string', text: 'name "x" { }', error: 'name: expected string, got object' },
+    {
+      name: 'labelled block for a string',
+      text: 'name "x" { }',
+      error: 'name: expected string, got object',
+    },
     { name: 'float for an int', text: 'port = 1.5', error: 'port: expected int, got float' },
-    { name: 'heredoc for an int', text: 'port = <<EOT\n1\nEOT\n', error: 'port: expected int, got string' },
-    { name: 'non-numeric string for an int', text: 'port = "abc"', error: 'port: int "abc" is invalid' },
+    {
+      name: 'heredoc for an int',
+      text: 'port = <<EOT\n1\nEOT\n',
+      error: 'port: expected int, got string',
+    },
+    {
+      name: 'non-numeric string for an int',
+      text: 'port = "abc"',
+      error: 'port: int "abc" is invalid',
+    },
     {
       name: 'int outside int64',
       text: 'port = 9223372036854775808',
@@ -72,8 +106,16 @@ describe('scalars', () => {
       text: 'port = 9007199254740993',
       error: 'port: int "9007199254740993" is out of range',
     },
-    { name: 'hex for a number (Go ParseFloat)', text: 'ratio = 0x1F', error: 'ratio: number "0x1F" is invalid' },
-    { name: 'string for a number', text: 'ratio = "1"', error: 'ratio: expected number, got string' },
+    {
+      name: 'hex for a number (Go ParseFloat)',
+      text: 'ratio = 0x1F',
+      error: 'ratio: number "0x1F" is invalid',
+    },
+    {
+      name: 'string for a number',
+      text: 'ratio = "1"',
+      error: 'ratio: expected number, got string',
+    },
     { name: 'int for a bool', text: 'flag = 1', error: 'flag: expected bool, got int' },
     {
       name: 'an earlier value of the wrong type fails even when a later one is fine, as Go',
@@ -98,11 +140,27 @@ describe('lists', () => {
     maps: h.list(h.map(h.string())),
   })
   const ok: readonly { name: string; text: string; want: unknown }[] = [
-    { name: 'repeated lists concatenate', text: 'tags = ["a"]\ntags = ["b"]', want: { tags: ['a', 'b'] } },
-    { name: 'numbers in a string list read as text', text: 'tags = [1, 0x10, "x"]', want: { tags: ['1', '0x10', 'x'] } },
-    { name: 'strings in an int list are parsed, as Go', text: 'nums = [1, "0x10"]', want: { nums: [1, 16] } },
+    {
+      name: 'repeated lists concatenate',
+      text: 'tags = ["a"]\ntags = ["b"]',
+      want: { tags: ['a', 'b'] },
+    },
+    {
+      name: 'numbers in a string list read as text',
+      text: 'tags = [1, 0x10, "x"]',
+      want: { tags: ['1', '0x10', 'x'] },
+    },
+    {
+      name: 'strings in an int list are parsed, as Go',
+      text: 'nums = [1, "0x10"]',
+      want: { nums: [1, 16] },
+    },
     { name: 'an empty list', text: 'tags = []', want: { tags: [] } },
-    { name: 'objects in a list', text: 'items = [{ a = "x" }, { a = "y" }]', want: { items: [{ a: 'x' }, { a: 'y' }] } },
+    {
+      name: 'objects in a list',
+      text: 'items = [{ a = "x" }, { a = "y" }]',
+      want: { items: [{ a: 'x' }, { a: 'y' }] },
+    },
     {
       name: 'a block for a list of objects: one element per entry, as Go',
       text: 'items "l1" { a = "x" }\nitems "l2" { a = "y" }',
@@ -113,7 +171,11 @@ describe('lists', () => {
       text: 'items { a = "x" }',
       want: { items: [{ a: 'x' }] },
     },
-    { name: 'an empty block is an empty list, as Go', text: 'items {}\ntags {}', want: { items: [], tags: [] } },
+    {
+      name: 'an empty block is an empty list, as Go',
+      text: 'items {}\ntags {}',
+      want: { items: [], tags: [] },
+    },
     {
       name: 'a block for a list of maps: one-key maps',
       text: 'maps { k = "v" }',
@@ -130,13 +192,21 @@ describe('lists', () => {
 
   const bad: readonly { name: string; text: string; error: string }[] = [
     { name: 'a string for a list', text: 'tags = "a"', error: 'tags: expected list, got string' },
-    { name: 'a wrong element names its index', text: 'tags = ["a", true]', error: 'tags[1]: expected string, got bool' },
+    {
+      name: 'a wrong element names its index',
+      text: 'tags = ["a", true]',
+      error: 'tags[1]: expected string, got bool',
+    },
     {
       name: 'the index counts across concatenated lists',
       text: 'tags = ["a"]\ntags = [["b"]]',
       error: 'tags[1]: expected string, got list',
     },
-    { name: 'a block entry for a string list', text: 'tags { a = "x" }', error: 'tags[0]: expected string, got object' },
+    {
+      name: 'a block entry for a string list',
+      text: 'tags { a = "x" }',
+      error: 'tags[0]: expected string, got object',
+    },
   ]
   for (const c of bad) {
     test(c.name, () => {
@@ -187,7 +257,11 @@ describe('maps and objects', () => {
 
   const bad: readonly { name: string; text: string; error: string }[] = [
     { name: 'a list for a map', text: 'tenants = ["x"]', error: 'tenants: expected map, got list' },
-    { name: 'a string for a map entry', text: 'tenants = { "T" = "x" }', error: 'tenants["T"]: expected object, got string' },
+    {
+      name: 'a string for a map entry',
+      text: 'tenants = { "T" = "x" }',
+      error: 'tenants["T"]: expected object, got string',
+    },
     {
       name: 'a string for a nested object',
       text: 'tenants "T" { secret_auth = "x" }',
@@ -213,7 +287,10 @@ describe('maps and objects', () => {
   }
 
   test('every type error is reported, in schema order', () => {
-    const { errors } = decode('trust_bundle_path = []\ntenants = 1\nagent_path_template = true', IMDS_SERVER)
+    const { errors } = decode(
+      'trust_bundle_path = []\ntenants = 1\nagent_path_template = true',
+      IMDS_SERVER,
+    )
     assert.deepEqual(errors, [
       `${PREFIX}tenants: expected map, got int`,
       `${PREFIX}agent_path_template: expected string, got bool`,
@@ -236,7 +313,10 @@ describe('unknown and required keys', () => {
   })
 
   test('unknown keys inside list elements carry the index', () => {
-    const { warnings } = decode('items = [{ a = "x", b = 1 }]', h.object({ items: h.list(h.object({ a: h.string() })) }))
+    const { warnings } = decode(
+      'items = [{ a = "x", b = 1 }]',
+      h.object({ items: h.list(h.object({ a: h.string() })) }),
+    )
     assert.deepEqual(warnings, ['unknown configurations detected: items[0].b'])
   })
 
@@ -258,7 +338,11 @@ describe('inputs and outputs', () => {
   test('a tree built by hand decodes too (numbers read as their decimal text)', () => {
     const tree: HclObject = { name: 12, tags: ['a', 3] }
     const problems = new Collect()
-    const value = decodeConfig(tree, h.object({ name: h.string(), tags: h.list(h.string()) }), problems)
+    const value = decodeConfig(
+      tree,
+      h.object({ name: h.string(), tags: h.list(h.string()) }),
+      problems,
+    )
     assert.deepEqual(value, { name: '12', tags: ['a', '3'] })
   })
 

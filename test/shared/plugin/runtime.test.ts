@@ -1,7 +1,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -87,6 +87,25 @@ describe('launch and handshake', () => {
     const p = track(await launchCr('agent', { env: { PLUGIN_PROTOCOL_VERSIONS: 'abc' } }))
     assert.equal(p.handshake.appVersion, 1)
     await waitFor(() => p.logs.some((l) => l.level === 'warn' && /malformed/.test(String(l.fields.detail))))
+  })
+
+  test('health: `plugin` and "" are SERVING (go-plugin Ping)', async () => {
+    const p = track(await launchCr('agent'))
+    assert.equal(await p.health('plugin'), 'SERVING')
+    assert.equal(await p.health(''), 'SERVING')
+    await rejectsWith(p.health('other'), 'NotFound')
+  })
+
+  test('PLUGIN_UNIX_SOCKET_GROUP: the socket gets the group and mode 0660', async () => {
+    const gid = process.getgid!()
+    const p = track(await launchCr('agent', { env: { PLUGIN_UNIX_SOCKET_GROUP: String(gid) } }))
+    const st = statSync(p.handshake.address)
+    assert.equal(st.gid, gid)
+    assert.equal(st.mode & 0o777, 0o660)
+    await assert.rejects(
+      launchCr('agent', { env: { PLUGIN_UNIX_SOCKET_GROUP: 'no-such-group-xyz' }, startTimeoutMs: 10_000 }),
+      /plugin exited before we could connect/,
+    )
   })
 
   test('SIGINT is ignored: the host drives shutdown', async () => {
@@ -185,6 +204,7 @@ describe('Configure and Validate', () => {
 describe('attestation streams', () => {
   test('agent and server plugins attest end to end; selectors from the payload; metrics recorded', async () => {
     const server = track(await loadCrServer())
+    assert.deepEqual(server.agentStore.calls, [], 'no AgentStore call during Init or Configure')
     const agent = track(await loadCrAgent('node-a'))
     const attrs = await attestAgentToServer(agent, server)
     assert.deepEqual(attrs, {
@@ -192,6 +212,7 @@ describe('attestation streams', () => {
       selectorValues: ['identity:node-a', 'rack:r1', 'zone:z2'],
       canReattest: false,
     })
+    // AgentStore is only ever called during Attest (SPIRE wires it after the catalog loads)
     assert.deepEqual(server.agentStore.calls, ['spiffe://example.org/spire/agent/cr_test/node-a'])
     await waitFor(() => server.metrics.find('IncrCounter', 'cr_test.attest.success').length === 1)
     await waitFor(() => agent.metrics.find('IncrCounter', 'cr_test.challenge').length === 1)
@@ -220,6 +241,13 @@ describe('attestation streams', () => {
     server.agentStore.failWith = { code: GrpcStatus.UNAVAILABLE, details: 'datastore down' }
     const agent = track(await loadCrAgent('node-c'))
     await rejectsWith(attestAgentToServer(agent, server), 'Unavailable', /^unable to get agent info: datastore down$/)
+  })
+
+  test('messages above grpc-js default 4 MiB limit are received (limits set explicitly)', async () => {
+    const server = track(await loadCrServer())
+    const big = Buffer.alloc(5 * 1024 * 1024, 0x61)
+    // reaching the attestor's JSON parser proves the 5 MiB message was accepted by the transport
+    await rejectsWith(serverAttest(server, big), 'InvalidArgument', /failed to unmarshal/)
   })
 
   test('bad payloads and bad answers get InvalidArgument / PermissionDenied and the plugin keeps serving', async () => {
@@ -294,6 +322,7 @@ describe('shutdown', () => {
       assert.equal(res.signal, null, side)
       assert.equal(res.code, 0, side)
       assert.ok(res.elapsedMs < 2_000, `${side} took ${res.elapsedMs} ms`)
+      assert.equal(p.logs.find((l) => /deinitialize|failed to exit/.test(l.message)), undefined, side)
     }
   })
 

@@ -1,0 +1,40 @@
+import { fetchMsiToken } from '../../shared/azure/imds.js'
+import { encodeMsiPayload } from '../../shared/azure/payloads.js'
+import { PluginError, type AgentAttestor } from '../../shared/plugin/index.js'
+import type { MsiAgentConfig } from './config.js'
+import type { Deps } from './deps.js'
+
+/**
+ * The azure_msi agent attestor: one IMDS token request, sent as `{"token":"<jwt>"}` (upstream's
+ * exact bytes); no challenge. The token is never logged.
+ */
+export function createAttestor(deps: Deps): AgentAttestor<MsiAgentConfig> {
+  return {
+    async payload(config, io) {
+      let token: string
+      try {
+        token = await fetchMsiToken({
+          resource: config.resourceId,
+          identity: config.identity,
+          endpoint: config.imdsEndpoint,
+          timeoutMs: config.requestTimeoutMs,
+          budgetMs: config.retryTimeoutMs,
+          http: deps.http,
+          now: deps.now,
+          sleep: deps.sleep,
+          log: deps.log,
+          signal: io.signal,
+        })
+      } catch (err) {
+        // upstream parity: `unable to fetch token: <err>`
+        const message = err instanceof Error ? err.message : String(err)
+        throw new PluginError('Internal', 'token-fetch-failed', `unable to fetch token: ${message}`, { cause: err })
+      }
+      deps.log.debug('Fetched managed identity token', {
+        resource: config.resourceId,
+        identity: config.identity.kind,
+      })
+      return encodeMsiPayload(token)
+    },
+  }
+}

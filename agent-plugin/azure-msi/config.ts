@@ -1,0 +1,97 @@
+import { IMDS_ENDPOINT } from '../../shared/azure/clouds.js'
+import { parseGoDuration } from '../../shared/azure/duration.js'
+import { IMDS_REQUEST_TIMEOUT_MS, IMDS_RETRY_BUDGET_MS, type MsiIdentitySelector } from '../../shared/azure/imds.js'
+import { isGuid, parseArmIdOf } from '../../shared/azure/resource-id.js'
+import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import type { BuildConfig, Report } from '../../shared/plugin/index.js'
+
+export const PLUGIN_NAME = 'azure_msi'
+/** upstream parity: azure.DefaultMSIResourceID */
+export const DEFAULT_RESOURCE_ID = 'https://management.azure.com/'
+
+export const RAW_CONFIG_SCHEMA = h.object({
+  resource_id: h.string(),
+  client_id: h.string(),
+  object_id: h.string(),
+  msi_res_id: h.string(),
+  imds_endpoint: h.string(),
+  request_timeout: h.string(),
+  retry_timeout: h.string(),
+})
+export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
+
+export interface MsiAgentConfig {
+  /** The token audience to request (ARM by default, as upstream). */
+  resourceId: string
+  identity: MsiIdentitySelector
+  imdsEndpoint: string
+  requestTimeoutMs: number
+  /** Total time spent retrying IMDS (Azure: up to 70 s for 410). */
+  retryTimeoutMs: number
+}
+
+export const buildConfig: BuildConfig<MsiAgentConfig> = (hcl, _core, report) => {
+  const raw = parseAndDecode(hcl, RAW_CONFIG_SCHEMA, report)
+  if (raw === undefined) return undefined
+  return buildFromRaw(raw, report)
+}
+
+export function buildFromRaw(raw: RawConfig, report: Report): MsiAgentConfig | undefined {
+  const identity = identitySelector(raw, report)
+  const imdsEndpoint = endpoint(raw.imds_endpoint, report)
+  const requestTimeoutMs = duration(raw.request_timeout, 'request_timeout', IMDS_REQUEST_TIMEOUT_MS, report)
+  const retryTimeoutMs = duration(raw.retry_timeout, 'retry_timeout', IMDS_RETRY_BUDGET_MS, report)
+  if (!report.ok || identity === undefined) return undefined
+  return {
+    resourceId: raw.resource_id || DEFAULT_RESOURCE_ID,
+    identity,
+    imdsEndpoint,
+    requestTimeoutMs,
+    retryTimeoutMs,
+  }
+}
+
+/** deviation: upstream cannot pick a user-assigned identity (docs/plugin_agent_nodeattestor_azure_msi.md). */
+function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector | undefined {
+  const given = (['client_id', 'object_id', 'msi_res_id'] as const).filter((k) => (raw[k] ?? '') !== '')
+  if (given.length > 1) {
+    report.error('only one of client_id, object_id or msi_res_id may be set')
+    return undefined
+  }
+  const kind = given[0]
+  if (kind === undefined) return { kind: 'default' }
+  const value = (raw[kind] ?? '').trim()
+  if (kind === 'msi_res_id') {
+    if (parseArmIdOf(value, 'uami') === undefined) {
+      report.error(`msi_res_id ${JSON.stringify(value)} is not a user-assigned identity resource ID`)
+    }
+  } else if (!isGuid(value)) {
+    report.error(`${kind} ${JSON.stringify(value)} must be a GUID`)
+  }
+  return { kind, value }
+}
+
+function endpoint(value: string | undefined, report: Report): string {
+  if (value === undefined || value === '') return IMDS_ENDPOINT
+  let u: URL | undefined
+  try {
+    u = new URL(value)
+  } catch {
+    u = undefined
+  }
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+    report.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
+    return IMDS_ENDPOINT
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function duration(value: string | undefined, key: string, fallback: number, report: Report): number {
+  if (value === undefined || value === '') return fallback
+  const ms = parseGoDuration(value)
+  if (ms === undefined || ms <= 0) {
+    report.error(`${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`)
+    return fallback
+  }
+  return ms
+}

@@ -1,0 +1,107 @@
+import type { JWK } from 'jose'
+import { discoveryUrl, KeySourceError } from '../../shared/azure/jwks.js'
+import { parseMsiPayload } from '../../shared/azure/payloads.js'
+import {
+  assertNotAttested,
+  isPluginError,
+  PluginError,
+  type ServerAttestor,
+} from '../../shared/plugin/index.js'
+import { makeAgentId } from './agent-id.js'
+import type { MsiServerConfig } from './config.js'
+import { PLUGIN_NAME } from './config.js'
+import type { Deps } from './deps.js'
+import { resolveCompute } from './resolve.js'
+import { buildSelectors } from './selectors.js'
+import {
+  authorizePrincipal,
+  authorizeTenant,
+  checkIssuer,
+  checkTokenClaims,
+  checkTokenType,
+  parseMsiToken,
+  verifyTokenSignature,
+  type ParsedToken,
+} from './verify.js'
+
+/**
+ * The azure_msi server attestor: upstream's checks in upstream's order (pinned by a test), then
+ * what upstream lacks — issuer binding, token type, the principal allow-list and ARM-validated
+ * identity binding — before the selectors. No crypto, parsing or gRPC here: only the sequence.
+ */
+export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
+  return {
+    async attest(payload, config, io) {
+      const start = Date.now()
+      try {
+        const { token } = parseMsiPayload(payload)
+        if (token === '') {
+          throw new PluginError('InvalidArgument', 'missing-token', 'missing token from attestation data')
+        }
+        // deviation: the token is parsed before keys are fetched, because its (unverified) tenant
+        // and version pick the key set; upstream fetched its one key set first
+        const parsed = parseMsiToken(token)
+        const keys = await signingKeys(deps, config, parsed, io.signal)
+        const claims = await verifyTokenSignature(parsed, keys)
+        const agentId = makeAgentId(config, claims)
+        // upstream parity: TOFU runs before the tenant and claim checks
+        await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
+        const tenant = authorizeTenant(config, claims)
+        checkTokenClaims(claims, { audiences: tenant.audiences, now: deps.now() })
+        checkIssuer(claims, tenant, keys[0])
+        checkTokenType(claims)
+        authorizePrincipal(tenant, claims)
+        const subscriptionId =
+          tenant.subscriptionId ?? (await deps.serverSubscription(config.imdsEndpoint, io.signal))
+        const compute = await resolveCompute({
+          arm: deps.armFor(tenant),
+          claims,
+          subscriptionId,
+          signal: io.signal,
+        })
+        const selectorValues = buildSelectors(compute, config.allowedVmTags)
+        deps.log.info('Agent attested', {
+          spiffe_id: agentId,
+          tenant_id: claims.tenantId,
+          principal_id: claims.principalId,
+          subscription_id: compute.subscriptionId,
+          resource_group: compute.resourceGroup,
+          vm_name: compute.name,
+          elapsed_ms: Date.now() - start,
+        })
+        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
+        return { spiffeId: agentId, selectorValues, canReattest: false }
+      } catch (err) {
+        const reason = isPluginError(err) ? err.reason : 'internal'
+        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'refused', reason })
+        throw err
+      }
+    },
+  }
+}
+
+/**
+ * The keys published under the token's kid, from the discovery document of the token's tenant
+ * (when configured; else `common`, in the default cloud) and version.
+ * upstream parity: no key set at all is `Internal "unable to obtain JWKS: <err>"`.
+ */
+async function signingKeys(
+  deps: Deps,
+  config: MsiServerConfig,
+  token: ParsedToken,
+  signal: AbortSignal,
+): Promise<readonly JWK[]> {
+  const untrustedTid = token.untrustedClaims['tid']
+  const tenant = typeof untrustedTid === 'string' ? config.tenants.get(untrustedTid.toLowerCase()) : undefined
+  const endpoints = tenant?.endpoints ?? config.defaultEndpoints
+  const version = token.untrustedClaims['ver'] === '2.0' ? '2.0' : '1.0'
+  const url = discoveryUrl(endpoints.authorityHost, tenant?.tenantId ?? 'common', version)
+  try {
+    return await deps.keysFor(endpoints).keysFor(url, token.kid, signal)
+  } catch (err) {
+    if (err instanceof KeySourceError || !isPluginError(err)) {
+      throw new PluginError('Internal', 'jwks-unavailable', `unable to obtain JWKS: ${(err as Error).message}`, { cause: err })
+    }
+    throw err
+  }
+}

@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises'
+import type { TokenCredential } from '@azure/identity'
+import type { ArmClient } from '../../shared/azure/arm.js'
+import { createResilientArm } from '../../shared/azure/arm-resilient.js'
+import { createSdkArmClient } from '../../shared/azure/arm-sdk.js'
+import { armScope } from '../../shared/azure/clouds.js'
+import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
+import { fetchInstanceCompute } from '../../shared/azure/imds.js'
+import { OidcKeySource, type KeySource } from '../../shared/azure/jwks.js'
+import { sleep } from '../../shared/azure/retry.js'
+import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
+import { PluginError } from '../../shared/plugin/index.js'
+import type { Endpoints, TenantConfig } from './config.js'
+
+/** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
+export interface Deps {
+  /** Every time check reads this clock. */
+  now(): Date
+  /** Signing keys for tokens verified against these endpoints (and their CA file). */
+  keysFor(endpoints: Endpoints): KeySource
+  /** The (cached, coalescing, retrying) ARM client of a tenant's credential. */
+  armFor(tenant: TenantConfig): ArmClient
+  /** upstream parity: the server VM's own subscription, used when a tenant configures none. */
+  serverSubscription(imdsEndpoint: string | undefined, signal?: AbortSignal): Promise<string>
+  agentStore: AgentStore
+  log: Logger
+  metrics: Metrics
+}
+
+/** How long the server's own subscription, once read from IMDS, is reused. */
+const SERVER_SUBSCRIPTION_TTL_MS = 60 * 60_000
+const SERVER_IMDS_TIMEOUT_MS = 5_000
+
+/**
+ * Production dependencies. Nothing here touches the network or loads an Azure SDK until the first
+ * attestation needs it, so the plugin's cold start stays small.
+ */
+export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp): Deps {
+  if (ctx.agentStore === undefined) {
+    throw new PluginError('Internal', 'no-agent-store', 'required AgentStore host service not available')
+  }
+  const log = ctx.log
+  const caCache = new Map<string, Promise<string>>()
+  const readCa = (path: string): Promise<string> => {
+    let p = caCache.get(path)
+    if (p === undefined) {
+      p = readFile(path, 'utf8').catch((err: unknown) => {
+        caCache.delete(path)
+        throw new PluginError('Internal', 'ca-file-unreadable', `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`)
+      })
+      caCache.set(path, p)
+    }
+    return p
+  }
+  const withCa = (caFile: string | undefined): HttpFetch =>
+    caFile === undefined ? http : async (req) => http({ ...req, extraCa: [await readCa(caFile)] })
+
+  const keySources = new Map<string, KeySource>()
+  const armClients = new Map<string, ArmClient>()
+  let serverSub: { value: string; at: number } | undefined
+
+  return {
+    now: () => new Date(),
+    log,
+    metrics: ctx.metrics,
+    agentStore: ctx.agentStore,
+    keysFor(endpoints) {
+      const key = endpoints.caFile ?? ''
+      let source = keySources.get(key)
+      if (source === undefined) {
+        source = new OidcKeySource({ http: withCa(endpoints.caFile), now: () => Date.now(), log })
+        keySources.set(key, source)
+      }
+      return source
+    },
+    armFor(tenant) {
+      let client = armClients.get(tenant.clientKey)
+      if (client === undefined) {
+        client = createResilientArm(lazyArm(tenant, withCa(tenant.endpoints.caFile), readCa), {
+          now: () => Date.now(),
+          sleep,
+          log: log.with({ tenant_id: tenant.tenantId }),
+        })
+        armClients.set(tenant.clientKey, client)
+      }
+      return client
+    },
+    async serverSubscription(imdsEndpoint, signal) {
+      if (serverSub !== undefined && Date.now() - serverSub.at < SERVER_SUBSCRIPTION_TTL_MS) return serverSub.value
+      try {
+        const compute = await fetchInstanceCompute({
+          http,
+          timeoutMs: SERVER_IMDS_TIMEOUT_MS,
+          ...(imdsEndpoint === undefined ? {} : { endpoint: imdsEndpoint }),
+          ...(signal === undefined ? {} : { signal }),
+        })
+        serverSub = { value: compute.subscriptionId.toLowerCase(), at: Date.now() }
+        return serverSub.value
+      } catch (err) {
+        // deviation: upstream reads this at configure time and panics when it fails
+        throw new PluginError(
+          'Internal',
+          'server-subscription-unknown',
+          `unable to determine the server's subscription from IMDS (set subscription_id): ${(err as Error).message}`,
+          { cause: err },
+        )
+      }
+    },
+  }
+}
+
+/** An ArmClient whose credential and SDK clients are made on first use. */
+function lazyArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: string) => Promise<string>): ArmClient {
+  let inner: Promise<ArmClient> | undefined
+  const get = (): Promise<ArmClient> => {
+    inner ??= makeSdkArm(tenant, http, readCa).catch((err: unknown) => {
+      inner = undefined
+      throw err
+    })
+    return inner
+  }
+  return {
+    getVirtualMachine: async (...a) => (await get()).getVirtualMachine(...a),
+    getScaleSet: async (...a) => (await get()).getScaleSet(...a),
+    getScaleSetVm: async (...a) => (await get()).getScaleSetVm(...a),
+    getNetworkInterface: async (...a) => (await get()).getNetworkInterface(...a),
+    listVirtualMachinesByPrincipal: async (...a) => (await get()).listVirtualMachinesByPrincipal(...a),
+  }
+}
+
+async function makeSdkArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: string) => Promise<string>): Promise<ArmClient> {
+  const ca = tenant.endpoints.caFile === undefined ? undefined : [await readCa(tenant.endpoints.caFile)]
+  const credential = await makeCredential(tenant, ca)
+  return createSdkArmClient({
+    credential,
+    armEndpoint: tenant.endpoints.armEndpoint,
+    armScope: armScope(tenant.cloud.armResourceId),
+    http,
+    now: () => new Date(),
+    ...(ca === undefined ? {} : { extraCa: ca }),
+  })
+}
+
+async function makeCredential(tenant: TenantConfig, ca: string[] | undefined): Promise<TokenCredential> {
+  const { ClientSecretCredential, DefaultAzureCredential } = await import('@azure/identity')
+  const custom = tenant.endpoints.authorityHost !== tenant.cloud.authorityHost
+  const options = {
+    authorityHost: tenant.endpoints.authorityHost,
+    // an emulator or Azure Stack authority is not in MSAL's list of known clouds
+    ...(custom ? { disableInstanceDiscovery: true } : {}),
+    ...(ca === undefined ? {} : { tlsOptions: { ca } }),
+  }
+  const c = tenant.credential
+  if (c.kind === 'client-secret') return new ClientSecretCredential(tenant.tenantId, c.appId, c.appSecret, options)
+  return new DefaultAzureCredential({ ...options, tenantId: tenant.tenantId })
+}
