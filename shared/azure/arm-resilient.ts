@@ -84,9 +84,9 @@ export function createResilientArm(inner: ArmClient, options: ResilientArmOption
           ...(options.random === undefined ? {} : { random: options.random }),
           classify: (err) => {
             if (!(err instanceof ArmError) || !err.transient) return { retry: false }
-            // the gate already waits out a Retry-After; back off only on top of what it imposes
+            // a Retry-After in force replaces the backoff (and ends the loop if it overruns the budget)
             const gate = Math.max(0, blockedUntil - options.now())
-            return gate > 0 ? { retry: true, afterMs: 0 } : { retry: true }
+            return gate > 0 ? { retry: true, afterMs: gate } : { retry: true }
           },
           onRetry: ({ attempt, delayMs, error }) =>
             options.log.debug('Retrying ARM request', {

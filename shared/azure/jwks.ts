@@ -81,13 +81,14 @@ export class OidcKeySource implements KeySource {
     const age = now - state.fetchedAt
     if (state.keys === undefined || age >= this.#o.ttlMs) {
       const backoff = state.keys === undefined ? EMPTY_FAILURE_BACKOFF_MS : this.#o.failureBackoffMs
-      const attempt = now - state.lastAttemptAt >= backoff
+      // a refresh already under way is joined, whatever the backoff says
+      const attempt = state.refreshing !== undefined || now - state.lastAttemptAt >= backoff
       if (attempt) await this.#refresh(discoveryUrl, state, signal)
       this.#assertUsable(discoveryUrl, state, attempt)
     }
     const known = state.keys?.get(kid)
     if (known !== undefined) return known
-    if (this.#o.now() - state.lastAttemptAt >= this.#o.unknownKidCooldownMs) {
+    if (state.refreshing !== undefined || this.#o.now() - state.lastAttemptAt >= this.#o.unknownKidCooldownMs) {
       this.#o.log.debug('Refreshing signing keys for an unknown key id', { kid, discovery_url: discoveryUrl })
       await this.#refresh(discoveryUrl, state, signal)
     }

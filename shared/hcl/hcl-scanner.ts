@@ -29,7 +29,7 @@ export class HclScanner {
     const r = this.r
     let ch = r.next()
     while (isWhitespace(ch)) ch = r.next()
-    const start = r.srcPos.offset - r.lastCharLen
+    const start = r.offset - r.lastCharLen
     const pos = r.tokenPosition()
     let type: TokenType = 'ILLEGAL'
     if (isLetter(ch)) {
@@ -63,7 +63,7 @@ export class HclScanner {
       if (single === undefined) r.err('illegal char')
       else type = single
     }
-    return { type, pos, text: r.src.slice(start, r.srcPos.offset), json: false }
+    return { type, pos, text: r.src.slice(start, r.offset), json: false }
   }
 
   private scanComment(first: number): void {
@@ -176,7 +176,7 @@ export class HclScanner {
       r.err("heredoc expected second '<', didn't see it")
       return
     }
-    const anchorStart = r.srcPos.offset
+    const anchorStart = r.offset
     let ch = r.next()
     if (ch === CH('-')) ch = r.next()
     while (isLetter(ch) || isDigit(ch)) ch = r.next()
@@ -189,17 +189,17 @@ export class HclScanner {
       r.err('invalid characters in heredoc anchor')
       return
     }
-    const anchor = r.src.slice(anchorStart, r.srcPos.offset - r.lastCharLen)
+    const anchor = r.src.slice(anchorStart, r.offset - r.lastCharLen)
     if (anchor === '' || anchor === '-') {
       r.err('zero-length heredoc anchor')
       return
     }
     const ident = anchor.startsWith('-') ? anchor.slice(1) : anchor
-    let lineStart = r.srcPos.offset
+    let lineStart = r.offset
     for (;;) {
       ch = r.next()
       if (ch === CH('\n')) {
-        const lineEnd = r.srcPos.offset - r.lastCharLen
+        const lineEnd = r.offset - r.lastCharLen
         // upstream parity: the length test counts the '-' of <<-EOT, so a terminator needs indentation
         if (
           lineEnd - lineStart >= anchor.length &&
@@ -207,7 +207,7 @@ export class HclScanner {
         ) {
           return
         }
-        lineStart = r.srcPos.offset
+        lineStart = r.offset
       }
       if (ch === EOF) {
         r.err('heredoc not terminated')
@@ -263,11 +263,11 @@ export class HclScanner {
 
   private scanIdentifier(): string {
     const r = this.r
-    const start = r.srcPos.offset - r.lastCharLen
+    const start = r.offset - r.lastCharLen
     let ch = r.next()
     while (isLetter(ch) || isDigit(ch) || ch === CH('-') || ch === CH('.')) ch = r.next()
     if (ch !== EOF) r.unread()
-    return r.src.slice(start, r.srcPos.offset)
+    return r.src.slice(start, r.offset)
   }
 }
 

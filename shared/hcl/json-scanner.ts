@@ -27,7 +27,7 @@ export class JsonScanner {
     const r = this.r
     let ch = r.next()
     while (isWhitespace(ch)) ch = r.next()
-    const start = r.srcPos.offset - r.lastCharLen
+    const start = r.offset - r.lastCharLen
     const pos = r.tokenPosition()
     let type: TokenType = 'ILLEGAL'
     if (isLetter(ch)) {
@@ -58,13 +58,13 @@ export class JsonScanner {
       if (single === undefined) r.err(`illegal char: ${String.fromCodePoint(ch)}`)
       else type = single
     }
-    return { type, pos, text: r.src.slice(start, r.srcPos.offset), json: false }
+    return { type, pos, text: r.src.slice(start, r.offset), json: false }
   }
 
   private scanNumber(first: number): TokenType {
     const r = this.r
     const zero = first === CH('0')
-    const before = { ...r.srcPos }
+    const before = r.srcPos
     this.scanMantissa(first)
     let ch = r.next()
     if (ch === CH('e') || ch === CH('E')) {
@@ -77,9 +77,7 @@ export class JsonScanner {
       return 'FLOAT'
     }
     if (ch !== EOF) r.unread()
-    const after = r.srcPos
-    const moved =
-      before.offset !== after.offset || before.line !== after.line || before.column !== after.column
+    const moved = before.offset !== r.offset || before.line !== r.line || before.column !== r.column
     // upstream parity: a number at the very end of the input also trips this check
     if (zero && moved) r.err('numbers cannot start with 0')
     return 'NUMBER'
@@ -147,10 +145,10 @@ export class JsonScanner {
 
   private scanIdentifier(): string {
     const r = this.r
-    const start = r.srcPos.offset - r.lastCharLen
+    const start = r.offset - r.lastCharLen
     let ch = r.next()
     while (isLetter(ch) || isDigit(ch) || ch === CH('-')) ch = r.next()
     if (ch !== EOF) r.unread()
-    return r.src.slice(start, r.srcPos.offset)
+    return r.src.slice(start, r.offset)
   }
 }

@@ -164,6 +164,8 @@ export type ParsedInt =
 
 /** Go's strconv.ParseInt(text, 0, 64): sign, 0x / 0o / 0b prefixes, leading 0 = octal, `_`. */
 export function goParseInt(text: string): ParsedInt {
+  // fast path for the common case: plain decimal that fits a double exactly
+  if (/^-?(0|[1-9]\d{0,14})$/.test(text)) return { ok: true, value: BigInt(text) }
   let s = text
   let negative = false
   if (s.startsWith('+') || s.startsWith('-')) {

@@ -21,10 +21,15 @@ export function formatPos(pos: Pos): string {
 
 export class SourceReader {
   readonly src: string
-  srcPos: Pos = { offset: 0, line: 1, column: 0 }
+  /** Go's srcPos, kept as numbers: next() runs once per character and must not allocate. */
+  offset = 0
+  line = 1
+  column = 0
   lastCharLen = 0
   private index = 0
-  private prevPos: Pos = { offset: 0, line: 1, column: 0 }
+  private prevOffset = 0
+  private prevLine = 1
+  private prevColumn = 0
   private lastLineLen = 0
   private canUnread = false
   private readonly hclChecks: boolean
@@ -36,9 +41,13 @@ export class SourceReader {
     this.onError = onError
   }
 
+  get srcPos(): Pos {
+    return { offset: this.offset, line: this.line, column: this.column }
+  }
+
   next(): number {
     if (this.index >= this.src.length) {
-      this.srcPos.column++
+      this.column++
       this.lastCharLen = 0
       this.canUnread = false
       return EOF
@@ -47,19 +56,21 @@ export class SourceReader {
     const size = ch > 0xffff ? 2 : 1
     this.index += size
     this.canUnread = true
-    this.prevPos = { ...this.srcPos }
-    this.srcPos.column++
+    this.prevOffset = this.offset
+    this.prevLine = this.line
+    this.prevColumn = this.column
+    this.column++
     this.lastCharLen = size
-    this.srcPos.offset += size
+    this.offset += size
     if (ch >= 0xd800 && ch <= 0xdfff) {
       // A lone surrogate is what invalid UTF-8 becomes once the input is a JS string.
       this.err('illegal UTF-8 encoding')
       return REPLACEMENT_CHAR
     }
     if (ch === 0x0a) {
-      this.srcPos.line++
-      this.lastLineLen = this.srcPos.column
-      this.srcPos.column = 0
+      this.line++
+      this.lastLineLen = this.column
+      this.column = 0
     }
     if (this.hclChecks && ch === 0) {
       this.err('unexpected null character (0x00)')
@@ -76,7 +87,9 @@ export class SourceReader {
   unread(): void {
     if (!this.canUnread) return
     this.index -= this.lastCharLen
-    this.srcPos = { ...this.prevPos }
+    this.offset = this.prevOffset
+    this.line = this.prevLine
+    this.column = this.prevColumn
     this.canUnread = false
   }
 
@@ -88,20 +101,17 @@ export class SourceReader {
 
   /** The position of the character read last: where Go reports scanner errors. */
   recentPosition(): Pos {
-    const offset = this.srcPos.offset - this.lastCharLen
-    if (this.srcPos.column > 0)
-      return { offset, line: this.srcPos.line, column: this.srcPos.column }
-    if (this.lastLineLen > 0)
-      return { offset, line: this.srcPos.line - 1, column: this.lastLineLen }
+    const offset = this.offset - this.lastCharLen
+    if (this.column > 0) return { offset, line: this.line, column: this.column }
+    if (this.lastLineLen > 0) return { offset, line: this.line - 1, column: this.lastLineLen }
     return { offset, line: 1, column: 1 }
   }
 
   /** The start position of a token whose first character was just read. */
   tokenPosition(): Pos {
-    const offset = this.srcPos.offset - this.lastCharLen
-    if (this.srcPos.column > 0)
-      return { offset, line: this.srcPos.line, column: this.srcPos.column }
-    return { offset, line: this.srcPos.line - 1, column: this.lastLineLen }
+    const offset = this.offset - this.lastCharLen
+    if (this.column > 0) return { offset, line: this.line, column: this.column }
+    return { offset, line: this.line - 1, column: this.lastLineLen }
   }
 
   err(message: string): void {

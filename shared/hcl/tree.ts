@@ -31,7 +31,9 @@ export interface Assignment {
 
 type Container = HclObject | HclValue[]
 
-const ASSIGNMENTS = new WeakMap<object, Map<string | number, Assignment[]>>()
+const OBJECT_ASSIGNMENTS = new WeakMap<HclObject, Map<string, Assignment[]>>()
+/** A list element has exactly one assignment: the element itself. */
+const ELEMENT_ASSIGNMENTS = new WeakMap<HclValue[], Assignment[]>()
 
 export function isHclObject(value: HclValue | undefined): value is HclObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -55,9 +57,16 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
  * (built by hand, or copied), it is derived from the current value.
  */
 export function assignmentsOf(container: Container, key: string | number): readonly Assignment[] {
-  const recorded = ASSIGNMENTS.get(container)?.get(key)
+  if (Array.isArray(container)) {
+    const index = Number(key)
+    const recorded = ELEMENT_ASSIGNMENTS.get(container)?.[index]
+    if (recorded !== undefined) return [recorded]
+    const value = container[index]
+    return value === undefined ? [] : [deriveAssignment(value)]
+  }
+  const recorded = OBJECT_ASSIGNMENTS.get(container)?.get(String(key))
   if (recorded !== undefined) return recorded
-  const value = Array.isArray(container) ? container[Number(key)] : getOwn(container, String(key))
+  const value = getOwn(container, String(key))
   return value === undefined ? [] : [deriveAssignment(value)]
 }
 
@@ -85,15 +94,25 @@ function deriveAssignment(value: HclValue): Assignment {
   return { kind: Number.isInteger(value) ? 'int' : 'float', seq: 0, text: String(value), value }
 }
 
-function record(container: Container, key: string | number, assignments: readonly Assignment[]) {
-  let byKey = ASSIGNMENTS.get(container)
+function record(obj: HclObject, key: string, assignments: readonly Assignment[]): void {
+  let byKey = OBJECT_ASSIGNMENTS.get(obj)
   if (byKey === undefined) {
     byKey = new Map()
-    ASSIGNMENTS.set(container, byKey)
+    OBJECT_ASSIGNMENTS.set(obj, byKey)
   }
   const list = byKey.get(key)
   if (list === undefined) byKey.set(key, [...assignments])
   else list.push(...assignments)
+}
+
+function elementAssignments(list: HclValue[]): Assignment[] {
+  let recorded = ELEMENT_ASSIGNMENTS.get(list)
+  if (recorded === undefined) {
+    // a list built by hand has none recorded: derive them from its values
+    recorded = list.map(deriveAssignment)
+    ELEMENT_ASSIGNMENTS.set(list, recorded)
+  }
+  return recorded
 }
 
 /** Builds the plain tree of a parsed document; throws HclSyntaxError for literals without a value. */
@@ -140,11 +159,13 @@ class TreeBuilder {
     if (node.kind === 'list') {
       const assignment: Assignment = { kind: 'list', seq: this.seq++ }
       const list: HclValue[] = []
+      const elements: Assignment[] = []
       for (const elem of node.elems) {
         const converted = this.convert(elem)
-        record(list, list.length, [converted.assignment])
         list.push(converted.value)
+        elements.push(converted.assignment)
       }
+      ELEMENT_ASSIGNMENTS.set(list, elements)
       return { value: list, assignment }
     }
     const assignment = literalAssignment(node.token, this.seq++)
@@ -152,14 +173,21 @@ class TreeBuilder {
   }
 }
 
-function merge(target: HclObject, key: string, value: HclValue, assignments: Assignment[]): void {
+function merge(
+  target: HclObject,
+  key: string,
+  value: HclValue,
+  assignments: readonly Assignment[],
+): void {
   const existing = getOwn(target, key)
   if (isHclObject(existing) && isHclObject(value)) {
-    for (const [k, v] of Object.entries(value)) merge(existing, k, v, [...assignmentsOf(value, k)])
+    for (const [k, v] of Object.entries(value)) merge(existing, k, v, assignmentsOf(value, k))
   } else if (Array.isArray(existing) && Array.isArray(value)) {
+    const existingElements = elementAssignments(existing)
+    const elements = elementAssignments(value)
     for (const [i, v] of value.entries()) {
-      record(existing, existing.length, assignmentsOf(value, i))
       existing.push(v)
+      existingElements.push(elements[i] ?? deriveAssignment(v))
     }
   } else {
     setOwn(target, key, value)

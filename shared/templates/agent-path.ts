@@ -39,7 +39,10 @@ export function parseAgentPathTemplate(text: string): AgentPathTemplate {
  * Renders the agent path and checks it as idutil.AgentID does. Throws TemplateError when execution
  * fails and SpiffeIdError (`invalid agent path suffix "<path>": <reason>`) when the path is invalid.
  */
-export function buildAgentPath(t: AgentPathTemplate, data: Readonly<Record<string, unknown>> | GoStruct): string {
+export function buildAgentPath(
+  t: AgentPathTemplate,
+  data: Readonly<Record<string, unknown>> | GoStruct,
+): string {
   const path = t.template.execute(data)
   checkAgentPathSuffix(path)
   return path
@@ -49,13 +52,19 @@ function checkAgentPathSuffix(path: string): void {
   try {
     validateSpiffePath(path)
   } catch (err) {
-    if (err instanceof SpiffeIdError) throw new SpiffeIdError(`invalid agent path suffix ${quote(path)}: ${err.message}`)
+    if (err instanceof SpiffeIdError)
+      throw new SpiffeIdError(`invalid agent path suffix ${quote(path)}: ${err.message}`)
     throw err
   }
 }
 
 const isPathChar = (c: number): boolean =>
-  (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f
+  (c >= 0x61 && c <= 0x7a) ||
+  (c >= 0x41 && c <= 0x5a) ||
+  (c >= 0x30 && c <= 0x39) ||
+  c === 0x2d ||
+  c === 0x2e ||
+  c === 0x5f
 
 const isTrustDomainChar = (c: number): boolean =>
   (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f
@@ -81,7 +90,9 @@ export function validateSpiffePath(path: string): void {
       continue
     }
     if (!isPathChar(c)) {
-      throw new SpiffeIdError('path segment characters are limited to letters, numbers, dots, dashes, and underscores')
+      throw new SpiffeIdError(
+        'path segment characters are limited to letters, numbers, dots, dashes, and underscores',
+      )
     }
   }
   const s = segment()
@@ -98,14 +109,17 @@ export function validateSpiffePath(path: string): void {
  */
 export function buildAgentId(trustDomain: string, path: string): string {
   if (trustDomain === '') {
-    throw new SpiffeIdError(`cannot create agent ID with suffix ${quote(path)} for empty trust domain`)
+    throw new SpiffeIdError(
+      `cannot create agent ID with suffix ${quote(path)} for empty trust domain`,
+    )
   }
   for (let i = 0; i < trustDomain.length; i++) {
     if (!isTrustDomainChar(trustDomain.charCodeAt(i))) {
-      throw new SpiffeIdError('trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores')
+      throw new SpiffeIdError(
+        'trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores',
+      )
     }
   }
   checkAgentPathSuffix(path)
   return `spiffe://${trustDomain}/spire/agent${path}`
 }
-

@@ -4,14 +4,23 @@
 import { ge, gt, le, lt, ne, eq } from './compare.js'
 import { FuncError } from './errors.js'
 import { sprint, sprintf, sprintln } from './fmt.js'
-import { type Arg, type FuncContext, type FuncDef, type FuncMap, Iface, fn, unwrap } from './funcs.js'
+import {
+  type Arg,
+  type FuncContext,
+  type FuncDef,
+  type FuncMap,
+  Iface,
+  fn,
+  unwrap,
+} from './funcs.js'
 import { isPrint } from './unicode.js'
 import { decodeRune, fromBytes, toBytes } from './utf8.js'
 import { GoNil, GoTypedInt, type GoValue, typeName } from './values.js'
 
 /** indirect(): follows interfaces and pointers; [value, isNil]. */
 function indirect(a: Arg): [GoValue, boolean] {
-  if (a instanceof Iface) return a.value === null ? [null, true] : [a.value, a.value instanceof GoNil]
+  if (a instanceof Iface)
+    return a.value === null ? [null, true] : [a.value, a.value instanceof GoNil]
   return [a, a instanceof GoNil]
 }
 
@@ -36,12 +45,19 @@ function index(args: readonly Arg[]): Arg {
     if (Array.isArray(v) || typeof v === 'string') {
       const bytes = typeof v === 'string' ? toBytes(v) : v
       const x = indexArg(idx, bytes.length)
-      if (x >= bytes.length) throw new FuncError(`reflect: ${typeof v === 'string' ? 'string' : 'slice'} index out of range`)
-      item = typeof bytes === 'string' ? new GoTypedInt('uint8', BigInt(bytes.charCodeAt(x)), true) : new Iface(bytes[x] ?? null)
+      if (x >= bytes.length)
+        throw new FuncError(
+          `reflect: ${typeof v === 'string' ? 'string' : 'slice'} index out of range`,
+        )
+      item =
+        typeof bytes === 'string'
+          ? new GoTypedInt('uint8', BigInt(bytes.charCodeAt(x)), true)
+          : new Iface(bytes[x] ?? null)
     } else if (v instanceof Map) {
       const k = unwrap(idx)
       if (k === null) throw new FuncError('value is nil; should be of type string')
-      if (typeof k !== 'string') throw new FuncError(`value has type ${typeName(k)}; should be string`)
+      if (typeof k !== 'string')
+        throw new FuncError(`value has type ${typeName(k)}; should be string`)
       item = new Iface(v.get(k) ?? null)
     } else {
       throw new FuncError(`can't index item of type ${typeName(v)}`)
@@ -98,12 +114,23 @@ export function truth(a: Arg): boolean {
 function evalArgs(args: readonly Arg[], ctx: FuncContext): string {
   const vals = args.map(unwrap)
   if (vals.length === 1 && typeof vals[0] === 'string') return vals[0]
-  return sprint(vals.map((v) => (v === null ? '<no value>' : v)), ctx.maxValueBytes)
+  return sprint(
+    vals.map((v) => (v === null ? '<no value>' : v)),
+    ctx.maxValueBytes,
+  )
 }
 
-const HTML_ESCAPES: Record<string, string> = { '\0': '\ufffd', '"': '&#34;', "'": '&#39;', '&': '&amp;', '<': '&lt;', '>': '&gt;' }
+const HTML_ESCAPES: Record<string, string> = {
+  '\0': '\ufffd',
+  '"': '&#34;',
+  "'": '&#39;',
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+}
 
-export const htmlEscape = (s: string): string => s.replace(/["'&<>\0]/g, (c) => HTML_ESCAPES[c] ?? c)
+export const htmlEscape = (s: string): string =>
+  s.replace(/["'&<>\0]/g, (c) => HTML_ESCAPES[c] ?? c)
 
 export function jsEscape(s: string): string {
   const b = toBytes(s)
@@ -112,7 +139,9 @@ export function jsEscape(s: string): string {
     const c = b.charCodeAt(i)
     if (c >= 0x80) {
       const [r, w] = decodeRune(b, i)
-      out += isPrint(r) ? fromBytes(b.slice(i, i + w)) : '\\u' + r.toString(16).toUpperCase().padStart(4, '0')
+      out += isPrint(r)
+        ? fromBytes(b.slice(i, i + w))
+        : '\\u' + r.toString(16).toUpperCase().padStart(4, '0')
       i += w - 1
       continue
     }
@@ -152,11 +181,16 @@ export const BUILTINS: FuncMap = {
   or: fn([VALUE], VALUE, unreachable, VALUE),
   // There are no function values in template data, so `call` always fails as Go's does on a non-function.
   // The executor passes the callee's name first, as Go's does.
-  call: fn([VALUE], VALUE, ([name, f]) => {
-    const v = unwrap(f ?? null)
-    if (v === null) throw new FuncError('call of nil')
-    throw new FuncError(`non-function ${String(unwrap(name ?? ''))} of type ${typeName(v)}`)
-  }, VALUE),
+  call: fn(
+    [VALUE],
+    VALUE,
+    ([name, f]) => {
+      const v = unwrap(f ?? null)
+      if (v === null) throw new FuncError('call of nil')
+      throw new FuncError(`non-function ${String(unwrap(name ?? ''))} of type ${typeName(v)}`)
+    },
+    VALUE,
+  ),
   html: fn([], 'string', (args, ctx) => htmlEscape(evalArgs(args, ctx)), ANY),
   js: fn([], 'string', (args, ctx) => jsEscape(evalArgs(args, ctx)), ANY),
   urlquery: fn([], 'string', (args, ctx) => queryEscape(evalArgs(args, ctx)), ANY),
@@ -165,7 +199,12 @@ export const BUILTINS: FuncMap = {
   len: fn([VALUE], 'int', ([a]) => length(a ?? null)),
   not: fn([VALUE], 'bool', ([a]) => !truth(a ?? null)),
   print: fn([], 'string', (args, ctx) => sprint(args.map(unwrap), ctx.maxValueBytes), ANY),
-  printf: fn(['string'], 'string', ([f, ...rest], ctx) => sprintf(String(unwrap(f ?? '')), rest.map(unwrap), ctx.maxValueBytes), ANY),
+  printf: fn(
+    ['string'],
+    'string',
+    ([f, ...rest], ctx) => sprintf(String(unwrap(f ?? '')), rest.map(unwrap), ctx.maxValueBytes),
+    ANY,
+  ),
   println: fn([], 'string', (args, ctx) => sprintln(args.map(unwrap), ctx.maxValueBytes), ANY),
   eq: fn([VALUE], 'bool', (args) => eq(args), VALUE),
   ne: fn([VALUE, VALUE], 'bool', ([a, b]) => ne(a ?? null, b ?? null)),

@@ -3,7 +3,15 @@
 import { FuncError } from './errors.js'
 import { sprintf } from './fmt.js'
 import { type Arg, unwrap } from './funcs.js'
-import { GoNil, GoStruct, GoTypedInt, type GoValue, basicKind, intValue, typeName } from './values.js'
+import {
+  GoNil,
+  GoStruct,
+  GoTypedInt,
+  type GoValue,
+  basicKind,
+  intValue,
+  typeName,
+} from './values.js'
 
 const MAX_MSG_BYTES = 4096
 
@@ -27,14 +35,24 @@ function goEquals(x: GoValue, y: GoValue): boolean {
 }
 
 const kindOf = (v: GoValue): string =>
-  v === null ? 'invalid' : Array.isArray(v) ? 'slice' : v instanceof Map ? 'map' : v instanceof GoStruct ? 'struct' : 'ptr'
+  v === null
+    ? 'invalid'
+    : Array.isArray(v)
+      ? 'slice'
+      : v instanceof Map
+        ? 'map'
+        : v instanceof GoStruct
+          ? 'struct'
+          : 'ptr'
 
 function eqOne(a: GoValue, b: GoValue): boolean {
   const k1 = basicKind(a)
   const k2 = basicKind(b)
   if (k1 !== k2) {
-    if (k1 === 'int' && k2 === 'uint') return (intValue(a) ?? 0n) >= 0n && intValue(a) === intValue(b)
-    if (k1 === 'uint' && k2 === 'int') return (intValue(b) ?? 0n) >= 0n && intValue(a) === intValue(b)
+    if (k1 === 'int' && k2 === 'uint')
+      return (intValue(a) ?? 0n) >= 0n && intValue(a) === intValue(b)
+    if (k1 === 'uint' && k2 === 'int')
+      return (intValue(b) ?? 0n) >= 0n && intValue(a) === intValue(b)
     if (a !== null && b !== null) {
       throw new FuncError(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`)
     }
@@ -45,10 +63,17 @@ function eqOne(a: GoValue, b: GoValue): boolean {
   const ka = kindOf(a)
   const kb = kindOf(b)
   if (ka !== kb && ka !== 'invalid' && kb !== 'invalid') {
-    throw new FuncError(sprintf('non-comparable types %s: %v, %s: %v', [a, typeName(a), typeName(b), b], MAX_MSG_BYTES))
+    throw new FuncError(
+      sprintf(
+        'non-comparable types %s: %v, %s: %v',
+        [a, typeName(a), typeName(b), b],
+        MAX_MSG_BYTES,
+      ),
+    )
   }
   if (isNilValue(a) || isNilValue(b)) return isNilValue(a) === isNilValue(b)
-  if (!comparable(b)) throw new FuncError(sprintf('non-comparable type %s: %v', [b, typeName(b)], MAX_MSG_BYTES))
+  if (!comparable(b))
+    throw new FuncError(sprintf('non-comparable type %s: %v', [b, typeName(b)], MAX_MSG_BYTES))
   return goEquals(a, b)
 }
 
@@ -74,7 +99,8 @@ export function lt(x: Arg, y: Arg): boolean {
     throw new FuncError(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`)
   }
   if (typeof a === 'number' && typeof b === 'number') return a < b
-  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0
+  if (typeof a === 'string' && typeof b === 'string')
+    return Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0
   if (k1 === 'bool') throw new FuncError('invalid type for comparison')
   return (intValue(a) ?? 0n) < (intValue(b) ?? 0n)
 }

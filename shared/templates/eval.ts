@@ -3,9 +3,27 @@
 
 import { BUILTINS, truth } from './builtins.js'
 import { LimitError } from './errors.js'
-import { type Arg, type FuncContext, type FuncDef, type FuncMap, type GoType, Iface, unwrap } from './funcs.js'
+import {
+  type Arg,
+  type FuncContext,
+  type FuncDef,
+  type FuncMap,
+  type GoType,
+  Iface,
+  unwrap,
+} from './funcs.js'
 import { sprint } from './fmt.js'
-import type { ArgNode, ChainNode, CommandNode, FieldNode, IdentifierNode, Node, NumberNode, PipeNode, VariableNode } from './nodes.js'
+import type {
+  ArgNode,
+  ChainNode,
+  CommandNode,
+  FieldNode,
+  IdentifierNode,
+  Node,
+  NumberNode,
+  PipeNode,
+  VariableNode,
+} from './nodes.js'
 import { nodeString } from './nodes.js'
 import { quote } from './strconv.js'
 import { GoNil, GoStruct, type GoValue, typeName } from './values.js'
@@ -47,7 +65,8 @@ interface Variable {
   value: Arg
 }
 
-const canBeNil = (t: GoType): boolean => t !== 'string' && t !== 'int' && t !== 'bool' && t !== 'float64'
+const canBeNil = (t: GoType): boolean =>
+  t !== 'string' && t !== 'int' && t !== 'bool' && t !== 'float64'
 
 function zeroOf(t: GoType): Arg {
   if (t === 'map[string]interface {}') return new Map()
@@ -89,7 +108,10 @@ export class Evaluator implements FuncContext {
     const col = nl < 0 ? this.node.pos : this.node.pos - (nl + 1)
     const line = 1 + (prefix.split('\n').length - 1)
     const location = `${this.env.parseName}:${line}:${col}`
-    throw new ExecFailure(`template: ${location}: executing ${quote(name)} at <${nodeString(this.node)}>: ${message}`, limit)
+    throw new ExecFailure(
+      `template: ${location}: executing ${quote(name)} at <${nodeString(this.node)}>: ${message}`,
+      limit,
+    )
   }
 
   charge(n: number): void {
@@ -147,7 +169,9 @@ export class Evaluator implements FuncContext {
 
   private notAFunction(args: readonly Node[], final: Final): void {
     if (args.length > 1 || final !== MISSING) {
-      this.errorf(`can't give argument to non-function ${nodeString(args[0] ?? { type: 'dot', pos: 0 })}`)
+      this.errorf(
+        `can't give argument to non-function ${nodeString(args[0] ?? { type: 'dot', pos: 0 })}`,
+      )
     }
   }
 
@@ -186,7 +210,8 @@ export class Evaluator implements FuncContext {
 
   private idealConstant(c: NumberNode): GoValue {
     this.at(c)
-    if (c.isFloat && !isHexInt(c.text) && !c.text.startsWith("'") && /[.eEpP]/.test(c.text)) return c.float64
+    if (c.isFloat && !isHexInt(c.text) && !c.text.startsWith("'") && /[.eEpP]/.test(c.text))
+      return c.float64
     if (c.isInt) return c.int64
     if (c.isUint) this.errorf(`${c.text} overflows int`)
     return null
@@ -199,7 +224,8 @@ export class Evaluator implements FuncContext {
 
   private evalChainNode(dot: Arg, chain: ChainNode, args: readonly Node[], final: Final): Arg {
     this.at(chain)
-    if (chain.node.type === 'nil') this.errorf(`indirection through explicit nil in ${nodeString(chain)}`)
+    if (chain.node.type === 'nil')
+      this.errorf(`indirection through explicit nil in ${nodeString(chain)}`)
     const pipe = this.evalArg(dot, undefined, chain.node)
     return this.evalFieldChain(pipe, chain.field, args, final)
   }
@@ -214,7 +240,12 @@ export class Evaluator implements FuncContext {
     return this.evalFieldChain(value, v.ident.slice(1), args, final)
   }
 
-  private evalFieldChain(receiver: Arg, ident: readonly string[], args: readonly Node[], final: Final): Arg {
+  private evalFieldChain(
+    receiver: Arg,
+    ident: readonly string[],
+    args: readonly Node[],
+    final: Final,
+  ): Arg {
     let r = receiver
     for (let i = 0; i < ident.length - 1; i++) r = this.evalField(ident[i] ?? '', [], MISSING, r)
     return this.evalField(ident[ident.length - 1] ?? '', args, final, r)
@@ -222,7 +253,8 @@ export class Evaluator implements FuncContext {
 
   private evalField(fieldName: string, args: readonly Node[], final: Final, receiver: Arg): Arg {
     if (receiver === null) {
-      if (this.env.missingKey === 'error') this.errorf(`nil data; no entry for key ${quote(fieldName)}`)
+      if (this.env.missingKey === 'error')
+        this.errorf(`nil data; no entry for key ${quote(fieldName)}`)
       return null
     }
     const typ = receiver instanceof Iface ? 'interface {}' : typeName(receiver)
@@ -236,7 +268,8 @@ export class Evaluator implements FuncContext {
     if (value instanceof Map) {
       if (hasArgs) this.errorf(`${fieldName} is not a method but has arguments`)
       if (value.has(fieldName)) return new Iface(value.get(fieldName) ?? null)
-      if (this.env.missingKey === 'error') this.errorf(`map has no entry for key ${quote(fieldName)}`)
+      if (this.env.missingKey === 'error')
+        this.errorf(`map has no entry for key ${quote(fieldName)}`)
       return this.env.missingKey === 'zero' ? new Iface(null) : null
     }
     if (value instanceof GoNil) this.errorf(`nil pointer evaluating ${typ}.${fieldName}`)
@@ -252,20 +285,37 @@ export class Evaluator implements FuncContext {
     return builtin ? [builtin, true] : undefined
   }
 
-  private evalFunction(dot: Arg, node: IdentifierNode, cmd: Node, args: readonly ArgNode[] | undefined, final: Final): Arg {
+  private evalFunction(
+    dot: Arg,
+    node: IdentifierNode,
+    cmd: Node,
+    args: readonly ArgNode[] | undefined,
+    final: Final,
+  ): Arg {
     this.at(node)
     const found = this.lookupFunction(node.ident)
     if (!found) this.errorf(`${quote(node.ident)} is not a defined function`)
     return this.evalCall(dot, found[0], found[1], cmd, node.ident, args, final)
   }
 
-  private evalCall(dot: Arg, fn: FuncDef, isBuiltin: boolean, node: Node, name: string, allArgs: readonly ArgNode[] | undefined, final: Final): Arg {
+  private evalCall(
+    dot: Arg,
+    fn: FuncDef,
+    isBuiltin: boolean,
+    node: Node,
+    name: string,
+    allArgs: readonly ArgNode[] | undefined,
+    final: Final,
+  ): Arg {
     const args = allArgs === undefined ? [] : allArgs.slice(1)
     const numIn = args.length + (final === MISSING ? 0 : 1)
     let numFixed = args.length
     if (fn.variadic !== undefined) {
       numFixed = fn.params.length
-      if (numIn < numFixed) this.errorf(`wrong number of args for ${name}: want at least ${fn.params.length} got ${args.length}`)
+      if (numIn < numFixed)
+        this.errorf(
+          `wrong number of args for ${name}: want at least ${fn.params.length} got ${args.length}`,
+        )
     } else if (numIn !== fn.params.length) {
       this.errorf(`wrong number of args for ${name}: want ${fn.params.length} got ${numIn}`)
     }
@@ -281,7 +331,8 @@ export class Evaluator implements FuncContext {
     const argv: Arg[] = []
     let i = 0
     for (; i < numFixed && i < args.length; i++) argv.push(this.evalArg(dot, fn.params[i], args[i]))
-    if (fn.variadic !== undefined) for (; i < args.length; i++) argv.push(this.evalArg(dot, fn.variadic, args[i]))
+    if (fn.variadic !== undefined)
+      for (; i < args.length; i++) argv.push(this.evalArg(dot, fn.variadic, args[i]))
     if (final !== MISSING) {
       let t = fn.params[fn.params.length - 1]
       if (fn.variadic !== undefined) t = numIn - 1 < numFixed ? fn.params[numIn - 1] : fn.variadic
@@ -289,9 +340,13 @@ export class Evaluator implements FuncContext {
     }
     if (isBuiltin && name === 'call') {
       const callee = args[0]
-      argv.unshift(callee !== undefined ? nodeString(callee) : typeof final === 'string' ? final : '')
+      argv.unshift(
+        callee !== undefined ? nodeString(callee) : typeof final === 'string' ? final : '',
+      )
     }
-    const converted = argv.map((a, k) => (this.paramType(fn, k) === 'reflect.Value' ? a : unwrap(a)))
+    const converted = argv.map((a, k) =>
+      this.paramType(fn, k) === 'reflect.Value' ? a : unwrap(a),
+    )
     let result: Arg
     try {
       result = fn.call(converted, this)
@@ -323,7 +378,9 @@ export class Evaluator implements FuncContext {
       v = v.value
       if (assignable(v, typ)) return v
     }
-    this.errorf(`wrong type for value; expected ${typ}; got ${v instanceof Iface ? 'interface {}' : typeName(v)}`)
+    this.errorf(
+      `wrong type for value; expected ${typ}; got ${v instanceof Iface ? 'interface {}' : typeName(v)}`,
+    )
   }
 
   protected evalArg(dot: Arg, typ: GoType | undefined, n: ArgNode | undefined): Arg {
@@ -383,6 +440,6 @@ export class Evaluator implements FuncContext {
   /** printableValue + fmt.Fprint for an action's result. */
   protected printable(v: GoValue): string {
     if (v === null) return '<no value>'
-    return sprint([v], this.env.limits.maxOutputBytes)
+    return sprint([v], this.env.limits.maxValueBytes)
   }
 }

@@ -1,6 +1,7 @@
 // Statement execution: a port of walk/walkIfOrWith/walkRange/walkTemplate from Go's text/template
 // exec.go, with our budgets (steps, output size, template depth) on top.
 
+import { LimitError } from './errors.js'
 import { type ExecEnv, Evaluator } from './eval.js'
 import { type Arg, Iface, unwrap } from './funcs.js'
 import type { BranchNode, Node, TemplateNode } from './nodes.js'
@@ -12,7 +13,8 @@ import { GoTypedInt, type GoValue, isTrue } from './values.js'
 class BreakSignal {}
 class ContinueSignal {}
 
-const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+const compareBytes = (a: string, b: string): number =>
+  Buffer.compare(Buffer.from(a), Buffer.from(b))
 
 export class Executor extends Evaluator {
   private out: string[] = []
@@ -30,7 +32,8 @@ export class Executor extends Evaluator {
   /** Runs the named tree against `data` and returns the output. */
   run(tree: Tree, data: GoValue): string {
     this.vars = [{ name: '$', value: data }]
-    if (tree.root === undefined) this.errorf(`${quote(tree.name)} is an incomplete or empty template`)
+    if (tree.root === undefined)
+      this.errorf(`${quote(tree.name)} is an incomplete or empty template`)
     this.walk(data, tree.root)
     return this.out.join('')
   }
@@ -51,7 +54,14 @@ export class Executor extends Evaluator {
         const val = this.evalPipeline(dot, node.pipe)
         if (node.pipe.decl.length === 0) {
           this.at(node)
-          this.write(this.printable(val))
+          let text: string
+          try {
+            text = this.printable(val)
+          } catch (err) {
+            if (err instanceof LimitError) this.errorf(err.message, true)
+            throw err
+          }
+          this.write(text)
         }
         return
       }
@@ -99,6 +109,7 @@ export class Executor extends Evaluator {
       const mark = this.vars.length
       const decl = r.pipe.decl
       const oneIteration = (index: Arg, elem: Arg): void => {
+        this.at(r)
         this.charge(1)
         if (decl.length > 0) {
           if (r.pipe.isAssign) this.setVar(decl[0]?.ident[0] ?? '', decl.length > 1 ? index : elem)
@@ -128,9 +139,11 @@ export class Executor extends Evaluator {
   /** Calls `each` per element; false when there was nothing to iterate (run the else branch). */
   private iterate(val: GoValue, nDecl: number, each: (index: Arg, elem: Arg) => void): boolean {
     if (typeof val === 'bigint' || val instanceof GoTypedInt) {
-      if (nDecl > 1) this.errorf(`can't use ${sprint([val], 4096)} to iterate over more than one variable`)
+      if (nDecl > 1)
+        this.errorf(`can't use ${sprint([val], 4096)} to iterate over more than one variable`)
       const n = typeof val === 'bigint' ? val : val.value
-      for (let i = 0n; i < n; i++) each(null, typeof val === 'bigint' ? i : new GoTypedInt(val.type, i, val.unsigned))
+      for (let i = 0n; i < n; i++)
+        each(null, typeof val === 'bigint' ? i : new GoTypedInt(val.type, i, val.unsigned))
       return n > 0n
     }
     if (Array.isArray(val)) {
@@ -157,7 +170,8 @@ export class Executor extends Evaluator {
     this.tmplName = t.name
     this.depth++
     try {
-      if (tree.root === undefined) this.errorf(`${quote(t.name)} is an incomplete or empty template`)
+      if (tree.root === undefined)
+        this.errorf(`${quote(t.name)} is an incomplete or empty template`)
       this.walk(newDot, tree.root)
     } finally {
       this.depth--

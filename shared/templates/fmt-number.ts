@@ -17,8 +17,17 @@ export interface FmtFlags {
 }
 
 export const newFlags = (): FmtFlags => ({
-  plus: false, minus: false, sharp: false, space: false, zero: false, plusV: false, sharpV: false,
-  wid: 0, prec: 0, widPresent: false, precPresent: false,
+  plus: false,
+  minus: false,
+  sharp: false,
+  space: false,
+  zero: false,
+  plusV: false,
+  sharpV: false,
+  wid: 0,
+  prec: 0,
+  widPresent: false,
+  precPresent: false,
 })
 
 function padding(f: FmtFlags, n: number): string {
@@ -36,7 +45,13 @@ export function pad(f: FmtFlags, s: string): string {
 const padNoZero = (f: FmtFlags, s: string): string => pad({ ...f, zero: false }, s)
 
 /** fmt.fmtInteger. */
-export function fmtInteger(f: FmtFlags, value: bigint, base: 2 | 8 | 10 | 16, verb: string, upper: boolean): string {
+export function fmtInteger(
+  f: FmtFlags,
+  value: bigint,
+  base: 2 | 8 | 10 | 16,
+  verb: string,
+  upper: boolean,
+): string {
   const negative = value < 0n
   const u = negative ? -value : value
   let prec = 0
@@ -188,10 +203,69 @@ export function formatFloat(v: number, fmt: 'e' | 'E' | 'f' | 'g' | 'G', prec: n
   return (neg ? '-' : '') + out
 }
 
+const MASK64 = (1n << 64n) - 1n
+
+/** strconv.FormatFloat(v, 'b' | 'x' | 'X', prec, 64). */
+export function formatFloatBinary(v: number, fmt: 'b' | 'x' | 'X', prec: number): string {
+  if (Number.isNaN(v)) return 'NaN'
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf'
+  const view = new DataView(new ArrayBuffer(8))
+  view.setFloat64(0, v)
+  const bits = view.getBigUint64(0)
+  const neg = bits >> 63n === 1n
+  let exp = Number((bits >> 52n) & 0x7ffn)
+  let mant = bits & ((1n << 52n) - 1n)
+  if (exp === 0) exp++
+  else mant |= 1n << 52n
+  exp -= 1023
+  const sign = neg ? '-' : ''
+  if (fmt === 'b') {
+    const e = exp - 52
+    return `${sign}${mant}p${e >= 0 ? '+' : ''}${e}`
+  }
+  if (mant === 0n) exp = 0
+  mant <<= 8n
+  while (mant !== 0n && (mant & (1n << 60n)) === 0n) {
+    mant <<= 1n
+    exp--
+  }
+  if (prec >= 0 && prec < 15) {
+    const shift = BigInt(prec * 4)
+    const extra = (mant << shift) & ((1n << 60n) - 1n)
+    mant >>= 60n - shift
+    if ((extra | (mant & 1n)) > 1n << 59n) mant++
+    mant <<= 60n - shift
+    if ((mant & (1n << 61n)) !== 0n) {
+      mant >>= 1n
+      exp++
+    }
+  }
+  const hex = (d: bigint): string => (fmt === 'X' ? d.toString(16).toUpperCase() : d.toString(16))
+  let out = `${sign}0${fmt}${(mant >> 60n) & 1n}`
+  mant = (mant << 4n) & MASK64
+  if ((prec < 0 && mant !== 0n) || prec > 0) {
+    out += '.'
+    for (let i = 0; prec < 0 ? mant !== 0n : i < prec; i++) {
+      out += hex((mant >> 60n) & 15n)
+      mant = (mant << 4n) & MASK64
+    }
+  }
+  const ae = Math.abs(exp)
+  return out + (fmt === 'X' ? 'P' : 'p') + (exp < 0 ? '-' : '+') + (ae < 10 ? '0' + ae : String(ae))
+}
+
 /** fmt.fmtFloat (without the '#' flag, which templates never need). */
-export function fmtFloat(f: FmtFlags, v: number, verb: 'e' | 'E' | 'f' | 'g' | 'G', defPrec: number): string {
+export function fmtFloat(
+  f: FmtFlags,
+  v: number,
+  verb: 'e' | 'E' | 'f' | 'g' | 'G' | 'b' | 'x' | 'X',
+  defPrec: number,
+): string {
   const prec = f.precPresent ? f.prec : defPrec
-  let num = formatFloat(v, verb, prec)
+  let num =
+    verb === 'b' || verb === 'x' || verb === 'X'
+      ? formatFloatBinary(v, verb, prec)
+      : formatFloat(v, verb, prec)
   if (num[0] !== '-' && num[0] !== '+') num = '+' + num
   if (f.space && num[0] === '+' && !f.plus) num = ' ' + num.slice(1)
   if (num[1] === 'I' || num[1] === 'N') {

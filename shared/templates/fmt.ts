@@ -17,18 +17,17 @@ class Printer {
 
   write(s: string): void {
     this.out += s
-    if (this.out.length > this.maxBytes) throw new LimitError(`formatted value exceeds ${this.maxBytes} bytes`)
+    if (this.out.length > this.maxBytes)
+      throw new LimitError(`formatted value exceeds ${this.maxBytes} bytes`)
   }
 
+  /** Go keeps the verb's flags when it prints the value inside `%!verb(type=value)`. */
   badVerb(verb: string, arg: GoValue): void {
     this.write('%!' + verb + '(')
     if (arg === null) this.write('<nil>')
     else {
-      const saved = this.f
-      this.f = newFlags()
       this.write(typeName(arg) + '=')
       this.printArg(arg, 'v')
-      this.f = saved
     }
     this.write(')')
   }
@@ -70,7 +69,10 @@ class Printer {
       this.fmtInt(v.value, v.unsigned, verb, v)
       return
     }
-    if (this.f.sharpV && (Array.isArray(v) || v instanceof Map || v instanceof GoStruct || v instanceof GoNil)) {
+    if (
+      this.f.sharpV &&
+      (Array.isArray(v) || v instanceof Map || v instanceof GoStruct || v instanceof GoNil)
+    ) {
       this.printGoSyntax(v, depth)
       return
     }
@@ -190,6 +192,9 @@ class Printer {
         return
       case 'g':
       case 'G':
+      case 'b':
+      case 'x':
+      case 'X':
         this.write(fmtFloat(this.f, v, verb, -1))
         return
       case 'f':
@@ -336,12 +341,23 @@ export function sprintf(format: string, args: readonly GoValue[], maxBytes: numb
     p.f = f
     flags: for (; i < end; i++) {
       switch (format[i]) {
-        case '#': f.sharp = true; break
-        case '0': f.zero = true; break
-        case '+': f.plus = true; break
-        case '-': f.minus = true; break
-        case ' ': f.space = true; break
-        default: break flags
+        case '#':
+          f.sharp = true
+          break
+        case '0':
+          f.zero = true
+          break
+        case '+':
+          f.plus = true
+          break
+        case '-':
+          f.minus = true
+          break
+        case ' ':
+          f.space = true
+          break
+        default:
+          break flags
       }
     }
     ;[argNum, i, afterIndex] = argNumber(i)

@@ -61,7 +61,11 @@ export function int(a: Arg | undefined): number {
   const v = a === undefined ? null : unwrap(a)
   if (typeof v !== 'bigint') throw new FuncError(`internal: expected int argument`)
   // Ints beyond ±2^53 are clamped; the functions that take ints treat such values as "huge" anyway.
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : v < -BigInt(Number.MAX_SAFE_INTEGER) ? -Number.MAX_SAFE_INTEGER : Number(v)
+  return v > BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number.MAX_SAFE_INTEGER
+    : v < -BigInt(Number.MAX_SAFE_INTEGER)
+      ? -Number.MAX_SAFE_INTEGER
+      : Number(v)
 }
 
 export function map(a: Arg | undefined): Map<string, GoValue> {
@@ -74,7 +78,8 @@ export const val = (a: Arg | undefined): GoValue => (a === undefined ? null : un
 
 /** Throws a LimitError when a result of `bytes` would exceed the value budget. */
 export function checkSize(ctx: FuncContext, bytes: number, what: string): void {
-  if (bytes > ctx.maxValueBytes) throw new LimitError(`${what} result exceeds ${ctx.maxValueBytes} bytes`)
+  if (bytes > ctx.maxValueBytes)
+    throw new LimitError(`${what} result exceeds ${ctx.maxValueBytes} bytes`)
 }
 
 /** Shorthand for defining a function. */

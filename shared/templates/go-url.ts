@@ -5,7 +5,8 @@ import { isIPv6 } from 'node:net'
 import { quote } from './strconv.js'
 import { fromBytes, toBytes } from './utf8.js'
 
-type Mode = 'path' | 'pathSegment' | 'host' | 'zone' | 'userPassword' | 'queryComponent' | 'fragment'
+type Mode =
+  'path' | 'pathSegment' | 'host' | 'zone' | 'userPassword' | 'queryComponent' | 'fragment'
 
 export class UrlError extends Error {}
 
@@ -24,8 +25,17 @@ export interface GoUrl {
 }
 
 export const emptyUrl = (): GoUrl => ({
-  scheme: '', opaque: '', user: undefined, host: '', path: '', rawPath: '', omitHost: false,
-  forceQuery: false, rawQuery: '', fragment: '', rawFragment: '',
+  scheme: '',
+  opaque: '',
+  user: undefined,
+  host: '',
+  path: '',
+  rawPath: '',
+  omitHost: false,
+  forceQuery: false,
+  rawQuery: '',
+  fragment: '',
+  rawFragment: '',
 })
 
 function shouldEscape(c: string, mode: Mode): boolean {
@@ -54,7 +64,7 @@ const isHex = (c: string | undefined): boolean => c !== undefined && /^[0-9a-fA-
 
 /** url.unescape on a byte string. */
 export function unescape(s: string, mode: Mode): string {
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const c = s[i] ?? ''
     if (c === '%') {
       if (i + 2 >= s.length || !isHex(s[i + 1]) || !isHex(s[i + 2])) {
@@ -64,7 +74,13 @@ export function unescape(s: string, mode: Mode): string {
       if (mode === 'host' && v < 0x80 && s.slice(i, i + 3) !== '%25') {
         throw new UrlError(`invalid URL escape ${quote(s.slice(i, i + 3))}`)
       }
-      if (mode === 'zone' && s.slice(i, i + 3) !== '%25' && v !== 0x20 && v < 0x80 && shouldEscape(String.fromCharCode(v), 'host')) {
+      if (
+        mode === 'zone' &&
+        s.slice(i, i + 3) !== '%25' &&
+        v !== 0x20 &&
+        v < 0x80 &&
+        shouldEscape(String.fromCharCode(v), 'host')
+      ) {
         throw new UrlError(`invalid URL escape ${quote(s.slice(i, i + 3))}`)
       }
       i += 3
@@ -76,7 +92,11 @@ export function unescape(s: string, mode: Mode): string {
     }
   }
   return s.replace(/%([0-9a-fA-F]{2})|\+/g, (_m, hex: string | undefined) =>
-    hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : mode === 'queryComponent' ? ' ' : '+',
+    hex !== undefined
+      ? String.fromCharCode(parseInt(hex, 16))
+      : mode === 'queryComponent'
+        ? ' '
+        : '+',
   )
 }
 
@@ -85,7 +105,8 @@ export function escape(s: string, mode: Mode): string {
   let out = ''
   for (const c of s) {
     if (c === ' ' && mode === 'queryComponent') out += '+'
-    else if (shouldEscape(c, mode)) out += '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')
+    else if (shouldEscape(c, mode))
+      out += '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')
     else out += c
   }
   return out
@@ -100,11 +121,16 @@ function parseHost(scheme: string, host: string): string {
     const close = host.lastIndexOf(']')
     if (close < 0) throw new UrlError("missing ']' in host")
     const colonPort = host.slice(close + 1)
-    if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${quote(colonPort)} after host`)
+    if (!validOptionalPort(colonPort))
+      throw new UrlError(`invalid port ${quote(colonPort)} after host`)
     const hostname = host.slice(1, close)
     const zone = hostname.indexOf('%25')
-    const addr = zone >= 0 ? unescape(hostname.slice(0, zone), 'host') + unescape(hostname.slice(zone), 'zone') : unescape(hostname, 'host')
-    if (!isIPv6(addr.split('%')[0] ?? '')) throw new UrlError(`invalid host: ParseAddr(${quote(addr)}): unable to parse IP`)
+    const addr =
+      zone >= 0
+        ? unescape(hostname.slice(0, zone), 'host') + unescape(hostname.slice(zone), 'zone')
+        : unescape(hostname, 'host')
+    if (!isIPv6(addr.split('%')[0] ?? ''))
+      throw new UrlError(`invalid host: ParseAddr(${quote(addr)}): unable to parse IP`)
     return '[' + addr + ']' + unescape(colonPort, 'host')
   }
   let i = host.indexOf(':')
@@ -112,7 +138,8 @@ function parseHost(scheme: string, host: string): string {
     const last = host.lastIndexOf(':')
     if (last !== i && scheme !== 'http' && scheme !== 'https') i = last
     const colonPort = host.slice(i)
-    if (!validOptionalPort(colonPort)) throw new UrlError(`invalid port ${quote(colonPort)} after host`)
+    if (!validOptionalPort(colonPort))
+      throw new UrlError(`invalid port ${quote(colonPort)} after host`)
   }
   return unescape(host, 'host')
 }
@@ -122,7 +149,8 @@ function parseAuthority(u: GoUrl, authority: string): void {
   u.host = parseHost(u.scheme, i < 0 ? authority : authority.slice(i + 1))
   if (i < 0) return
   const userinfo = authority.slice(0, i)
-  if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) throw new UrlError('net/url: invalid userinfo')
+  if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo))
+    throw new UrlError('net/url: invalid userinfo')
   const colon = userinfo.indexOf(':')
   u.user =
     colon < 0
@@ -163,7 +191,8 @@ function parseNoFragment(raw: string): GoUrl {
       u.opaque = rest
       return u
     }
-    if ((rest.split('/')[0] ?? '').includes(':')) throw new UrlError('first path segment in URL cannot contain colon')
+    if ((rest.split('/')[0] ?? '').includes(':'))
+      throw new UrlError('first path segment in URL cannot contain colon')
   }
   if ((u.scheme !== '' || !rest.startsWith('///')) && rest.startsWith('//')) {
     let authority = rest.slice(2)
@@ -191,7 +220,9 @@ export function parseUrl(s: string): GoUrl {
   try {
     u = parseNoFragment(base)
   } catch (err) {
-    throw new UrlError(`parse ${quote(fromBytes(base))}: ${err instanceof Error ? err.message : String(err)}`)
+    throw new UrlError(
+      `parse ${quote(fromBytes(base))}: ${err instanceof Error ? err.message : String(err)}`,
+    )
   }
   if (hash >= 0 && hash + 1 < raw.length) {
     const frag = raw.slice(hash + 1)
@@ -211,7 +242,8 @@ function validEncoded(s: string, mode: Mode): boolean {
 }
 
 export const userString = (u: NonNullable<GoUrl['user']>): string =>
-  escape(u.username, 'userPassword') + (u.passwordSet ? ':' + escape(u.password, 'userPassword') : '')
+  escape(u.username, 'userPassword') +
+  (u.passwordSet ? ':' + escape(u.password, 'userPassword') : '')
 
 function escapedPath(u: GoUrl): string {
   if (u.rawPath !== '' && validEncoded(u.rawPath, 'path')) {

@@ -2,7 +2,14 @@
 
 export { SpiffeIdError, TemplateError, type TemplateErrorPhase } from './errors.js'
 export type { MissingKey } from './eval.js'
-export { type Arg, type FuncContext, type FuncDef, type FuncMap, type GoType, Iface } from './funcs.js'
+export {
+  type Arg,
+  type FuncContext,
+  type FuncDef,
+  type FuncMap,
+  type GoType,
+  Iface,
+} from './funcs.js'
 export {
   DEFAULT_TEMPLATE_LIMITS,
   type ParseTemplateOptions,

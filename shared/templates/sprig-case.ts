@@ -1,6 +1,18 @@
 // Case conversions Sprig takes from Go's strings.Title, goutils.SwapCase and huandu/xstrings.
 
-import { isDigit, isLetter, isLower, isNumber, isPunct, isSpace, isTitle, isUpper, toLower, toTitle, toUpper } from './unicode.js'
+import {
+  isDigit,
+  isLetter,
+  isLower,
+  isNumber,
+  isPunct,
+  isSpace,
+  isTitle,
+  isUpper,
+  toLower,
+  toTitle,
+  toUpper,
+} from './unicode.js'
 
 const cps = (s: string): number[] => [...s].map((ch) => ch.codePointAt(0) ?? 0xfffd)
 const str = (rs: readonly number[]): string => rs.map((r) => String.fromCodePoint(r)).join('')
@@ -14,31 +26,35 @@ function isSeparator(r: number): boolean {
 /** strings.Title. */
 export function titleCase(s: string): string {
   let prev = 0x20
-  return str(cps(s).map((r) => {
-    const out = isSeparator(prev) ? toTitle(r) : r
-    prev = r
-    return out
-  }))
+  return str(
+    cps(s).map((r) => {
+      const out = isSeparator(prev) ? toTitle(r) : r
+      prev = r
+      return out
+    }),
+  )
 }
 
 /** goutils.SwapCase. */
 export function swapcase(s: string): string {
   let whitespace = true
-  return str(cps(s).map((r) => {
-    if (isUpper(r) || isTitle(r)) {
-      whitespace = false
-      return toLower(r)
-    }
-    if (isLower(r)) {
-      if (whitespace) {
+  return str(
+    cps(s).map((r) => {
+      if (isUpper(r) || isTitle(r)) {
         whitespace = false
-        return toTitle(r)
+        return toLower(r)
       }
-      return toUpper(r)
-    }
-    whitespace = isSpace(r)
-    return r
-  }))
+      if (isLower(r)) {
+        if (whitespace) {
+          whitespace = false
+          return toTitle(r)
+        }
+        return toUpper(r)
+      }
+      whitespace = isSpace(r)
+      return r
+    }),
+  )
 }
 
 const isConnector = (r: number): boolean => r === 0x2d || r === 0x5f || isSpace(r)
@@ -46,7 +62,12 @@ const isConnector = (r: number): boolean => r === 0x2d || r === 0x5f || isSpace(
 function isAlphabet(r: number): boolean {
   if (!isLetter(r)) return false
   if (r < 0x3400) return true
-  if ((r >= 0x4e00 && r <= 0x9fcc) || (r >= 0x3400 && r <= 0x4d85) || (r >= 0x20000 && r <= 0x2b81d)) return false
+  if (
+    (r >= 0x4e00 && r <= 0x9fcc) ||
+    (r >= 0x3400 && r <= 0x4d85) ||
+    (r >= 0x20000 && r <= 0x2b81d)
+  )
+    return false
   return true
 }
 
@@ -137,7 +158,12 @@ function nextWord(s: readonly number[]): [WordType, number[], number[]] {
   return [wt, s.slice(0, off), s.slice(off)]
 }
 
-function toLowerWord(out: number[], wt: WordType, word: readonly number[], connector: number): void {
+function toLowerWord(
+  out: number[],
+  wt: WordType,
+  word: readonly number[],
+  connector: number,
+): void {
   if (wt !== 'upperCase' && wt !== 'connector') {
     out.push(...word)
     return

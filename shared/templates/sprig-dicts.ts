@@ -1,7 +1,17 @@
 // Sprig's dict functions (dict.go) and default/flow functions (defaults.go).
 
 import { FuncError } from './errors.js'
-import { type Arg, type FuncContext, type FuncDef, type FuncMap, checkSize, fn, map, str, val } from './funcs.js'
+import {
+  type Arg,
+  type FuncContext,
+  type FuncDef,
+  type FuncMap,
+  checkSize,
+  fn,
+  map,
+  str,
+  val,
+} from './funcs.js'
 import { isEmpty } from './sprig-lists.js'
 import { strval } from './sprig-strval.js'
 import { type GoMap, type GoValue, typeName } from './values.js'
@@ -12,7 +22,8 @@ const S = 'string'
 
 // deviation: Go iterates maps in random order, so keys/values come out shuffled upstream; here they
 // come out sorted (one of Go's possible orders).
-const sortedKeys = (m: GoMap): string[] => [...m.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+const sortedKeys = (m: GoMap): string[] =>
+  [...m.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
 
 /** mergo.Merge / MergeWithOverride for map[string]interface {} values. */
 function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean, ctx: FuncContext, depth = 0): void {
@@ -35,10 +46,15 @@ function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean, ctx: FuncContext,
 }
 
 const mergeFn = (overwrite: boolean): FuncDef =>
-  fn([MAP], ANY, ([d, ...srcs], ctx) => {
-    for (const src of srcs) mergeInto(map(d), map(src), overwrite, ctx)
-    return map(d)
-  }, MAP)
+  fn(
+    [MAP],
+    ANY,
+    ([d, ...srcs], ctx) => {
+      for (const src of srcs) mergeInto(map(d), map(src), overwrite, ctx)
+      return map(d)
+    },
+    MAP,
+  )
 
 function dictOf(ctx: FuncContext, args: readonly Arg[]): GoMap {
   const d: GoMap = new Map()
@@ -52,7 +68,9 @@ function dictOf(ctx: FuncContext, args: readonly Arg[]): GoMap {
 function dig(args: readonly Arg[]): GoValue {
   if (args.length < 3) throw new FuncError('dig needs at least three arguments')
   const conv = (v: GoValue, want: string): never => {
-    throw new FuncError(`interface conversion: interface {} is ${v === null ? 'nil' : typeName(v)}, not ${want}`)
+    throw new FuncError(
+      `interface conversion: interface {} is ${v === null ? 'nil' : typeName(v)}, not ${want}`,
+    )
   }
   let d = val(args[args.length - 1])
   if (!(d instanceof Map)) conv(d, MAP)
@@ -84,29 +102,54 @@ export const SPRIG_DICT_FUNCS: FuncMap = {
     return map(d)
   }),
   hasKey: fn([MAP, S], 'bool', ([d, k]) => map(d).has(str(k))),
-  pluck: fn([S], '[]interface {}', ([k, ...ds]) =>
-    ds.map(map).filter((d) => d.has(str(k))).map((d) => d.get(str(k)) ?? null), MAP),
+  pluck: fn(
+    [S],
+    '[]interface {}',
+    ([k, ...ds]) =>
+      ds
+        .map(map)
+        .filter((d) => d.has(str(k)))
+        .map((d) => d.get(str(k)) ?? null),
+    MAP,
+  ),
   keys: fn([], '[]string', (ds) => ds.map(map).flatMap(sortedKeys), MAP),
-  values: fn([MAP], '[]interface {}', ([d]) => sortedKeys(map(d)).map((k) => map(d).get(k) ?? null)),
-  pick: fn([MAP], MAP, ([d, ...ks]) => {
-    const out: GoMap = new Map()
-    for (const k of ks.map(str)) if (map(d).has(k)) out.set(k, map(d).get(k) ?? null)
-    return out
-  }, S),
-  omit: fn([MAP], MAP, ([d, ...ks]) => {
-    const drop = new Set(ks.map(str))
-    return new Map([...map(d)].filter(([k]) => !drop.has(k)))
-  }, S),
+  values: fn([MAP], '[]interface {}', ([d]) =>
+    sortedKeys(map(d)).map((k) => map(d).get(k) ?? null),
+  ),
+  pick: fn(
+    [MAP],
+    MAP,
+    ([d, ...ks]) => {
+      const out: GoMap = new Map()
+      for (const k of ks.map(str)) if (map(d).has(k)) out.set(k, map(d).get(k) ?? null)
+      return out
+    },
+    S,
+  ),
+  omit: fn(
+    [MAP],
+    MAP,
+    ([d, ...ks]) => {
+      const drop = new Set(ks.map(str))
+      return new Map([...map(d)].filter(([k]) => !drop.has(k)))
+    },
+    S,
+  ),
   merge: mergeFn(false),
   mustMerge: mergeFn(false),
   mergeOverwrite: mergeFn(true),
   mustMergeOverwrite: mergeFn(true),
   dig: fn([], ANY, dig, ANY),
   // defaults.go
-  default: fn([ANY], ANY, ([d, ...given]) => {
-    const g = given.map(val)
-    return g.length === 0 || isEmpty(g[0] ?? null) ? val(d) : (g[0] ?? null)
-  }, ANY),
+  default: fn(
+    [ANY],
+    ANY,
+    ([d, ...given]) => {
+      const g = given.map(val)
+      return g.length === 0 || isEmpty(g[0] ?? null) ? val(d) : (g[0] ?? null)
+    },
+    ANY,
+  ),
   empty: fn([ANY], 'bool', ([v]) => isEmpty(val(v))),
   coalesce: fn([], ANY, (args) => args.map(val).find((v) => !isEmpty(v)) ?? null, ANY),
   all: fn([], 'bool', (args) => args.map(val).every((v) => !isEmpty(v)), ANY),

@@ -46,7 +46,8 @@ function b64decode(s: string): string {
       dlen = j
       break
     }
-    const v = ((dbuf[0] ?? 0) << 18) | ((dbuf[1] ?? 0) << 12) | ((dbuf[2] ?? 0) << 6) | (dbuf[3] ?? 0)
+    const v =
+      ((dbuf[0] ?? 0) << 18) | ((dbuf[1] ?? 0) << 12) | ((dbuf[2] ?? 0) << 6) | (dbuf[3] ?? 0)
     const bytes = [(v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff].slice(0, dlen - 1)
     out += String.fromCharCode(...bytes)
     if (trailing >= 0) throw new CorruptInput(String(trailing))
@@ -64,18 +65,20 @@ function b32decode(s: string): string {
   while (src.length > 0 && !end) {
     const dbuf = [0, 0, 0, 0, 0, 0, 0, 0]
     let dlen = 8
-    for (let j = 0; j < 8; ) {
+    for (let j = 0; j < 8;) {
       if (src.length === 0) throw new CorruptInput(String(olen - src.length - j))
       const c = src[0] ?? ''
       src = src.slice(1)
       if (c === '=' && j >= 2 && src.length < 8) {
         if (src.length + j < 7) throw new CorruptInput(String(olen))
         for (let k = 0; k < 7 - j; k++) {
-          if (src.length > k && src[k] !== '=') throw new CorruptInput(String(olen - src.length + k - 1))
+          if (src.length > k && src[k] !== '=')
+            throw new CorruptInput(String(olen - src.length + k - 1))
         }
         dlen = j
         end = true
-        if (dlen === 1 || dlen === 3 || dlen === 6) throw new CorruptInput(String(olen - src.length - 1))
+        if (dlen === 1 || dlen === 3 || dlen === 6)
+          throw new CorruptInput(String(olen - src.length - 1))
         break
       }
       const d = B32.indexOf(c)
@@ -105,7 +108,8 @@ function b32encode(s: string): string {
     let bits = 0n
     for (let k = 0; k < 5; k++) bits = (bits << 8n) | BigInt(chunk[k] ?? 0)
     const nchars = [0, 2, 4, 5, 7, 8][chunk.length] ?? 8
-    for (let k = 0; k < 8; k++) out += k < nchars ? B32[Number((bits >> BigInt(35 - 5 * k)) & 31n)] : '='
+    for (let k = 0; k < 8; k++)
+      out += k < nchars ? B32[Number((bits >> BigInt(35 - 5 * k)) & 31n)] : '='
   }
   return out
 }
@@ -164,7 +168,8 @@ function extPath(p: string): string {
 }
 
 const S = 'string'
-const hash = (alg: 'sha1' | 'sha256', s: string): string => createHash(alg).update(s, 'utf8').digest('hex')
+const hash = (alg: 'sha1' | 'sha256', s: string): string =>
+  createHash(alg).update(s, 'utf8').digest('hex')
 
 export const SPRIG_ENCODING_FUNCS: FuncMap = {
   sha1sum: fn([S], S, ([s]) => hash('sha1', str(s))),

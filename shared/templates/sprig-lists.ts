@@ -2,7 +2,16 @@
 // surface as `error calling <name>: <message>`.
 
 import { FuncError } from './errors.js'
-import { type Arg, type FuncContext, type FuncDef, type FuncMap, checkSize, fn, int, val } from './funcs.js'
+import {
+  type Arg,
+  type FuncContext,
+  type FuncDef,
+  type FuncMap,
+  checkSize,
+  fn,
+  int,
+  val,
+} from './funcs.js'
 import { GoStruct, GoTypedInt, type GoValue, deepEqual, kindName } from './values.js'
 
 const ANY = 'interface {}'
@@ -25,10 +34,15 @@ function listFn(
   result: 'interface {}' | '[]interface {}' = LIST,
   variadic?: 'interface {}',
 ): Record<string, FuncDef> {
-  const def = fn(params, result, (args, ctx) => {
-    const listIndex = params[0] === 'int' ? 1 : 0
-    return body(elems(val(args[listIndex]), what), args, ctx)
-  }, variadic)
+  const def = fn(
+    params,
+    result,
+    (args, ctx) => {
+      const listIndex = params[0] === 'int' ? 1 : 0
+      return body(elems(val(args[listIndex]), what), args, ctx)
+    },
+    variadic,
+  )
   return { [name]: def, [`must${name[0]?.toUpperCase()}${name.slice(1)}`]: def }
 }
 
@@ -49,7 +63,8 @@ function sliceList(l: GoValue[], indices: readonly Arg[]): GoValue {
   if (l.length === 0) return null
   const start = indices.length > 0 ? toInt(val(indices[0])) : 0
   const end = indices.length < 2 ? l.length : toInt(val(indices[1]))
-  if (start < 0 || end < start || end > l.length) throw new FuncError('reflect.Value.Slice: slice index out of bounds')
+  if (start < 0 || end < start || end > l.length)
+    throw new FuncError('reflect.Value.Slice: slice index out of bounds')
   return l.slice(start, end)
 }
 
@@ -76,35 +91,106 @@ function checkLen(ctx: FuncContext, n: number): void {
 export const SPRIG_LIST_FUNCS: FuncMap = {
   list: fn([], LIST, (args) => args.map(val), ANY),
   tuple: fn([], LIST, (args) => args.map(val), ANY),
-  ...listFn('push', (k) => `Cannot push on type ${k}`, (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [...l, val(v)]), [ANY, ANY]),
-  ...listFn('append', (k) => `Cannot push on type ${k}`, (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [...l, val(v)]), [ANY, ANY]),
-  ...listFn('prepend', (k) => `Cannot prepend on type ${k}`, (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [val(v), ...l]), [ANY, ANY]),
-  ...listFn('first', (k) => `Cannot find first on type ${k}`, (l) => l[0] ?? null, [ANY], ANY),
-  ...listFn('last', (k) => `Cannot find last on type ${k}`, (l) => l[l.length - 1] ?? null, [ANY], ANY),
-  ...listFn('rest', (k) => `Cannot find rest on type ${k}`, (l) => l.slice(1)),
-  ...listFn('initial', (k) => `Cannot find initial on type ${k}`, (l) => l.slice(0, -1)),
-  ...listFn('reverse', (k) => `Cannot find reverse on type ${k}`, (l) => [...l].reverse()),
-  ...listFn('compact', (k) => `Cannot compact on type ${k}`, (l) => l.filter((x) => !isEmpty(x))),
-  ...listFn('uniq', (k) => `Cannot find uniq on type ${k}`, (l, _a, ctx) => uniq(l, ctx)),
-  ...listFn('without', (k) => `Cannot find without on type ${k}`, (l, [, ...omit], ctx) => {
-    ctx.charge(l.length * omit.length)
-    return l.filter((x) => !omit.some((o) => deepEqual(x, val(o))))
-  }, [ANY], LIST, ANY),
-  ...listFn('slice', (k) => `list should be type of slice or array but ${k}`, (l, [, ...idx]) => sliceList(l, idx), [ANY], ANY, ANY),
-  ...listFn('chunk', (k) => `Cannot chunk type ${k}`, (l, [size], ctx) => chunk(ctx, int(size), l), ['int', ANY]),
+  ...listFn(
+    'push',
+    (k) => `Cannot push on type ${k}`,
+    (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [...l, val(v)]),
+    [ANY, ANY],
+  ),
+  ...listFn(
+    'append',
+    (k) => `Cannot push on type ${k}`,
+    (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [...l, val(v)]),
+    [ANY, ANY],
+  ),
+  ...listFn(
+    'prepend',
+    (k) => `Cannot prepend on type ${k}`,
+    (l, [, v], ctx) => (checkLen(ctx, l.length + 1), [val(v), ...l]),
+    [ANY, ANY],
+  ),
+  ...listFn(
+    'first',
+    (k) => `Cannot find first on type ${k}`,
+    (l) => l[0] ?? null,
+    [ANY],
+    ANY,
+  ),
+  ...listFn(
+    'last',
+    (k) => `Cannot find last on type ${k}`,
+    (l) => l[l.length - 1] ?? null,
+    [ANY],
+    ANY,
+  ),
+  ...listFn(
+    'rest',
+    (k) => `Cannot find rest on type ${k}`,
+    (l) => l.slice(1),
+  ),
+  ...listFn(
+    'initial',
+    (k) => `Cannot find initial on type ${k}`,
+    (l) => l.slice(0, -1),
+  ),
+  ...listFn(
+    'reverse',
+    (k) => `Cannot find reverse on type ${k}`,
+    (l) => [...l].reverse(),
+  ),
+  ...listFn(
+    'compact',
+    (k) => `Cannot compact on type ${k}`,
+    (l) => l.filter((x) => !isEmpty(x)),
+  ),
+  ...listFn(
+    'uniq',
+    (k) => `Cannot find uniq on type ${k}`,
+    (l, _a, ctx) => uniq(l, ctx),
+  ),
+  ...listFn(
+    'without',
+    (k) => `Cannot find without on type ${k}`,
+    (l, [, ...omit], ctx) => {
+      ctx.charge(l.length * omit.length)
+      return l.filter((x) => !omit.some((o) => deepEqual(x, val(o))))
+    },
+    [ANY],
+    LIST,
+    ANY,
+  ),
+  ...listFn(
+    'slice',
+    (k) => `list should be type of slice or array but ${k}`,
+    (l, [, ...idx]) => sliceList(l, idx),
+    [ANY],
+    ANY,
+    ANY,
+  ),
+  ...listFn(
+    'chunk',
+    (k) => `Cannot chunk type ${k}`,
+    (l, [size], ctx) => chunk(ctx, int(size), l),
+    ['int', ANY],
+  ),
   has: fn([ANY, ANY], 'bool', hasFn),
   mustHas: fn([ANY, ANY], 'bool', hasFn),
-  concat: fn([], ANY, (args, ctx) => {
-    const out: GoValue[] = []
-    for (const a of args) {
-      const v = val(a)
-      if (v === null) throw new FuncError(NIL_DEREF)
-      if (!Array.isArray(v)) throw new FuncError(`Cannot concat type ${kindName(v)} as list`)
-      checkLen(ctx, out.length + v.length)
-      out.push(...v)
-    }
-    return out
-  }, ANY),
+  concat: fn(
+    [],
+    ANY,
+    (args, ctx) => {
+      const out: GoValue[] = []
+      for (const a of args) {
+        const v = val(a)
+        if (v === null) throw new FuncError(NIL_DEREF)
+        if (!Array.isArray(v)) throw new FuncError(`Cannot concat type ${kindName(v)} as list`)
+        checkLen(ctx, out.length + v.length)
+        out.push(...v)
+      }
+      return out
+    },
+    ANY,
+  ),
 }
 
 function hasFn([needle, haystack]: readonly Arg[], ctx: FuncContext): boolean {

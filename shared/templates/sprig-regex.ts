@@ -1,9 +1,18 @@
-// Sprig's regex functions over Go's regexp semantics: leftmost-first matching (as JavaScript's),
+// Sprig's regex functions with Go's regexp semantics: RE2 syntax and leftmost-first matching (re2-vm.ts),
 // Go's rules for successive empty matches, `$1`/`${name}` expansion and Split.
 
 import { FuncError } from './errors.js'
 import { type FuncContext, type FuncMap, checkSize, fn, int, str } from './funcs.js'
-import { type CompiledRegexp, RegexpError, compileRe2, quoteMeta } from './re2.js'
+import {
+  type CompiledRegexp,
+  RegexpError,
+  type RegexpMatch,
+  type Subject,
+  compileRe2,
+  execRe2,
+  toMatch,
+  toSubject,
+} from './re2-vm.js'
 import { canBackquote, quote } from './strconv.js'
 import { isDigit, isLetter } from './unicode.js'
 
@@ -23,44 +32,61 @@ function mustCompile(expr: string): CompiledRegexp {
     return compile(expr)
   } catch (err) {
     const q = canBackquote(expr) ? '`' + expr + '`' : quote(expr)
-    throw new FuncError(`regexp: Compile(${q}): ${err instanceof Error ? err.message : String(err)}`)
+    throw new FuncError(
+      `regexp: Compile(${q}): ${err instanceof Error ? err.message : String(err)}`,
+    )
   }
 }
 
-type Match = RegExpExecArray
-
-function execAt(c: CompiledRegexp, s: string, pos: number): Match | null {
-  c.re.lastIndex = pos
-  return c.re.exec(s)
+/** Positions below are code point indices into the subject. */
+interface Found {
+  readonly caps: readonly number[]
+  readonly start: number
+  readonly end: number
 }
 
-const runeWidth = (s: string, pos: number): number => ((s.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1)
+function search(
+  ctx: FuncContext,
+  c: CompiledRegexp,
+  subj: Subject,
+  from: number,
+): Found | undefined {
+  const caps = execRe2(c, subj, from, (n) => ctx.charge(n))
+  if (caps === undefined) return undefined
+  return { caps, start: caps[0] ?? 0, end: caps[1] ?? 0 }
+}
+
+function prepare(ctx: FuncContext, s: string): Subject {
+  checkSize(ctx, s.length, 'regexp input')
+  return toSubject(s)
+}
 
 /** Go's allMatches: successive matches; an empty match right after a match is skipped. */
-function allMatches(ctx: FuncContext, c: CompiledRegexp, s: string, n: number): Match[] {
-  checkSize(ctx, s.length, 'regexp input')
-  const limit = n < 0 ? s.length + 1 : n
-  const out: Match[] = []
+function allMatches(ctx: FuncContext, c: CompiledRegexp, subj: Subject, n: number): RegexpMatch[] {
+  const end = subj.cps.length
+  const limit = n < 0 ? end + 1 : n
+  const out: RegexpMatch[] = []
   let prevMatchEnd = -1
-  for (let pos = 0; out.length < limit && pos <= s.length; ) {
-    ctx.charge(1)
-    const m = execAt(c, s, pos)
+  for (let pos = 0; out.length < limit && pos <= end;) {
+    const m = search(ctx, c, subj, pos)
     if (!m) break
-    const start = m.index
-    const end = start + m[0].length
     let accept = true
-    if (end === pos) {
-      if (start === prevMatchEnd) accept = false
-      pos += pos < s.length ? runeWidth(s, pos) : 1
-    } else pos = end
-    prevMatchEnd = end
-    if (accept) out.push(m)
+    if (m.end === pos) {
+      if (m.start === prevMatchEnd) accept = false
+      pos++
+    } else pos = m.end
+    prevMatchEnd = m.end
+    if (accept) out.push(toMatch(m.caps, subj))
   }
   return out
 }
 
 /** Regexp.Expand's template rules for ReplaceAllString. */
-function expand(c: CompiledRegexp, template: string, m: Match): string {
+function expand(c: CompiledRegexp, template: string, s: string, m: RegexpMatch): string {
+  const group = (i: number): string => {
+    const g = m.groups[i]
+    return g ? s.slice(g[0], g[1]) : ''
+  }
   let out = ''
   let t = template
   for (;;) {
@@ -90,33 +116,37 @@ function expand(c: CompiledRegexp, template: string, m: Match): string {
     let num = /^[0-9]+$/.test(name) && name.length <= 8 ? Number(name) : -1
     if (name.length > 1 && name[0] === '0') num = -1
     const idx = num >= 0 ? num : c.names.indexOf(name, 1)
-    if (idx >= 0) out += m[idx] ?? ''
+    if (idx >= 0) out += group(idx)
   }
   return out + t
 }
 
 /** Regexp.ReplaceAllString / ReplaceAllLiteralString. */
-function replaceAll(ctx: FuncContext, c: CompiledRegexp, s: string, repl: (m: Match) => string): string {
-  checkSize(ctx, s.length, 'regexp input')
+function replaceAll(
+  ctx: FuncContext,
+  c: CompiledRegexp,
+  s: string,
+  repl: (m: RegexpMatch) => string,
+): string {
+  const subj = prepare(ctx, s)
+  const off = (i: number): number => subj.offsets[i] ?? s.length
+  const endPos = subj.cps.length
   let out = ''
   let lastMatchEnd = 0
   let searchPos = 0
-  while (searchPos <= s.length) {
-    ctx.charge(1)
-    const m = execAt(c, s, searchPos)
+  while (searchPos <= endPos) {
+    const m = search(ctx, c, subj, searchPos)
     if (!m) break
-    const start = m.index
-    const end = start + m[0].length
-    out += s.slice(lastMatchEnd, start)
-    if (end > lastMatchEnd || start === 0) out += repl(m)
+    out += s.slice(off(lastMatchEnd), off(m.start))
+    if (m.end > lastMatchEnd || m.start === 0) out += repl(toMatch(m.caps, subj))
     checkSize(ctx, out.length, 'regexReplaceAll')
-    lastMatchEnd = end
-    const width = searchPos < s.length ? runeWidth(s, searchPos) : 0
-    if (searchPos + width > end) searchPos += width
-    else if (searchPos + 1 > end) searchPos++
-    else searchPos = end
+    lastMatchEnd = m.end
+    const width = searchPos < endPos ? 1 : 0
+    if (searchPos + width > m.end) searchPos += width
+    else if (searchPos + 1 > m.end) searchPos++
+    else searchPos = m.end
   }
-  return out + s.slice(lastMatchEnd)
+  return out + s.slice(off(lastMatchEnd))
 }
 
 /** Regexp.Split. */
@@ -126,11 +156,11 @@ function split(ctx: FuncContext, c: CompiledRegexp, s: string, n: number): strin
   const parts: string[] = []
   let beg = 0
   let end = 0
-  for (const m of allMatches(ctx, c, s, n)) {
+  for (const m of allMatches(ctx, c, prepare(ctx, s), n)) {
     if (n > 0 && parts.length === n - 1) break
-    end = m.index
-    if (m.index + m[0].length !== 0) parts.push(s.slice(beg, end))
-    beg = m.index + m[0].length
+    end = m.start
+    if (m.end !== 0) parts.push(s.slice(beg, end))
+    beg = m.end
   }
   if (end !== s.length) parts.push(s.slice(beg))
   return parts
@@ -142,35 +172,55 @@ const LIST = '[]string'
 type Compiler = (expr: string) => CompiledRegexp
 
 const findAll = (ctx: FuncContext, cc: Compiler, re: string, s: string, n: number): string[] =>
-  allMatches(ctx, cc(re), s, n).map((m) => m[0])
+  allMatches(ctx, cc(re), prepare(ctx, s), n).map((m) => s.slice(m.start, m.end))
 
-const findOne = (ctx: FuncContext, cc: Compiler, re: string, s: string): string => allMatches(ctx, cc(re), s, 1)[0]?.[0] ?? ''
+const findOne = (ctx: FuncContext, cc: Compiler, re: string, s: string): string => {
+  const m = allMatches(ctx, cc(re), prepare(ctx, s), 1)[0]
+  return m ? s.slice(m.start, m.end) : ''
+}
+
+const matches = (ctx: FuncContext, re: string, s: string): boolean =>
+  search(ctx, compile(re), prepare(ctx, s), 0) !== undefined
 
 export const SPRIG_REGEX_FUNCS: FuncMap = {
   regexMatch: fn([S, S], 'bool', ([re, s], ctx) => {
     try {
-      return allMatches(ctx, compile(str(re)), str(s), 1).length > 0
+      return matches(ctx, str(re), str(s))
     } catch (err) {
       if (err instanceof FuncError) return false
       throw err
     }
   }),
-  mustRegexMatch: fn([S, S], 'bool', ([re, s], ctx) => allMatches(ctx, compile(str(re)), str(s), 1).length > 0),
-  regexFindAll: fn([S, S, 'int'], LIST, ([re, s, n], ctx) => findAll(ctx, mustCompile, str(re), str(s), int(n))),
-  mustRegexFindAll: fn([S, S, 'int'], LIST, ([re, s, n], ctx) => findAll(ctx, compile, str(re), str(s), int(n))),
+  mustRegexMatch: fn([S, S], 'bool', ([re, s], ctx) => matches(ctx, str(re), str(s))),
+  regexFindAll: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
+    findAll(ctx, mustCompile, str(re), str(s), int(n)),
+  ),
+  mustRegexFindAll: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
+    findAll(ctx, compile, str(re), str(s), int(n)),
+  ),
   regexFind: fn([S, S], S, ([re, s], ctx) => findOne(ctx, mustCompile, str(re), str(s))),
   mustRegexFind: fn([S, S], S, ([re, s], ctx) => findOne(ctx, compile, str(re), str(s))),
   regexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) => {
     const c = mustCompile(str(re))
-    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), m))
+    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), str(s), m))
   }),
   mustRegexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) => {
     const c = compile(str(re))
-    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), m))
+    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), str(s), m))
   }),
-  regexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) => replaceAll(ctx, mustCompile(str(re)), str(s), () => str(r))),
-  mustRegexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) => replaceAll(ctx, compile(str(re)), str(s), () => str(r))),
-  regexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) => split(ctx, mustCompile(str(re)), str(s), int(n))),
-  mustRegexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) => split(ctx, compile(str(re)), str(s), int(n))),
-  regexQuoteMeta: fn([S], S, ([s]) => quoteMeta(str(s))),
+  regexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) =>
+    replaceAll(ctx, mustCompile(str(re)), str(s), () => str(r)),
+  ),
+  mustRegexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) =>
+    replaceAll(ctx, compile(str(re)), str(s), () => str(r)),
+  ),
+  regexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
+    split(ctx, mustCompile(str(re)), str(s), int(n)),
+  ),
+  mustRegexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
+    split(ctx, compile(str(re)), str(s), int(n)),
+  ),
+  regexQuoteMeta: fn([S], S, ([s]) =>
+    s === undefined ? '' : str(s).replace(/[\\.+*?()|[\]{}^$]/g, '\\$&'),
+  ),
 }

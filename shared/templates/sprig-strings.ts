@@ -32,7 +32,8 @@ export function trimCutset(s: string, cutset: string): string {
 /** strings.TrimSpace. */
 export function trimSpace(s: string): string {
   const runes = [...s]
-  const sp = (ch: string | undefined): boolean => ch !== undefined && isSpace(ch.codePointAt(0) ?? 0)
+  const sp = (ch: string | undefined): boolean =>
+    ch !== undefined && isSpace(ch.codePointAt(0) ?? 0)
   let b = 0
   let e = runes.length
   while (b < e && sp(runes[b])) b++
@@ -44,7 +45,11 @@ export function trimSpace(s: string): string {
 export function replaceAll(ctx: FuncContext, s: string, old: string, repl: string): string {
   const runes = old === '' ? [...s] : []
   const n = old === '' ? runes.length + 1 : s.split(old).length - 1
-  checkSize(ctx, Buffer.byteLength(s) + n * Math.max(Buffer.byteLength(repl) - Buffer.byteLength(old), 0), 'replace')
+  checkSize(
+    ctx,
+    Buffer.byteLength(s) + n * Math.max(Buffer.byteLength(repl) - Buffer.byteLength(old), 0),
+    'replace',
+  )
   if (old === '') return runes.reduce((acc, r) => acc + r + repl, repl)
   return s.split(old).join(repl)
 }
@@ -53,7 +58,8 @@ export function replaceAll(ctx: FuncContext, s: string, old: string, repl: strin
 function byteSlice(s: string, lo: number, hi: number): string {
   const b = toBytes(s)
   if (hi < 0) throw new FuncError(`runtime error: slice bounds out of range [:${hi}]`)
-  if (hi > b.length) throw new FuncError(`runtime error: slice bounds out of range [:${hi}] with length ${b.length}`)
+  if (hi > b.length)
+    throw new FuncError(`runtime error: slice bounds out of range [:${hi}] with length ${b.length}`)
   if (lo > hi) throw new FuncError(`runtime error: slice bounds out of range [${lo}:${hi}]`)
   return fromBytes(b.slice(lo, hi))
 }
@@ -81,12 +87,19 @@ function abbreviateFull(s: string, offset: number, maxWidth: number): string {
   if (b.length - off < maxWidth - 3) off = b.length - (maxWidth - 3)
   if (off <= 4) return fromBytes(b.slice(0, maxWidth - 3)) + '...'
   if (maxWidth < 7) return ''
-  if (off + maxWidth - 3 < b.length) return '...' + abbreviateFull(fromBytes(b.slice(off)), 0, maxWidth - 3)
+  if (off + maxWidth - 3 < b.length)
+    return '...' + abbreviateFull(fromBytes(b.slice(off)), 0, maxWidth - 3)
   return '...' + fromBytes(b.slice(b.length - (maxWidth - 3)))
 }
 
 /** goutils.WrapCustom (byte-oriented, as in Go). */
-function wrapCustom(ctx: FuncContext, s: string, wrapLength: number, newLine: string, wrapLong: boolean): string {
+function wrapCustom(
+  ctx: FuncContext,
+  s: string,
+  wrapLength: number,
+  newLine: string,
+  wrapLong: boolean,
+): string {
   const str = toBytes(s)
   if (str === '') return ''
   const nl = toBytes(newLine === '' ? '\n' : newLine)
@@ -211,8 +224,12 @@ export const SPRIG_STRING_FUNCS: FuncMap = {
   substr: fn([I, I, S], S, ([a, b, s]) => substr(int(a), int(b), str(s))),
   repeat: fn([I, S], S, ([c, s], ctx) => repeat(ctx, str(s), int(c))),
   trimAll: fn([S, S], S, ([a, b]) => trimCutset(str(b), str(a))),
-  trimSuffix: fn([S, S], S, ([a, b]) => (str(b).endsWith(str(a)) ? str(b).slice(0, str(b).length - str(a).length) : str(b))),
-  trimPrefix: fn([S, S], S, ([a, b]) => (str(b).startsWith(str(a)) ? str(b).slice(str(a).length) : str(b))),
+  trimSuffix: fn([S, S], S, ([a, b]) =>
+    str(b).endsWith(str(a)) ? str(b).slice(0, str(b).length - str(a).length) : str(b),
+  ),
+  trimPrefix: fn([S, S], S, ([a, b]) =>
+    str(b).startsWith(str(a)) ? str(b).slice(str(a).length) : str(b),
+  ),
   nospace: fn([S], S, ([s]) => deleteWhiteSpace(str(s))),
   initials: fn([S], S, ([s]) => initials(str(s))),
   swapcase: fn([S], S, ([s]) => swapcase(str(s))),
@@ -224,13 +241,37 @@ export const SPRIG_STRING_FUNCS: FuncMap = {
   contains: fn([S, S], 'bool', ([a, b]) => str(b).includes(str(a))),
   hasPrefix: fn([S, S], 'bool', ([a, b]) => str(b).startsWith(str(a))),
   hasSuffix: fn([S, S], 'bool', ([a, b]) => str(b).endsWith(str(a))),
-  quote: fn([], S, (args) => args.map(val).filter((v) => v !== null).map((v) => goQuote(strval(v))).join(' '), ANY),
-  squote: fn([], S, (args, ctx) =>
-    args.map(val).filter((v) => v !== null).map((v) => sprintf("'%v'", [v], ctx.maxValueBytes)).join(' '), ANY),
-  cat: fn([], S, (args, ctx) => {
-    const vs = args.map(val).filter((v) => v !== null)
-    return sprintf(vs.map(() => '%v').join(' '), vs, ctx.maxValueBytes)
-  }, ANY),
+  quote: fn(
+    [],
+    S,
+    (args) =>
+      args
+        .map(val)
+        .filter((v) => v !== null)
+        .map((v) => goQuote(strval(v)))
+        .join(' '),
+    ANY,
+  ),
+  squote: fn(
+    [],
+    S,
+    (args, ctx) =>
+      args
+        .map(val)
+        .filter((v) => v !== null)
+        .map((v) => sprintf("'%v'", [v], ctx.maxValueBytes))
+        .join(' '),
+    ANY,
+  ),
+  cat: fn(
+    [],
+    S,
+    (args, ctx) => {
+      const vs = args.map(val).filter((v) => v !== null)
+      return sprintf(vs.map(() => '%v').join(' '), vs, ctx.maxValueBytes)
+    },
+    ANY,
+  ),
   indent: fn([I, S], S, ([n, s], ctx) => indent(ctx, int(n), str(s))),
   nindent: fn([I, S], S, ([n, s], ctx) => '\n' + indent(ctx, int(n), str(s))),
   replace: fn([S, S, S], S, ([o, n, s], ctx) => replaceAll(ctx, str(s), str(o), str(n))),
@@ -251,6 +292,8 @@ export const SPRIG_STRING_FUNCS: FuncMap = {
   sortAlpha: fn([ANY], '[]string', ([v], ctx) => {
     const x = val(v)
     if (!Array.isArray(x)) return [strval(x, ctx.maxValueBytes)]
-    return strslice(x, ctx.maxValueBytes).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    return strslice(x, ctx.maxValueBytes).sort((a, b) =>
+      Buffer.compare(Buffer.from(a), Buffer.from(b)),
+    )
   }),
 }

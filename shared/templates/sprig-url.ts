@@ -2,7 +2,15 @@
 
 import { FuncError } from './errors.js'
 import { type FuncMap, fn, map, str } from './funcs.js'
-import { type GoUrl, UrlError, emptyUrl, hostname, parseUrl, urlString, userString } from './go-url.js'
+import {
+  type GoUrl,
+  UrlError,
+  emptyUrl,
+  hostname,
+  parseUrl,
+  urlString,
+  userString,
+} from './go-url.js'
 import { fromBytes, toBytes } from './utf8.js'
 import { type GoMap, type GoValue, kindName } from './values.js'
 
@@ -30,9 +38,12 @@ function urlParse(s: string): GoMap {
 function getOrEmpty(d: GoMap, key: string): string {
   if (!d.has(key)) return ''
   const v = d.get(key) ?? null
-  if (v === null) throw new FuncError('runtime error: invalid memory address or nil pointer dereference')
+  if (v === null)
+    throw new FuncError('runtime error: invalid memory address or nil pointer dereference')
   if (typeof v !== 'string') {
-    throw new FuncError(`unable to parse ${key} key, must be of type string, but ${kindName(v)} found`)
+    throw new FuncError(
+      `unable to parse ${key} key, must be of type string, but ${kindName(v)} found`,
+    )
   }
   return toBytes(v)
 }
@@ -50,7 +61,8 @@ function urlJoin(d: GoMap): string {
     try {
       u.user = parseUrl(fromBytes(`proto://${userinfo}@host`)).user
     } catch (err) {
-      if (err instanceof UrlError) throw new FuncError(`unable to parse userinfo in dict: ${err.message}`)
+      if (err instanceof UrlError)
+        throw new FuncError(`unable to parse userinfo in dict: ${err.message}`)
       throw err
     }
   }

@@ -18,7 +18,16 @@ const hexVal = (c: string): number => {
   return -1
 }
 
-const SIMPLE_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92 }
+const SIMPLE_ESCAPES: Record<string, number> = {
+  a: 7,
+  b: 8,
+  f: 12,
+  n: 10,
+  r: 13,
+  t: 9,
+  v: 11,
+  '\\': 92,
+}
 
 /**
  * strconv.UnquoteChar on a byte string: `[value, isRune, tail]`. A `\x` or octal escape yields a raw
@@ -94,13 +103,20 @@ function escapeRune(r: number, quote: number, asciiOnly: boolean): string {
   if (r === quote || r === 0x5c) return '\\' + String.fromCharCode(r)
   if (asciiOnly ? r < 0x80 && isPrint(r) : isPrint(r)) return runeToString(r)
   switch (r) {
-    case 7: return '\\a'
-    case 8: return '\\b'
-    case 12: return '\\f'
-    case 10: return '\\n'
-    case 13: return '\\r'
-    case 9: return '\\t'
-    case 11: return '\\v'
+    case 7:
+      return '\\a'
+    case 8:
+      return '\\b'
+    case 12:
+      return '\\f'
+    case 10:
+      return '\\n'
+    case 13:
+      return '\\r'
+    case 9:
+      return '\\t'
+    case 11:
+      return '\\v'
   }
   if (r < 0x20 || r === 0x7f) return '\\x' + r.toString(16).padStart(2, '0')
   if (r > 0xffff) return '\\U' + r.toString(16).padStart(8, '0')
@@ -205,7 +221,11 @@ export function parseInt64(s: string): bigint | undefined {
 
 /** strconv.ParseFloat(s, 64) for Go's literal syntax; undefined on syntax or range errors. */
 export function parseFloat64(s: string): number | undefined {
-  if (!/^[+-]?(0[xX][0-9a-fA-F_]*\.?[0-9a-fA-F_]*([pP][+-]?[0-9_]+)?|[0-9_]*\.?[0-9_]*([eE][+-]?[0-9_]+)?)$/.test(s)) {
+  if (
+    !/^[+-]?(0[xX][0-9a-fA-F_]*\.?[0-9a-fA-F_]*([pP][+-]?[0-9_]+)?|[0-9_]*\.?[0-9_]*([eE][+-]?[0-9_]+)?)$/.test(
+      s,
+    )
+  ) {
     return undefined
   }
   if (s.includes('_') && !underscoreOK(s)) return undefined

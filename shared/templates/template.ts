@@ -66,21 +66,36 @@ class ParsedTemplate implements Template {
   execute(data: unknown): string {
     let value
     try {
-      value = toGoValue(data, { nodes: this.limits.maxDataValues, maxDepth: this.limits.maxDataDepth })
+      value = toGoValue(data, {
+        nodes: this.limits.maxDataValues,
+        maxDepth: this.limits.maxDataDepth,
+      })
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
-      throw new TemplateError('execute', `template: ${this.name}: ${message}`, { limit: err instanceof LimitError })
+      throw new TemplateError('execute', `template: ${this.name}: ${message}`, {
+        limit: err instanceof LimitError,
+      })
     }
     const tree = this.trees.get(this.name)
     if (tree === undefined) {
-      throw new TemplateError('execute', `template: ${this.name}: ${quote(this.name)} is an incomplete or empty template`)
+      throw new TemplateError(
+        'execute',
+        `template: ${this.name}: ${quote(this.name)} is an incomplete or empty template`,
+      )
     }
     try {
       return new Executor(this.env, this.trees, this.name).run(tree, value)
     } catch (err) {
-      if (err instanceof ExecFailure) throw new TemplateError('execute', err.message, { limit: err.limit })
+      if (err instanceof ExecFailure)
+        throw new TemplateError('execute', err.message, { limit: err.limit })
+      if (err instanceof LimitError)
+        throw new TemplateError('execute', `template: ${this.name}: ${err.message}`, {
+          limit: true,
+        })
       if (err instanceof RangeError) {
-        throw new TemplateError('execute', `template: ${this.name}: ${err.message}`, { limit: true })
+        throw new TemplateError('execute', `template: ${this.name}: ${err.message}`, {
+          limit: true,
+        })
       }
       throw err
     }
@@ -88,22 +103,33 @@ class ParsedTemplate implements Template {
 }
 
 /** Parses `text` as a Go text/template named `name`. Throws TemplateError (phase 'parse'). */
-export function parseTemplate(name: string, text: string, options: ParseTemplateOptions = {}): Template {
+export function parseTemplate(
+  name: string,
+  text: string,
+  options: ParseTemplateOptions = {},
+): Template {
   const limits: TemplateLimits = { ...DEFAULT_TEMPLATE_LIMITS, ...options.limits }
   const funcs: FuncMap = options.funcs ?? {}
   const bytes = toBytes(text)
   if (bytes.length > limits.maxTemplateBytes) {
-    throw new TemplateError('parse', `template: ${name}: template text exceeds ${limits.maxTemplateBytes} bytes`, {
-      limit: true,
-    })
+    throw new TemplateError(
+      'parse',
+      `template: ${name}: template text exceeds ${limits.maxTemplateBytes} bytes`,
+      {
+        limit: true,
+      },
+    )
   }
-  const hasFunction = (fn: string): boolean => Object.hasOwn(funcs, fn) || Object.hasOwn(BUILTINS, fn)
+  const hasFunction = (fn: string): boolean =>
+    Object.hasOwn(funcs, fn) || Object.hasOwn(BUILTINS, fn)
   let trees: Map<string, Tree>
   try {
     trees = parseTrees(name, bytes, { hasFunction, maxDepth: limits.maxDepth })
   } catch (err) {
-    if (err instanceof ParseFailure) throw new TemplateError('parse', err.message, { limit: err.limit })
-    if (err instanceof RangeError) throw new TemplateError('parse', `template: ${name}: ${err.message}`, { limit: true })
+    if (err instanceof ParseFailure)
+      throw new TemplateError('parse', err.message, { limit: err.limit })
+    if (err instanceof RangeError)
+      throw new TemplateError('parse', `template: ${name}: ${err.message}`, { limit: true })
     throw err
   }
   const env: ExecEnv = {

@@ -10,7 +10,8 @@ const PUNCT = /^\p{P}$/u
 const WHITE_SPACE = /^\p{White_Space}$/u
 const GRAPHIC = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u
 
-const test = (re: RegExp, r: number): boolean => r >= 0 && r <= 0x10ffff && re.test(String.fromCodePoint(r))
+const test = (re: RegExp, r: number): boolean =>
+  r >= 0 && r <= 0x10ffff && re.test(String.fromCodePoint(r))
 
 export const isLetter = (r: number): boolean => test(LETTER, r)
 export const isDigit = (r: number): boolean => test(DIGIT, r)
@@ -53,10 +54,18 @@ export function toLower(r: number): number {
 
 // Title case differs from upper case only for the Latin digraphs.
 const TITLE_DIGRAPHS = new Map<number, number>([
-  [0x1c4, 0x1c5], [0x1c5, 0x1c5], [0x1c6, 0x1c5],
-  [0x1c7, 0x1c8], [0x1c8, 0x1c8], [0x1c9, 0x1c8],
-  [0x1ca, 0x1cb], [0x1cb, 0x1cb], [0x1cc, 0x1cb],
-  [0x1f1, 0x1f2], [0x1f2, 0x1f2], [0x1f3, 0x1f2],
+  [0x1c4, 0x1c5],
+  [0x1c5, 0x1c5],
+  [0x1c6, 0x1c5],
+  [0x1c7, 0x1c8],
+  [0x1c8, 0x1c8],
+  [0x1c9, 0x1c8],
+  [0x1ca, 0x1cb],
+  [0x1cb, 0x1cb],
+  [0x1cc, 0x1cb],
+  [0x1f1, 0x1f2],
+  [0x1f2, 0x1f2],
+  [0x1f3, 0x1f2],
 ])
 
 export const toTitle = (r: number): number => TITLE_DIGRAPHS.get(r) ?? toUpper(r)

@@ -36,16 +36,7 @@ export class GoNil {
 
 export type GoMap = Map<string, GoValue>
 export type GoValue =
-  | null
-  | string
-  | boolean
-  | bigint
-  | number
-  | GoTypedInt
-  | GoValue[]
-  | GoMap
-  | GoStruct
-  | GoNil
+  null | string | boolean | bigint | number | GoTypedInt | GoValue[] | GoMap | GoStruct | GoNil
 
 export type BasicKind = 'bool' | 'int' | 'uint' | 'float' | 'string' | 'invalid'
 
@@ -143,7 +134,9 @@ export function deepEqual(a: GoValue, b: GoValue): boolean {
   if (a === null || b === null) return a === b
   if (typeName(a) !== typeName(b)) return false
   if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i] ?? null))
+    return (
+      Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i] ?? null))
+    )
   }
   if (a instanceof Map) {
     if (!(b instanceof Map) || a.size !== b.size) return false
@@ -183,7 +176,8 @@ export function toGoValue(x: unknown, budget: ConvertBudget, depth = 0): GoValue
     case 'number':
       return Number.isSafeInteger(x) ? BigInt(x) : x
     case 'bigint':
-      if (x < INT_MIN || x > INT_MAX) throw new TypeError(`template data integer ${x} overflows int`)
+      if (x < INT_MIN || x > INT_MAX)
+        throw new TypeError(`template data integer ${x} overflows int`)
       return x
   }
   if (x instanceof GoStruct || x instanceof GoNil || x instanceof GoTypedInt) return x
@@ -219,6 +213,7 @@ export function goStruct(
 ): GoStruct {
   const m = new Map<string, GoValue>()
   const budget: ConvertBudget = { nodes: 1000, maxDepth: 1 }
-  for (const [k, v] of Object.entries(fields)) m.set(k, v === null ? new GoNil(nilType) : toGoValue(v, budget))
+  for (const [k, v] of Object.entries(fields))
+    m.set(k, v === null ? new GoNil(nilType) : toGoValue(v, budget))
   return new GoStruct(typeName, m)
 }

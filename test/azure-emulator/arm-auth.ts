@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto'
 import { decodeProtectedHeader, jwtVerify } from 'jose'
 import { CLOUD_NAMES, CLOUDS } from './clouds.js'
 import type { Cloud } from './clouds.js'
@@ -14,9 +13,22 @@ export interface Caller {
   objectId: string
 }
 
-export function armError(status: number, code: string, message: string, headers: Record<string, string> = {}): Reply {
+export function armError(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Reply {
   return json(status, { error: { code, message } }, headers)
 }
+
+/** ARM's 404 body for a missing resource. */
+export const notFound = (type: string, name: string, rg: string) =>
+  armError(
+    404,
+    'ResourceNotFound',
+    `The Resource '${type}/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+  )
 
 function unauthorized(code: string, message: string): Reply {
   return armError(401, code, message, {
@@ -35,9 +47,17 @@ export async function authenticate(
   now: Date,
 ): Promise<Caller | Reply> {
   const header = ctx.req.headers.authorization
-  if (!header) return unauthorized('AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.")
+  if (!header)
+    return unauthorized(
+      'AuthenticationFailed',
+      "Authentication failed. The 'Authorization' header is missing.",
+    )
   const m = /^Bearer\s+(\S+)$/i.exec(header)
-  if (!m) return unauthorized('AuthenticationFailed', "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+  if (!m)
+    return unauthorized(
+      'AuthenticationFailed',
+      "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+    )
   const token = m[1]!
   let kid: string | undefined
   try {
@@ -49,13 +69,16 @@ export async function authenticate(
   if (!key) return unauthorized('InvalidAuthenticationToken', 'The access token is invalid.')
   const audiences = acceptedAudiences(ctx.cloud, ctx.origin)
   try {
-    const { payload } = await jwtVerify(token, createPublicKey(key.publicKey), {
+    const { payload } = await jwtVerify(token, key.publicKey, {
       algorithms: ['RS256'],
       currentDate: now,
       clockTolerance: CLOCK_SKEW_S,
     })
     if (typeof payload.aud !== 'string' || !audiences.includes(payload.aud)) {
-      return unauthorized('InvalidAuthenticationTokenAudience', `The access token has been obtained for wrong audience or resource '${String(payload.aud)}'. It should exactly match with one of the allowed audiences '${audiences.join("','")}'.`)
+      return unauthorized(
+        'InvalidAuthenticationTokenAudience',
+        `The access token has been obtained for wrong audience or resource '${String(payload.aud)}'. It should exactly match with one of the allowed audiences '${audiences.join("','")}'.`,
+      )
     }
     const tid = payload.tid
     const oid = payload.oid
@@ -65,7 +88,11 @@ export async function authenticate(
     return { tenantId: tid, objectId: oid }
   } catch (err) {
     const code = (err as { code?: string }).code
-    if (code === 'ERR_JWT_EXPIRED') return unauthorized('ExpiredAuthenticationToken', 'The access token expiry UTC time is earlier than current UTC time.')
+    if (code === 'ERR_JWT_EXPIRED')
+      return unauthorized(
+        'ExpiredAuthenticationToken',
+        'The access token expiry UTC time is earlier than current UTC time.',
+      )
     return unauthorized('InvalidAuthenticationToken', 'The access token is invalid.')
   }
 }

@@ -1,4 +1,5 @@
-import { identityJson, nicJson, nsgJson, uamiJson, vmJson, vmssJson, vnetJson } from './arm-shapes.js'
+import { vmJson, vmssJson } from './arm-compute-shapes.js'
+import { identityJson, nicJson, nsgJson, uamiJson, vnetJson } from './arm-shapes.js'
 import { TYPES } from './ids.js'
 import type { ResourceGroup, Subscription, Vm } from './world-types.js'
 
@@ -14,7 +15,11 @@ export interface ResourceEntry {
   full(): Record<string, unknown>
 }
 
-export function* enumerateResources(sub: Subscription, seed: string, rg?: ResourceGroup): IterableIterator<ResourceEntry> {
+export function* enumerateResources(
+  sub: Subscription,
+  seed: string,
+  rg?: ResourceGroup,
+): IterableIterator<ResourceEntry> {
   for (const group of rg ? [rg] : sub.resourceGroups) {
     const tid = sub.tenant.tenantId
     const vmEntry = (vm: Vm): ResourceEntry => ({
@@ -59,18 +64,44 @@ export function* enumerateResources(sub: Subscription, seed: string, rg?: Resour
       }
     }
     for (const n of group.networkSecurityGroups) {
-      yield { id: n.id, name: n.name, type: TYPES.nsg, location: n.location, resourceGroup: group, tags: {}, full: () => nsgJson(n) }
+      yield {
+        id: n.id,
+        name: n.name,
+        type: TYPES.nsg,
+        location: n.location,
+        resourceGroup: group,
+        tags: {},
+        full: () => nsgJson(n),
+      }
     }
     for (const v of group.virtualNetworks) {
-      yield { id: v.id, name: v.name, type: TYPES.vnet, location: v.location, resourceGroup: group, tags: {}, full: () => vnetJson(v) }
+      yield {
+        id: v.id,
+        name: v.name,
+        type: TYPES.vnet,
+        location: v.location,
+        resourceGroup: group,
+        tags: {},
+        full: () => vnetJson(v),
+      }
     }
     for (const u of group.identities) {
-      yield { id: u.id, name: u.name, type: TYPES.uami, location: u.location, resourceGroup: group, tags: u.tags, full: () => uamiJson(u) }
+      yield {
+        id: u.id,
+        name: u.name,
+        type: TYPES.uami,
+        location: u.location,
+        resourceGroup: group,
+        tags: u.tags,
+        full: () => uamiJson(u),
+      }
     }
   }
 }
 
-function optionalIdentity(identity: Record<string, unknown> | undefined): { identity?: Record<string, unknown> } {
+function optionalIdentity(identity: Record<string, unknown> | undefined): {
+  identity?: Record<string, unknown>
+} {
   return identity ? { identity } : {}
 }
 

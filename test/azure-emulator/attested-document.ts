@@ -79,7 +79,10 @@ export function buildAttestedContent(input: SignDocumentInput): AttestedContent 
     plan: input.plan ?? { name: '', product: '', publisher: '' },
     sku: input.sku ?? '',
     subscriptionId: input.subscriptionId,
-    timeStamp: { createdOn: formatAzureTimestamp(created), expiresOn: formatAzureTimestamp(expires) },
+    timeStamp: {
+      createdOn: formatAzureTimestamp(created),
+      expiresOn: formatAzureTimestamp(expires),
+    },
     vmId: input.vmId,
   }
   return { ...content, ...input.content }
@@ -96,9 +99,14 @@ export function signAttestedDocument(input: SignDocumentInput): AttestedDocument
   const data = Buffer.from(contentText, 'utf8')
   const signed = input.signedText === undefined ? data : Buffer.from(input.signedText, 'utf8')
   const digestOid = input.digestOid === 'sha256' ? OID_SHA256 : OID_SHA256_WITH_RSA
-  const signerInfos = [buildSignerInfo(input.signer, signed, digestOid, input.signedAttributes ?? 'none')]
-  if (input.secondSigner) signerInfos.push(buildSignerInfo(input.secondSigner, signed, digestOid, 'none'))
-  const certificates = (input.certificates ?? [input.signer.cert]).map((c) => pkijs.Certificate.fromBER(c.der))
+  const signerInfos = [
+    buildSignerInfo(input.signer, signed, digestOid, input.signedAttributes ?? 'none'),
+  ]
+  if (input.secondSigner)
+    signerInfos.push(buildSignerInfo(input.secondSigner, signed, digestOid, 'none'))
+  const certificates = (input.certificates ?? [input.signer.cert]).map((c) =>
+    pkijs.Certificate.fromBER(c.der),
+  )
   const sd = new pkijs.SignedData({
     version: 1,
     digestAlgorithms: [digestAlgorithm(digestOid)],
@@ -122,7 +130,12 @@ export function signAttestedDocument(input: SignDocumentInput): AttestedDocument
   })
   const info = new pkijs.ContentInfo({ contentType: OID_SIGNED_DATA, content: schema })
   const der = Buffer.from(info.toSchema().toBER(false))
-  return { body: { encoding: 'pkcs7', signature: der.toString('base64') }, der, contentText, content }
+  return {
+    body: { encoding: 'pkcs7', signature: der.toString('base64') },
+    der,
+    contentText,
+    content,
+  }
 }
 
 function digestAlgorithm(oid: string): pkijs.AlgorithmIdentifier {
@@ -148,16 +161,31 @@ function buildSignerInfo(
   }
   if (attrs === 'none') {
     const signature = sign('sha256', data, signer.privateKey)
-    return new pkijs.SignerInfo({ ...base, signature: new asn1js.OctetString({ valueHex: signature }) })
+    return new pkijs.SignerInfo({
+      ...base,
+      signature: new asn1js.OctetString({ valueHex: signature }),
+    })
   }
-  const digest = createHash('sha256').update(attrs === 'valid' ? data : Buffer.from('tampered')).digest()
+  const digest = createHash('sha256')
+    .update(attrs === 'valid' ? data : Buffer.from('tampered'))
+    .digest()
   const attributes = [
-    new pkijs.Attribute({ type: '1.2.840.113549.1.9.3', values: [new asn1js.ObjectIdentifier({ value: OID_DATA })] }),
-    new pkijs.Attribute({ type: '1.2.840.113549.1.9.4', values: [new asn1js.OctetString({ valueHex: digest })] }),
+    new pkijs.Attribute({
+      type: '1.2.840.113549.1.9.3',
+      values: [new asn1js.ObjectIdentifier({ value: OID_DATA })],
+    }),
+    new pkijs.Attribute({
+      type: '1.2.840.113549.1.9.4',
+      values: [new asn1js.OctetString({ valueHex: digest })],
+    }),
   ]
   const signedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes })
   // CMS signs the attributes re-tagged as a SET OF, not as the [0] IMPLICIT field.
   const setDer = new asn1js.Set({ value: attributes.map((a) => a.toSchema()) }).toBER(false)
   const signature = sign('sha256', Buffer.from(setDer), signer.privateKey)
-  return new pkijs.SignerInfo({ ...base, signedAttrs, signature: new asn1js.OctetString({ valueHex: signature }) })
+  return new pkijs.SignerInfo({
+    ...base,
+    signedAttrs,
+    signature: new asn1js.OctetString({ valueHex: signature }),
+  })
 }

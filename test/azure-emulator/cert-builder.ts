@@ -104,7 +104,10 @@ export function subjectKeyId(publicKey: KeyObject): Buffer {
 
 export function issueCertificate(spec: CertSpec): IssuedCert {
   const hash = spec.hash ?? 'sha384'
-  const sigAlg = algorithm(SIG_OIDS[`${spec.signingKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa'}-${hash}`]!, spec.signingKey)
+  const sigAlg = algorithm(
+    SIG_OIDS[`${spec.signingKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa'}-${hash}`]!,
+    spec.signingKey,
+  )
   const ski = subjectKeyId(spec.publicKey)
   const cert = new pkijs.Certificate()
   cert.version = 2
@@ -114,7 +117,9 @@ export function issueCertificate(spec: CertSpec): IssuedCert {
   cert.subject = buildName(spec.subject)
   cert.notBefore = new pkijs.Time({ type: timeType(spec.notBefore), value: spec.notBefore })
   cert.notAfter = new pkijs.Time({ type: timeType(spec.notAfter), value: spec.notAfter })
-  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(spec.publicKey.export({ type: 'spki', format: 'der' }))
+  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(
+    spec.publicKey.export({ type: 'spki', format: 'der' }),
+  )
   cert.extensions = buildExtensions(spec, ski)
   cert.tbsView = new Uint8Array(cert.encodeTBS().toBER(false))
   const signature = sign(hash, cert.tbsView, spec.signingKey)
@@ -122,7 +127,13 @@ export function issueCertificate(spec: CertSpec): IssuedCert {
   cert.signatureValue = new asn1js.BitString({ valueHex: signature })
   const der = Buffer.from(cert.toSchema(false).toBER(false))
   const x509 = new X509Certificate(der)
-  return { der, pem: x509.toString(), x509, pkijs: pkijs.Certificate.fromBER(der), subjectKeyId: ski }
+  return {
+    der,
+    pem: x509.toString(),
+    x509,
+    pkijs: pkijs.Certificate.fromBER(der),
+    subjectKeyId: ski,
+  }
 }
 
 function algorithm(oid: string, key: KeyObject): pkijs.AlgorithmIdentifier {
@@ -136,7 +147,11 @@ function timeType(d: Date): 0 | 1 {
   return d.getUTCFullYear() < 2050 && d.getUTCFullYear() >= 1950 ? 0 : 1
 }
 
-function ext(extnID: string, critical: boolean, value: { toSchema(): asn1js.AsnType } | asn1js.AsnType): pkijs.Extension {
+function ext(
+  extnID: string,
+  critical: boolean,
+  value: { toSchema(): asn1js.AsnType } | asn1js.AsnType,
+): pkijs.Extension {
   const schema = 'toSchema' in value ? value.toSchema() : value
   return new pkijs.Extension({ extnID, critical, extnValue: schema.toBER(false) })
 }
@@ -177,29 +192,46 @@ function buildExtensions(spec: CertSpec, ski: Buffer): pkijs.Extension[] {
   const out: pkijs.Extension[] = []
   if (spec.caIssuers?.length || spec.ocsp?.length) {
     const descriptions = [
-      ...(spec.caIssuers ?? []).map((u) => ({ accessMethod: '1.3.6.1.5.5.7.48.2', accessLocation: uri(u) })),
-      ...(spec.ocsp ?? []).map((u) => ({ accessMethod: '1.3.6.1.5.5.7.48.1', accessLocation: uri(u) })),
+      ...(spec.caIssuers ?? []).map((u) => ({
+        accessMethod: '1.3.6.1.5.5.7.48.2',
+        accessLocation: uri(u),
+      })),
+      ...(spec.ocsp ?? []).map((u) => ({
+        accessMethod: '1.3.6.1.5.5.7.48.1',
+        accessLocation: uri(u),
+      })),
     ].map((d) => new pkijs.AccessDescription(d))
-    out.push(ext('1.3.6.1.5.5.7.1.1', false, new pkijs.InfoAccess({ accessDescriptions: descriptions })))
+    out.push(
+      ext('1.3.6.1.5.5.7.1.1', false, new pkijs.InfoAccess({ accessDescriptions: descriptions })),
+    )
   }
   out.push(ext('2.5.29.14', false, new asn1js.OctetString({ valueHex: ski })))
   if (spec.keyUsage?.length) out.push(ext('2.5.29.15', true, keyUsageBits(spec.keyUsage)))
   const names = [
     ...(spec.dnsNames ?? []).map((value) => new pkijs.GeneralName({ type: 2, value })),
     ...(spec.ipAddresses ?? []).map(
-      (ip) => new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: ipBytes(ip) }) }),
+      (ip) =>
+        new pkijs.GeneralName({
+          type: 7,
+          value: new asn1js.OctetString({ valueHex: ipBytes(ip) }),
+        }),
     ),
   ]
   if (names.length > 0) out.push(ext('2.5.29.17', false, new pkijs.AltName({ altNames: names })))
   if (!spec.omitBasicConstraints) {
     const bc = spec.ca
-      ? new pkijs.BasicConstraints({ cA: true, ...(spec.ca.pathLength === undefined ? {} : { pathLenConstraint: spec.ca.pathLength }) })
+      ? new pkijs.BasicConstraints({
+          cA: true,
+          ...(spec.ca.pathLength === undefined ? {} : { pathLenConstraint: spec.ca.pathLength }),
+        })
       : new pkijs.BasicConstraints({})
     out.push(ext('2.5.29.19', true, bc))
   }
   if (spec.crl?.length) {
     const points = spec.crl.map((u) => new pkijs.DistributionPoint({ distributionPoint: [uri(u)] }))
-    out.push(ext('2.5.29.31', false, new pkijs.CRLDistributionPoints({ distributionPoints: points })))
+    out.push(
+      ext('2.5.29.31', false, new pkijs.CRLDistributionPoints({ distributionPoints: points })),
+    )
   }
   if (spec.policies?.length) {
     const infos = spec.policies.map((p) => new pkijs.PolicyInformation({ policyIdentifier: p }))

@@ -44,21 +44,27 @@ async function main(): Promise<void> {
     mode: options.mode,
     ...endpoints,
     hostNames: AZURE_HOST_NAMES,
-    defaultVm: emu.world.findVm(options.defaultVm ?? '')?.key ?? [...emu.world.standaloneVms()][0]?.key,
+    defaultVm:
+      emu.world.findVm(options.defaultVm ?? '')?.key ?? [...emu.world.standaloneVms()][0]?.key,
     tenants: emu.world.tenants.map((t) => ({
       name: t.name,
       tenantId: t.tenantId,
       domains: t.domains,
       cloud: t.cloud.name,
       apps: t.apps.map((a) => ({ name: a.name, clientId: a.clientId, secret: a.secret })),
-      subscriptions: t.subscriptions.map((s) => ({ name: s.name, subscriptionId: s.subscriptionId })),
+      subscriptions: t.subscriptions.map((s) => ({
+        name: s.name,
+        subscriptionId: s.subscriptionId,
+      })),
     })),
     vms: [...emu.world.standaloneVms()].map((v) => v.key),
     scaleSets: [...emu.world.scaleSets()].map((s) => ({
       key: `${s.resourceGroup.name}/${s.name}`,
       orchestrationMode: s.orchestrationMode,
       capacity: s.capacity,
-      firstInstances: [...Array(Math.min(s.capacity, MAX_LISTED_INSTANCES)).keys()].map((i) => s.instance(i).key),
+      firstInstances: [...Array(Math.min(s.capacity, MAX_LISTED_INSTANCES)).keys()].map(
+        (i) => s.instance(i).key,
+      ),
     })),
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`)

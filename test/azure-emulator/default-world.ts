@@ -28,7 +28,11 @@ export const DEFAULT_WORLD: WorldSpec = {
                   name: 'vnet',
                   addressPrefix: '10.1.0.0/16',
                   subnets: [
-                    { name: 'default', addressPrefix: '10.1.0.0/20', networkSecurityGroup: 'webservers' },
+                    {
+                      name: 'default',
+                      addressPrefix: '10.1.0.0/20',
+                      networkSecurityGroup: 'webservers',
+                    },
                     { name: 'scale', addressPrefix: '10.1.16.0/20' },
                   ],
                 },
@@ -40,14 +44,21 @@ export const DEFAULT_WORLD: WorldSpec = {
                   tags: { environment: 'production', team: 'web' },
                   identity: { systemAssigned: true },
                   networkInterfaces: [
-                    { virtualNetwork: 'vnet', subnet: 'default', networkSecurityGroup: 'webservers' },
+                    {
+                      virtualNetwork: 'vnet',
+                      subnet: 'default',
+                      networkSecurityGroup: 'webservers',
+                    },
                   ],
                 },
                 { name: 'api', identity: { userAssigned: ['api-identity'] } },
                 {
                   name: 'worker',
                   zone: '2',
-                  identity: { systemAssigned: true, userAssigned: ['api-identity', 'batch-identity'] },
+                  identity: {
+                    systemAssigned: true,
+                    userAssigned: ['api-identity', 'batch-identity'],
+                  },
                 },
                 { name: 'multi', identity: { userAssigned: ['api-identity', 'batch-identity'] } },
                 { name: 'plain' },
@@ -59,7 +70,11 @@ export const DEFAULT_WORLD: WorldSpec = {
                   capacity: 3,
                   tags: { tier: 'web' },
                   identity: { systemAssigned: true },
-                  network: { virtualNetwork: 'vnet', subnet: 'scale', networkSecurityGroup: 'webservers' },
+                  network: {
+                    virtualNetwork: 'vnet',
+                    subnet: 'scale',
+                    networkSecurityGroup: 'webservers',
+                  },
                 },
                 {
                   name: 'flex',
@@ -76,7 +91,12 @@ export const DEFAULT_WORLD: WorldSpec = {
               location: 'westus2',
               virtualNetworks: [{ name: 'backend-vnet', addressPrefix: '10.2.0.0/16' }],
               scaleSets: [
-                { name: 'web', orchestrationMode: 'Uniform', capacity: 2, identity: { systemAssigned: true } },
+                {
+                  name: 'web',
+                  orchestrationMode: 'Uniform',
+                  capacity: 2,
+                  identity: { systemAssigned: true },
+                },
               ],
             },
           ],
@@ -92,7 +112,11 @@ export const DEFAULT_WORLD: WorldSpec = {
         {
           name: 'gov',
           resourceGroups: [
-            { name: 'gov', location: 'usgovvirginia', virtualMachines: [{ name: 'gov-vm', identity: { systemAssigned: true } }] },
+            {
+              name: 'gov',
+              location: 'usgovvirginia',
+              virtualMachines: [{ name: 'gov-vm', identity: { systemAssigned: true } }],
+            },
           ],
         },
       ],
@@ -106,7 +130,11 @@ export const DEFAULT_WORLD: WorldSpec = {
         {
           name: 'cn',
           resourceGroups: [
-            { name: 'cn', location: 'chinaeast2', virtualMachines: [{ name: 'cn-vm', identity: { systemAssigned: true } }] },
+            {
+              name: 'cn',
+              location: 'chinaeast2',
+              virtualMachines: [{ name: 'cn-vm', identity: { systemAssigned: true } }],
+            },
           ],
         },
       ],

@@ -13,7 +13,11 @@ import type { AttestedDocument } from './attested-document.js'
 import { startEmulator } from './index.js'
 import type { Emulator } from './index.js'
 
-const FIXTURE = join(AZURE_FIXTURES_DIR, 'attested-documents', '2025-04-23_azure-rsa-tls-issuing-ca-03.json')
+const FIXTURE = join(
+  AZURE_FIXTURES_DIR,
+  'attested-documents',
+  '2025-04-23_azure-rsa-tls-issuing-ca-03.json',
+)
 const NOW = new Date('2026-07-28T13:24:00Z')
 let emu: Emulator
 let dir: string
@@ -50,7 +54,8 @@ function shapeOf(der: Buffer): Shape {
   const si = sd.signerInfos[0]!
   // the [0] eContent wrapper holds either a primitive OCTET STRING or a constructed one
   const raw = asn1js.fromBER(der).result as asn1js.Sequence
-  const signedData = ((raw.valueBlock.value[1] as asn1js.Constructed).valueBlock.value[0] as asn1js.Sequence)
+  const signedData = (raw.valueBlock.value[1] as asn1js.Constructed).valueBlock
+    .value[0] as asn1js.Sequence
   const encap = signedData.valueBlock.value[2] as asn1js.Sequence
   const wrapper = encap.valueBlock.value[1] as asn1js.Constructed
   const octets = wrapper.valueBlock.value[0]!
@@ -81,13 +86,30 @@ function write(name: string, data: string | Buffer): string {
   return p
 }
 
-function opensslVerify(doc: AttestedDocument, caPems: string[], at: Date = NOW): { ok: boolean; out: string } {
+function opensslVerify(
+  doc: AttestedDocument,
+  caPems: string[],
+  at: Date = NOW,
+): { ok: boolean; out: string } {
   const docFile = write('doc.der', doc.der)
   const caFile = write('ca.pem', caPems.join(''))
   try {
     const out = execFileSync(
       'openssl',
-      ['smime', '-verify', '-inform', 'DER', '-in', docFile, '-CAfile', caFile, '-purpose', 'sslserver', '-attime', String(Math.floor(at.getTime() / 1000))],
+      [
+        'smime',
+        '-verify',
+        '-inform',
+        'DER',
+        '-in',
+        docFile,
+        '-CAfile',
+        caFile,
+        '-purpose',
+        'sslserver',
+        '-attime',
+        String(Math.floor(at.getTime() / 1000)),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     return { ok: true, out: out.toString('utf8') }
@@ -133,7 +155,10 @@ test('the signature is RSA PKCS#1 v1.5 over SHA-256 of the content (no signed at
 test('openssl smime -verify accepts it with a 2-level chain to the G2 root', () => {
   const doc = emu.documents.signAttestedDocument({ vm: 'frontend/blog', nonce: 'x' })
   const { pki } = emu
-  const r = opensslVerify(doc, [pki.intermediates.tlsG2Ocsp02.cert.pem, pki.roots.tlsRsaRootG2.cert.pem])
+  const r = opensslVerify(doc, [
+    pki.intermediates.tlsG2Ocsp02.cert.pem,
+    pki.roots.tlsRsaRootG2.cert.pem,
+  ])
   assert.ok(r.ok, r.out)
   assert.equal(r.out, doc.contentText)
 })
@@ -141,7 +166,11 @@ test('openssl smime -verify accepts it with a 2-level chain to the G2 root', () 
 test('openssl verifies the 3-level chain through the cross-signed root to the DigiCert root', () => {
   const doc = emu.documents.signAttestedDocument({ vm: 'frontend/blog', nonce: 'x' })
   const { pki } = emu
-  const r = opensslVerify(doc, [pki.intermediates.tlsG2Ocsp02.cert.pem, pki.crossSigned.tlsRsaRootG2.pem, pki.roots.digicertGlobalRootG2.cert.pem])
+  const r = opensslVerify(doc, [
+    pki.intermediates.tlsG2Ocsp02.cert.pem,
+    pki.crossSigned.tlsRsaRootG2.pem,
+    pki.roots.digicertGlobalRootG2.cert.pem,
+  ])
   assert.ok(r.ok, r.out)
 })
 
@@ -151,7 +180,10 @@ test('openssl rejects the chain without the root, and a 2-level US Gov chain ver
   const gov = emu.documents.signAttestedDocument({ vm: 'gov/gov-vm', nonce: 'x' })
   const leaf = emu.pki.leafFor('usgov', 'usgovvirginia')
   assert.match(leaf.cert.x509.subjectAltName ?? '', /usgovvirginia\.metadata\.azure\.us/)
-  const r = opensslVerify(gov, [emu.pki.intermediates.azureRsaTlsIssuing03.cert.pem, emu.pki.roots.digicertGlobalRootG2.cert.pem])
+  const r = opensslVerify(gov, [
+    emu.pki.intermediates.azureRsaTlsIssuing03.cert.pem,
+    emu.pki.roots.digicertGlobalRootG2.cert.pem,
+  ])
   assert.ok(r.ok, r.out)
 })
 
@@ -166,7 +198,9 @@ for (const c of [
     const signer = emu.pki.bad[c.name]
     const doc = emu.documents.signAttestedDocument({ vm: 'frontend/blog', signer, nonce: 'x' })
     // the attacker's root is never a trust anchor: only the emulator's real roots are
-    const untrusted = signer.chain.filter((x) => x !== emu.pki.bad.rogueRootCert.cert).map((x) => x.pem)
+    const untrusted = signer.chain
+      .filter((x) => x !== emu.pki.bad.rogueRootCert.cert)
+      .map((x) => x.pem)
     const r = opensslVerify(doc, [...untrusted, emu.pki.roots.tlsRsaRootG2.cert.pem])
     assert.equal(r.ok, false)
     assert.match(r.out, c.expect)
@@ -185,12 +219,28 @@ test('bad SAN variants carry exactly the attack names', () => {
 test('the correct-OID and negative variants are available', () => {
   const correct = emu.documents.signAttestedDocument({ vm: 'frontend/blog', digestOid: 'sha256' })
   assert.deepEqual(shapeOf(correct.der).digestAlgorithms, [OID_SHA256])
-  const attrs = emu.documents.signAttestedDocument({ vm: 'frontend/blog', signedAttributes: 'wrong-digest' })
+  const attrs = emu.documents.signAttestedDocument({
+    vm: 'frontend/blog',
+    signedAttributes: 'wrong-digest',
+  })
   assert.equal(shapeOf(attrs.der).signedAttrs, true)
-  const two = emu.documents.signAttestedDocument({ vm: 'frontend/blog', secondSigner: emu.pki.bad.rogueRoot })
+  const two = emu.documents.signAttestedDocument({
+    vm: 'frontend/blog',
+    secondSigner: emu.pki.bad.rogueRoot,
+  })
   assert.equal(shapeOf(two.der).signerInfos, 2)
-  const tampered = emu.documents.signAttestedDocument({ vm: 'frontend/blog', nonce: 'a', signedText: 'other' })
-  assert.equal(opensslVerify(tampered, [emu.pki.intermediates.tlsG2Ocsp02.cert.pem, emu.pki.roots.tlsRsaRootG2.cert.pem]).ok, false)
+  const tampered = emu.documents.signAttestedDocument({
+    vm: 'frontend/blog',
+    nonce: 'a',
+    signedText: 'other',
+  })
+  assert.equal(
+    opensslVerify(tampered, [
+      emu.pki.intermediates.tlsG2Ocsp02.cert.pem,
+      emu.pki.roots.tlsRsaRootG2.cert.pem,
+    ]).ok,
+    false,
+  )
   // the signer-confusion shape: a trusted leaf first in the bag, content signed by an attacker's leaf
   const confused = emu.documents.signAttestedDocument({
     vm: 'frontend/blog',
@@ -201,13 +251,22 @@ test('the correct-OID and negative variants are available', () => {
 })
 
 test('the issuers service serves every AIA target', async () => {
-  for (const url of emu.pki.leaves.public.cert.x509.infoAccess!.match(/http:\/\/\S+/g)!.filter((u) => u.endsWith('.crt'))) {
+  for (const url of emu.pki.leaves.public.cert.x509
+    .infoAccess!.match(/http:\/\/\S+/g)!
+    .filter((u) => u.endsWith('.crt'))) {
     const res = await fetch(emu.issuerUrl(url))
     assert.equal(res.status, 200)
     const cert = new X509Certificate(Buffer.from(await res.arrayBuffer()))
     assert.equal(cert.subject.split('\n').at(-1), 'CN=Fake TLS G2 RSA CA OCSP 02')
   }
-  const xsign = await fetch(emu.issuerUrl('http://www.microsoft.com/pkiops/certs/Fake%20TLS%20RSA%20Root%20G2%20-%20xsign.crt'))
-  assert.equal(new X509Certificate(Buffer.from(await xsign.arrayBuffer())).issuer.split('\n').at(-1), 'CN=Fake DigiCert Global Root G2')
+  const xsign = await fetch(
+    emu.issuerUrl(
+      'http://www.microsoft.com/pkiops/certs/Fake%20TLS%20RSA%20Root%20G2%20-%20xsign.crt',
+    ),
+  )
+  assert.equal(
+    new X509Certificate(Buffer.from(await xsign.arrayBuffer())).issuer.split('\n').at(-1),
+    'CN=Fake DigiCert Global Root G2',
+  )
   assert.ok(emu.counters.get('issuers.certificate') >= 2)
 })

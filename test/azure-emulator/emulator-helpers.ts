@@ -43,12 +43,18 @@ export function pickIdentity(vm: Vm, ref: string | undefined): IdentitySelector 
   if (ref === undefined) {
     if (vm.identity.system) return 'system'
     if (vm.identity.userAssigned.length === 1) return vm.identity.userAssigned[0]!
-    throw new Error(`VM ${vm.key} has ${vm.identity.userAssigned.length} user-assigned identities and no system identity: name one`)
+    throw new Error(
+      `VM ${vm.key} has ${vm.identity.userAssigned.length} user-assigned identities and no system identity: name one`,
+    )
   }
   if (ref === 'system') return 'system'
   const r = ref.toLowerCase()
   const u = vm.identity.userAssigned.find(
-    (x) => x.name.toLowerCase() === r || x.clientId === r || x.principalId === r || x.id.toLowerCase() === r,
+    (x) =>
+      x.name.toLowerCase() === r ||
+      x.clientId === r ||
+      x.principalId === r ||
+      x.id.toLowerCase() === r,
   )
   if (!u) throw new Error(`VM ${vm.key} has no user-assigned identity ${JSON.stringify(ref)}`)
   return u
@@ -74,7 +80,8 @@ export function createTokenHelpers(world: World, keys: EntraKeys, now: () => Dat
     issueAppToken(o: AppTokenOptions): Promise<IssuedToken> {
       const tenant = world.tenant(o.tenant)
       const app = o.app ? world.findApp(tenant, o.app) : tenant.apps[0]
-      if (!app) throw new Error(`tenant ${tenant.name} has no app ${JSON.stringify(o.app ?? '(any)')}`)
+      if (!app)
+        throw new Error(`tenant ${tenant.name} has no app ${JSON.stringify(o.app ?? '(any)')}`)
       return issueAppToken(keys, app, o.resource ?? ARM_RESOURCE, o.now ?? now())
     },
   }
@@ -87,9 +94,13 @@ export function createDocumentHelpers(world: World, pki: Pki, now: () => Date) {
       const vm = o.vm === undefined ? undefined : world.vm(o.vm)
       const vmId = o.vmId ?? vm?.vmId
       const subscriptionId = o.subscriptionId ?? vm?.resourceGroup.subscription.subscriptionId
-      if (!vmId || !subscriptionId) throw new Error('signAttestedDocument needs vm, or vmId and subscriptionId')
+      if (!vmId || !subscriptionId)
+        throw new Error('signAttestedDocument needs vm, or vmId and subscriptionId')
       const signer =
-        o.signer ?? (vm ? pki.leafFor(vm.resourceGroup.subscription.tenant.cloud.name, vm.location) : pki.leaves.public)
+        o.signer ??
+        (vm
+          ? pki.leafFor(vm.resourceGroup.subscription.tenant.cloud.name, vm.location)
+          : pki.leaves.public)
       const { vm: _vm, ...rest } = o
       return signAttestedDocument({
         ...rest,

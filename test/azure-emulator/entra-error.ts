@@ -3,7 +3,12 @@ import { json } from './http-kit.js'
 import type { Reply } from './http-kit.js'
 
 /** Entra's OAuth error body: `error`, an `AADSTS<code>: …` description, codes and trace ids. */
-export function entraError(status: number, error: string, code: number, description: string): Reply {
+export function entraError(
+  status: number,
+  error: string,
+  code: number,
+  description: string,
+): Reply {
   const now = new Date().toISOString()
   const traceId = randomUUID()
   const correlationId = randomUUID()

@@ -107,6 +107,12 @@ export class EntraKeys {
     })
     // v1 keys: kid and x5t are both the base64url SHA-1 thumbprint of the certificate.
     const x5t = createHash('sha1').update(cert.der).digest('base64url')
-    return { kid: x5t, x5t, privateKey: pair.privateKey, publicKey: pair.publicKey, certDer: cert.der }
+    return {
+      kid: x5t,
+      x5t,
+      privateKey: pair.privateKey,
+      publicKey: pair.publicKey,
+      certDer: cert.der,
+    }
   }
 }

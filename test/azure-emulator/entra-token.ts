@@ -19,31 +19,70 @@ export async function handleTokenRequest(
   const basic = parseBasic(ctx.req.headers.authorization)
   const grant = form.get('grant_type')
   if (grant !== 'client_credentials') {
-    return entraError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`)
+    return entraError(
+      400,
+      'unsupported_grant_type',
+      70003,
+      `The app requested an unsupported grant type '${grant ?? ''}'.`,
+    )
   }
   const clientId = form.get('client_id') ?? basic?.id
-  if (!clientId) return entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.")
+  if (!clientId)
+    return entraError(
+      400,
+      'invalid_request',
+      900144,
+      "The request body must contain the following parameter: 'client_id'.",
+    )
   const app = deps.world.findApp(tenant, clientId)
   if (!app) {
-    return entraError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant.tenantId}'.`)
+    return entraError(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.tenantId}'.`,
+    )
   }
   const secret = form.get('client_secret') ?? basic?.secret
   const assertion = form.get('client_assertion')
   if (assertion !== null) {
     // deviation: assertions are checked for shape and subject only; the emulator keeps no app certificates
-    if (form.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE || !assertionNames(assertion, app.clientId)) {
-      return entraError(401, 'invalid_client', 700027, 'Client assertion failed signature validation.')
+    if (
+      form.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE ||
+      !assertionNames(assertion, app.clientId)
+    ) {
+      return entraError(
+        401,
+        'invalid_client',
+        700027,
+        'Client assertion failed signature validation.',
+      )
     }
   } else if (secret !== app.secret) {
-    return entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
+    return entraError(
+      401,
+      'invalid_client',
+      7000215,
+      'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+    )
   }
   const resource = v2 ? resourceFromScope(form.get('scope')) : form.get('resource')
   if (!resource) {
-    return entraError(400, 'invalid_request', 90014, `The required field '${v2 ? 'scope' : 'resource'}' is missing from the credential.`)
+    return entraError(
+      400,
+      'invalid_request',
+      90014,
+      `The required field '${v2 ? 'scope' : 'resource'}' is missing from the credential.`,
+    )
   }
   const issued = await issueAppToken(deps.keys, app, resource, deps.now())
   if (v2) {
-    return json(200, { token_type: 'Bearer', expires_in: APP_TOKEN_LIFETIME_S, ext_expires_in: APP_TOKEN_LIFETIME_S, access_token: issued.token })
+    return json(200, {
+      token_type: 'Bearer',
+      expires_in: APP_TOKEN_LIFETIME_S,
+      ext_expires_in: APP_TOKEN_LIFETIME_S,
+      access_token: issued.token,
+    })
   }
   return json(200, {
     token_type: 'Bearer',
@@ -65,7 +104,9 @@ function resourceFromScope(scope: string | null): string | undefined {
 function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {
   if (!header?.startsWith('Basic ')) return undefined
   const [id, secret] = Buffer.from(header.slice(6), 'base64').toString('utf8').split(':', 2)
-  return id && secret !== undefined ? { id: decodeURIComponent(id), secret: decodeURIComponent(secret) } : undefined
+  return id && secret !== undefined
+    ? { id: decodeURIComponent(id), secret: decodeURIComponent(secret) }
+    : undefined
 }
 
 function assertionNames(assertion: string, clientId: string): boolean {

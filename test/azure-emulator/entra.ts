@@ -38,7 +38,12 @@ export function createEntraService(deps: EntraDeps): Service {
       if (deps.state.outage) return outageReply()
       const ref = resolveTenant(deps.world, segment, ctx.cloud)
       if (!ref) {
-        return entraError(400, 'invalid_tenant', 90002, `Tenant '${segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`)
+        return entraError(
+          400,
+          'invalid_tenant',
+          90002,
+          `Tenant '${segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+        )
       }
       return handle(ctx, ref)
     },
@@ -51,51 +56,93 @@ export function createEntraService(deps: EntraDeps): Service {
       if (!seg) return undefined
       const path = rest.join('/').toLowerCase()
       if (method === 'GET' && seg === 'common' && path === 'discovery/instance') {
-        return { route: 'entra.instance-discovery', handle: (ctx) => (deps.state.outage ? outageReply() : instanceDiscovery(ctx)) }
+        return {
+          route: 'entra.instance-discovery',
+          handle: (ctx) => (deps.state.outage ? outageReply() : instanceDiscovery(ctx)),
+        }
       }
       if (method === 'GET' && path === '.well-known/openid-configuration') {
-        return withTenant('entra.openid-v1', seg, (ctx, t) => json(200, discoveryV1(deps, ctx, t), DISCOVERY_CACHE))
+        return withTenant('entra.openid-v1', seg, (ctx, t) =>
+          json(200, discoveryV1(deps, ctx, t), DISCOVERY_CACHE),
+        )
       }
       if (method === 'GET' && path === 'v2.0/.well-known/openid-configuration') {
-        return withTenant('entra.openid-v2', seg, (ctx, t) => json(200, discoveryV2(deps, ctx, t), DISCOVERY_CACHE))
+        return withTenant('entra.openid-v2', seg, (ctx, t) =>
+          json(200, discoveryV2(deps, ctx, t), DISCOVERY_CACHE),
+        )
       }
       if (method === 'GET' && (path === 'discovery/keys' || path === 'discovery/v2.0/keys')) {
         const v2 = path.includes('v2.0')
-        return withTenant('entra.jwks', seg, (_ctx, t) => json(200, jwks(deps, t, v2), DISCOVERY_CACHE))
+        return withTenant('entra.jwks', seg, (_ctx, t) =>
+          json(200, jwks(deps, t, v2), DISCOVERY_CACHE),
+        )
       }
       if (method === 'POST' && (path === 'oauth2/v2.0/token' || path === 'oauth2/token')) {
         const v2 = path.includes('v2.0')
         return withTenant('entra.token', seg, (ctx, t) =>
           t.generic
-            ? entraError(400, 'invalid_request', 900023, 'Specified tenant identifier is neither a valid DNS name, nor a valid external domain.')
+            ? entraError(
+                400,
+                'invalid_request',
+                900023,
+                'Specified tenant identifier is neither a valid DNS name, nor a valid external domain.',
+              )
             : handleTokenRequest(deps, ctx, t.tenant, v2),
         )
       }
       return undefined
     },
-    notFound: () => json(404, { error: 'not_found', error_description: 'AADSTS90100: The endpoint does not exist.' }),
+    notFound: () =>
+      json(404, {
+        error: 'not_found',
+        error_description: 'AADSTS90100: The endpoint does not exist.',
+      }),
     errorReply: (status) =>
       status === 429
-        ? entraError(429, 'temporarily_unavailable', 50196, 'The server terminated an operation because it encountered a client request loop.')
-        : entraError(status, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.'),
+        ? entraError(
+            429,
+            'temporarily_unavailable',
+            50196,
+            'The server terminated an operation because it encountered a client request loop.',
+          )
+        : entraError(
+            status,
+            'temporarily_unavailable',
+            90033,
+            'A transient error has occurred. Please try again.',
+          ),
   }
 }
 
 function outageReply(): Reply {
-  return entraError(503, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.')
+  return entraError(
+    503,
+    'temporarily_unavailable',
+    90033,
+    'A transient error has occurred. Please try again.',
+  )
 }
 
-function resolveTenant(world: World, segment: string, cloud: Cloud | undefined): TenantRef | undefined {
-  if (GENERIC_TENANTS.has(segment.toLowerCase())) return { generic: true, cloud: cloud ?? CLOUDS.public }
+function resolveTenant(
+  world: World,
+  segment: string,
+  cloud: Cloud | undefined,
+): TenantRef | undefined {
+  if (GENERIC_TENANTS.has(segment.toLowerCase()))
+    return { generic: true, cloud: cloud ?? CLOUDS.public }
   const s = segment.toLowerCase()
-  const tenant = world.tenants.find((t) => t.tenantId === s || t.domains.some((d) => d.toLowerCase() === s))
+  const tenant = world.tenants.find(
+    (t) => t.tenantId === s || t.domains.some((d) => d.toLowerCase() === s),
+  )
   if (!tenant) return undefined
   if (cloud && tenant.cloud !== cloud) return undefined
   return { generic: false, tenant }
 }
 
 function facts(t: TenantRef): { tid: string; cloud: Cloud } {
-  return t.generic ? { tid: TEMPLATE_TID, cloud: t.cloud } : { tid: t.tenant.tenantId, cloud: t.tenant.cloud }
+  return t.generic
+    ? { tid: TEMPLATE_TID, cloud: t.cloud }
+    : { tid: t.tenant.tenantId, cloud: t.tenant.cloud }
 }
 
 function discoveryV1(deps: EntraDeps, ctx: RequestContext, t: TenantRef): Record<string, unknown> {
@@ -104,7 +151,11 @@ function discoveryV1(deps: EntraDeps, ctx: RequestContext, t: TenantRef): Record
   const ownKeys = !t.generic && deps.state.ownKeys.has(tid)
   return {
     token_endpoint: `${base}/oauth2/token`,
-    token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+    token_endpoint_auth_methods_supported: [
+      'client_secret_post',
+      'private_key_jwt',
+      'client_secret_basic',
+    ],
     jwks_uri: ownKeys ? `${base}/discovery/keys` : `${ctx.origin}/common/discovery/keys`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
     subject_types_supported: ['pairwise'],
@@ -118,7 +169,25 @@ function discoveryV1(deps: EntraDeps, ctx: RequestContext, t: TenantRef): Record
     http_logout_supported: true,
     frontchannel_logout_supported: true,
     end_session_endpoint: `${base}/oauth2/logout`,
-    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'nonce', 'email', 'given_name', 'family_name', 'nickname'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'cloud_instance_name',
+      'cloud_instance_host_name',
+      'cloud_graph_host_name',
+      'msgraph_host',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'acr',
+      'amr',
+      'nonce',
+      'email',
+      'given_name',
+      'family_name',
+      'nickname',
+    ],
     check_session_iframe: `${base}/oauth2/checksession`,
     userinfo_endpoint: `${base}/openid/userinfo`,
     kerberos_endpoint: `${base}/kerberos`,
@@ -137,7 +206,11 @@ function discoveryV2(deps: EntraDeps, ctx: RequestContext, t: TenantRef): Record
   void deps
   return {
     token_endpoint: `${base}/oauth2/v2.0/token`,
-    token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+    token_endpoint_auth_methods_supported: [
+      'client_secret_post',
+      'private_key_jwt',
+      'client_secret_basic',
+    ],
     jwks_uri: `${base}/discovery/v2.0/keys`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
     subject_types_supported: ['pairwise'],
@@ -152,7 +225,27 @@ function discoveryV2(deps: EntraDeps, ctx: RequestContext, t: TenantRef): Record
     http_logout_supported: true,
     frontchannel_logout_supported: true,
     end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'cloud_instance_name',
+      'cloud_instance_host_name',
+      'cloud_graph_host_name',
+      'msgraph_host',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'acr',
+      'nonce',
+      'preferred_username',
+      'name',
+      'tid',
+      'ver',
+      'at_hash',
+      'c_hash',
+      'email',
+    ],
     kerberos_endpoint: `${base}/kerberos`,
     tenant_region_scope: t.generic ? null : 'NA',
     cloud_instance_name: cloud.cloudInstanceName,

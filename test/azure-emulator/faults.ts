@@ -72,5 +72,6 @@ function validate(fault: Fault): void {
   if (fault.kind === 'status' && (fault.status < 100 || fault.status > 599)) {
     throw new RangeError(`fault status ${fault.status} is not an HTTP status`)
   }
-  if (fault.kind === 'latency' && !(fault.ms >= 0)) throw new RangeError('fault latency must be ≥ 0 ms')
+  if (fault.kind === 'latency' && !(fault.ms >= 0))
+    throw new RangeError('fault latency must be ≥ 0 ms')
 }

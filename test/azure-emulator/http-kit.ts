@@ -96,7 +96,9 @@ export async function dispatch(
       return
     }
     const injected = fault && injectedReply(service, fault)
-    reply = injected ?? (route ? await route.handle({ ...base, route: routeName }) : service.notFound(base))
+    reply =
+      injected ??
+      (route ? await route.handle({ ...base, route: routeName }) : service.notFound(base))
   } catch (err) {
     deps.onError(err)
     reply = service.errorReply(500)
@@ -107,7 +109,9 @@ export async function dispatch(
 function injectedReply(service: Service, fault: Fault): Reply | undefined {
   switch (fault.kind) {
     case 'status':
-      return fault.body === undefined ? service.errorReply(fault.status) : json(fault.status, fault.body)
+      return fault.body === undefined
+        ? service.errorReply(fault.status)
+        : json(fault.status, fault.body)
     case 'throttle': {
       const r = service.errorReply(429)
       return { ...r, headers: { ...r.headers, 'retry-after': String(fault.retryAfterS ?? 1) } }
@@ -130,7 +134,9 @@ async function send(
       ? Buffer.alloc(0)
       : Buffer.from(isRaw ? (reply.body as string | Buffer) : JSON.stringify(reply.body))
   const headers: Record<string, string> = {
-    ...(isRaw || reply.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+    ...(isRaw || reply.body === undefined
+      ? {}
+      : { 'content-type': 'application/json; charset=utf-8' }),
     ...reply.headers,
   }
   if (!slow) {

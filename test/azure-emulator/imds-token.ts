@@ -25,7 +25,8 @@ export function selectIdentity(
   const objectId = params.get('object_id')
   const resId = params.get('msi_res_id') ?? params.get('mi_res_id')
   const given = [clientId, objectId, resId].filter((v) => v !== null)
-  if (given.length > 1) return { error: invalid('Only one of client_id, object_id and msi_res_id may be specified') }
+  if (given.length > 1)
+    return { error: invalid('Only one of client_id, object_id and msi_res_id may be specified') }
   const sys = vm.identity.system
   const uamis = vm.identity.userAssigned
   if (given.length === 0) {
@@ -59,7 +60,11 @@ export async function issueImdsToken(deps: ImdsDeps, ctx: RequestContext, vm: Vm
   const nowS = Math.floor(now.getTime() / 1000)
   const cacheKey = `${vm.id}|${identity === 'system' ? 'system' : identity.id}|${resource}`
   let issued = deps.state.tokenCache.get(cacheKey)
-  if (!issued || params.get('bypass_cache') === 'true' || issued.expiresOn - nowS < CACHE_REFRESH_MARGIN_S) {
+  if (
+    !issued ||
+    params.get('bypass_cache') === 'true' ||
+    issued.expiresOn - nowS < CACHE_REFRESH_MARGIN_S
+  ) {
     issued = await issueMsiToken(deps.keys, { vm, identity, resource, now })
     deps.state.tokenCache.set(cacheKey, issued)
   }

@@ -6,7 +6,8 @@ import { startEmulator, VM_HEADER } from './index.js'
 import type { Emulator } from './index.js'
 import { fetchRaw, IMDS_HEADERS } from './test-helpers.js'
 
-const TOKEN_PATH = '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F'
+const TOKEN_PATH =
+  '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F'
 let emu: Emulator
 
 before(async () => {
@@ -25,16 +26,25 @@ test('requests need Metadata: true, an api-version and no X-Forwarded-For', asyn
   assert.equal(noVersion.status, 400)
   assert.ok(Array.isArray(noVersion.json()['newest-versions']))
   assert.equal((await imds('/metadata/instance?api-version=2099-01-01')).status, 400)
-  const xff = await imds('/metadata/instance?api-version=2021-12-13', undefined, { ...IMDS_HEADERS, 'X-Forwarded-For': '1.2.3.4' })
+  const xff = await imds('/metadata/instance?api-version=2021-12-13', undefined, {
+    ...IMDS_HEADERS,
+    'X-Forwarded-For': '1.2.3.4',
+  })
   assert.equal(xff.status, 400)
-  assert.equal((await imds('/metadata/instance?api-version=2021-12-13&api-version=2021-12-13')).status, 400)
+  assert.equal(
+    (await imds('/metadata/instance?api-version=2021-12-13&api-version=2021-12-13')).status,
+    400,
+  )
   assert.equal((await imds('/metadata/versions')).status, 200)
 })
 
 test('instance metadata: all-string compute fields agree with the world', async () => {
   const vm = emu.world.vm('frontend/blog')
   const res = await imds('/metadata/instance?api-version=2025-04-07&format=json')
-  const c = res.json<{ compute: Record<string, unknown>; network: { interface: { macAddress: string }[] } }>().compute
+  const c = res.json<{
+    compute: Record<string, unknown>
+    network: { interface: { macAddress: string }[] }
+  }>().compute
   assert.equal(c.resourceId, vm.id)
   assert.equal(c.vmId, vm.vmId)
   assert.equal(c.name, 'blog')
@@ -43,7 +53,10 @@ test('instance metadata: all-string compute fields agree with the world', async 
   assert.equal(c.vmScaleSetName, '')
   assert.equal(c.location, 'eastus')
   assert.equal(c.azEnvironment, 'AzurePublicCloud')
-  assert.deepEqual(c.tagsList, [{ name: 'environment', value: 'production' }, { name: 'team', value: 'web' }])
+  assert.deepEqual(c.tagsList, [
+    { name: 'environment', value: 'production' },
+    { name: 'team', value: 'web' },
+  ])
   assert.equal(c.tags, 'environment:production;team:web')
   const text = await imds('/metadata/instance/compute/vmId?api-version=2021-12-13&format=text')
   assert.equal(text.text, vm.vmId)
@@ -52,7 +65,9 @@ test('instance metadata: all-string compute fields agree with the world', async 
 })
 
 test('scale-set members: vmScaleSetName for both modes, virtualMachineScaleSet.id for Flexible', async () => {
-  const uni = (await imds('/metadata/instance/compute?api-version=2025-04-07', 'frontend/web/2')).json()
+  const uni = (
+    await imds('/metadata/instance/compute?api-version=2025-04-07', 'frontend/web/2')
+  ).json()
   assert.equal(uni.name, 'web_2')
   assert.equal(uni.vmScaleSetName, 'web')
   assert.deepEqual(uni.virtualMachineScaleSet, { id: '' })
@@ -64,10 +79,16 @@ test('scale-set members: vmScaleSetName for both modes, virtualMachineScaleSet.i
 })
 
 test('the VM is chosen by path prefix, header or a dedicated port', async () => {
-  const byHeader = await imds('/metadata/instance/compute/name?api-version=2021-12-13&format=text', undefined, { ...IMDS_HEADERS, [VM_HEADER]: 'backend/web/1' })
+  const byHeader = await imds(
+    '/metadata/instance/compute/name?api-version=2021-12-13&format=text',
+    undefined,
+    { ...IMDS_HEADERS, [VM_HEADER]: 'backend/web/1' },
+  )
   assert.equal(byHeader.text, 'web_1')
   const port = await emu.imds.listenFor('gov/gov-vm')
-  const gov = await fetchRaw(`${port}/metadata/instance/compute?api-version=2021-12-13`, { headers: IMDS_HEADERS })
+  const gov = await fetchRaw(`${port}/metadata/instance/compute?api-version=2021-12-13`, {
+    headers: IMDS_HEADERS,
+  })
   assert.equal(gov.json().azEnvironment, 'AzureUSGovernmentCloud')
 })
 
@@ -76,7 +97,8 @@ test('token endpoint: with and without trailing slash, all-string numbers', asyn
     const res = await imds(path)
     assert.equal(res.status, 200)
     const body = res.json()
-    for (const k of ['expires_in', 'expires_on', 'ext_expires_in', 'not_before']) assert.equal(typeof body[k], 'string', k)
+    for (const k of ['expires_in', 'expires_on', 'ext_expires_in', 'not_before'])
+      assert.equal(typeof body[k], 'string', k)
     assert.equal(body.resource, 'https://management.azure.com/')
     assert.equal(body.token_type, 'Bearer')
   }
@@ -97,13 +119,28 @@ test('token claims follow the identity kind (azure-facts §6.3)', async () => {
   const api = emu.world.vm('frontend/api')
   const uami = await claimsOf('frontend/api')
   assert.equal(uami.oid, api.identity.userAssigned[0]!.principalId)
-  assert.match(String(uami.xms_mirid), /\/resourcegroups\/frontend\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/api-identity$/)
+  assert.match(
+    String(uami.xms_mirid),
+    /\/resourcegroups\/frontend\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/api-identity$/,
+  )
   assert.equal(uami.xms_az_rid, api.id.replace('/resourceGroups/', '/resourcegroups/'))
   const uni = await claimsOf('frontend/web/1')
   assert.match(String(uni.xms_mirid), /\/virtualMachineScaleSets\/web$/)
   const flex = emu.world.vm('frontend/flex/0')
-  assert.equal((await claimsOf(flex.key)).xms_mirid, flex.id.replace('/resourceGroups/', '/resourcegroups/'))
-  const own = decodeJwt(String((await imds('/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api://my-app', 'frontend/blog')).json().access_token))
+  assert.equal(
+    (await claimsOf(flex.key)).xms_mirid,
+    flex.id.replace('/resourceGroups/', '/resourcegroups/'),
+  )
+  const own = decodeJwt(
+    String(
+      (
+        await imds(
+          '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api://my-app',
+          'frontend/blog',
+        )
+      ).json().access_token,
+    ),
+  )
   assert.equal(own.aud, 'api://my-app')
   assert.equal(own.xms_mirid, undefined)
   const cn = await claimsOf('cn/cn-vm')
@@ -116,15 +153,29 @@ test('several user-assigned identities and none named: the real 400; naming one 
   const multi = emu.world.vm('frontend/multi')
   const res = await imds(TOKEN_PATH, 'frontend/multi')
   assert.equal(res.status, 400)
-  assert.equal(res.json().error_description, 'Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request')
+  assert.equal(
+    res.json().error_description,
+    'Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request',
+  )
   const batch = multi.identity.userAssigned[1]!
-  for (const q of [`&client_id=${batch.clientId}`, `&object_id=${batch.principalId}`, `&msi_res_id=${encodeURIComponent(batch.id)}`]) {
+  for (const q of [
+    `&client_id=${batch.clientId}`,
+    `&object_id=${batch.principalId}`,
+    `&msi_res_id=${encodeURIComponent(batch.id)}`,
+  ]) {
     const ok = await imds(`${TOKEN_PATH}${q}`, 'frontend/multi')
     assert.equal(ok.status, 200, q)
     assert.equal(decodeJwt(String(ok.json().access_token)).oid, batch.principalId)
   }
-  assert.equal((await imds(`${TOKEN_PATH}&client_id=00000000-0000-4000-8000-000000000000`, 'frontend/multi')).status, 400)
-  assert.equal((await imds(TOKEN_PATH, 'frontend/plain')).json().error_description, 'Identity not found')
+  assert.equal(
+    (await imds(`${TOKEN_PATH}&client_id=00000000-0000-4000-8000-000000000000`, 'frontend/multi'))
+      .status,
+    400,
+  )
+  assert.equal(
+    (await imds(TOKEN_PATH, 'frontend/plain')).json().error_description,
+    'Identity not found',
+  )
   assert.equal((await imds('/metadata/identity/oauth2/token?api-version=2018-02-01')).status, 400)
 })
 
@@ -136,19 +187,33 @@ test('IMDS caches tokens unless bypass_cache=true', async () => {
   assert.notEqual(a, c)
 })
 
-test('attested document per request, nonce checked; 404 where attested data is absent', async () => {
-  const res = await imds('/metadata/attested/document?api-version=2025-04-07&nonce=abcDEF0123456789abcDEF0123456789', 'frontend/web/0')
+test('attested document per request, nonce checked, stale-document mode', async () => {
+  const res = await imds(
+    '/metadata/attested/document?api-version=2025-04-07&nonce=abcDEF0123456789abcDEF0123456789',
+    'frontend/web/0',
+  )
   assert.equal(res.status, 200)
   const body = res.json<{ encoding: string; signature: string }>()
   assert.equal(body.encoding, 'pkcs7')
-  const sd = new pkijs.SignedData({ schema: pkijs.ContentInfo.fromBER(Buffer.from(body.signature, 'base64')).content })
-  const content = JSON.parse(Buffer.from(sd.encapContentInfo.eContent!.getValue()).toString('utf8')) as Record<string, string>
+  const sd = new pkijs.SignedData({
+    schema: pkijs.ContentInfo.fromBER(Buffer.from(body.signature, 'base64')).content,
+  })
+  const content = JSON.parse(
+    Buffer.from(sd.encapContentInfo.eContent!.getValue()).toString('utf8'),
+  ) as Record<string, string>
   assert.equal(content.nonce, 'abcDEF0123456789abcDEF0123456789')
   assert.equal(content.vmId, emu.world.vm('frontend/web/0').vmId)
-  assert.equal((await imds('/metadata/attested/document?api-version=2025-04-07&nonce=' + 'a'.repeat(33))).status, 400)
+  assert.equal(
+    (await imds('/metadata/attested/document?api-version=2025-04-07&nonce=' + 'a'.repeat(33)))
+      .status,
+    400,
+  )
   assert.equal((await imds('/metadata/attested/document?api-version=2018-04-02')).status, 400)
   emu.imds.setStaleDocuments(true)
-  const stale = await imds('/metadata/attested/document?api-version=2025-04-07&nonce=other', 'frontend/web/0')
+  const stale = await imds(
+    '/metadata/attested/document?api-version=2025-04-07&nonce=other',
+    'frontend/web/0',
+  )
   emu.imds.setStaleDocuments(false)
   assert.equal(stale.json().signature, body.signature)
 })

@@ -70,7 +70,8 @@ export type Emulator = Awaited<ReturnType<typeof startEmulator>>
 export async function startEmulator(options: EmulatorOptions = {}) {
   let clock = toClock(options.now)
   const now = () => clock()
-  const world = options.world instanceof World ? options.world : new World(options.world ?? DEFAULT_WORLD)
+  const world =
+    options.world instanceof World ? options.world : new World(options.world ?? DEFAULT_WORLD)
   const keyStore = options.keyStore ?? sharedKeyStore()
   const keys = new EntraKeys(keyStore)
   const [pki] = await Promise.all([createPki(keyStore, now()), keys.init()])
@@ -89,7 +90,13 @@ export async function startEmulator(options: EmulatorOptions = {}) {
   const services: Record<ServiceName, Service> = {
     imds: createImdsService({ world, pki, keys, now, state: imdsState }),
     entra: createEntraService({ world, keys, now, state: entraState }),
-    arm: createArmService({ world, keys, now, throttling, pageSize: options.armPageSize ?? ARM_PAGE_SIZE }),
+    arm: createArmService({
+      world,
+      keys,
+      now,
+      throttling,
+      pageSize: options.armPageSize ?? ARM_PAGE_SIZE,
+    }),
     issuers: createIssuersService(pki.published),
   }
   const deps: DispatchDeps = {
@@ -140,7 +147,9 @@ export async function startEmulator(options: EmulatorOptions = {}) {
       /** Discovery/JWKS URL for a tenant's cloud, on this emulator */
       jwksUri: (tenant?: string) => {
         const tid = tenant === undefined ? undefined : world.tenant(tenant).tenantId
-        return tid && entraState.ownKeys.has(tid) ? `${endpoints.entra}/${tid}/discovery/keys` : `${endpoints.entra}/common/discovery/keys`
+        return tid && entraState.ownKeys.has(tid)
+          ? `${endpoints.entra}/${tid}/discovery/keys`
+          : `${endpoints.entra}/common/discovery/keys`
       },
     },
     imds: {
@@ -158,7 +167,13 @@ export async function startEmulator(options: EmulatorOptions = {}) {
         const key = world.vm(vm).key
         const existing = extraImds.get(key)
         if (existing) return existing
-        const b = await listen(deps, { scheme: 'http', service: 'imds', vmKey: key }, '127.0.0.1', 0, pki.tls)
+        const b = await listen(
+          deps,
+          { scheme: 'http', service: 'imds', vmKey: key },
+          '127.0.0.1',
+          0,
+          pki.tls,
+        )
         bound.push(b)
         extraImds.set(key, b.url)
         return b.url
@@ -204,7 +219,13 @@ async function bindAll(
     }
   }
   const one = async (service: ServiceName, scheme: 'http' | 'https') => {
-    const b = await listen(deps, { scheme, service }, '127.0.0.1', options.ports?.[service] ?? 0, pki.tls)
+    const b = await listen(
+      deps,
+      { scheme, service },
+      '127.0.0.1',
+      options.ports?.[service] ?? 0,
+      pki.tls,
+    )
     bound.push(b)
     return b.url
   }

@@ -32,7 +32,11 @@ export function createIssuersService(published: ReadonlyMap<string, IssuedCert>)
             : { status: 200, headers: { 'content-type': 'application/pkix-cert' }, body: cert.der },
       }
     },
-    notFound: () => ({ status: 404, headers: { 'content-type': 'text/html' }, body: '<h2>404 - File or directory not found.</h2>' }),
+    notFound: () => ({
+      status: 404,
+      headers: { 'content-type': 'text/html' },
+      body: '<h2>404 - File or directory not found.</h2>',
+    }),
     errorReply: (status) => json(status, { error: `issuers emulator injected status ${status}` }),
   }
 }

@@ -6,7 +6,11 @@
  */
 export class KqlError extends Error {}
 
-type Token = { t: 'str'; v: string } | { t: 'num'; v: number } | { t: 'id'; v: string } | { t: 'op'; v: string }
+type Token =
+  | { t: 'str'; v: string }
+  | { t: 'num'; v: number }
+  | { t: 'id'; v: string }
+  | { t: 'op'; v: string }
 
 export type Expr =
   | { k: 'lit'; v: unknown }
@@ -15,7 +19,26 @@ export type Expr =
   | { k: 'list'; items: Expr[] }
   | { k: 'bin'; op: string; l: Expr; r: Expr }
 
-const OPS = ['==', '=~', '!=', '!~', '!in~', '!in', 'in~', '(', ')', ',', '[', ']', '=', '.', '<=', '>=', '<', '>']
+const OPS = [
+  '==',
+  '=~',
+  '!=',
+  '!~',
+  '!in~',
+  '!in',
+  'in~',
+  '(',
+  ')',
+  ',',
+  '[',
+  ']',
+  '=',
+  '.',
+  '<=',
+  '>=',
+  '<',
+  '>',
+]
 const WORD_OPS = new Set(['and', 'or', 'in', 'contains', 'has', 'startswith', 'endswith', 'not'])
 
 export function tokenize(src: string): Token[] {
@@ -40,7 +63,11 @@ export function tokenize(src: string): Token[] {
       const m = /^[A-Za-z_][A-Za-z0-9_-]*(~)?/.exec(src.slice(i))!
       let word = m[0]
       if (word.endsWith('-') && !/^mv-/.test(word)) word = word.replace(/-+$/, '')
-      out.push(WORD_OPS.has(word.replace('~', '').toLowerCase()) ? { t: 'op', v: word.toLowerCase() } : { t: 'id', v: word })
+      out.push(
+        WORD_OPS.has(word.replace('~', '').toLowerCase())
+          ? { t: 'op', v: word.toLowerCase() }
+          : { t: 'id', v: word },
+      )
       i += word.length
     } else {
       const op = OPS.find((o) => src.startsWith(o, i))
@@ -127,11 +154,15 @@ export function evaluate(e: Expr, row: Record<string, unknown>): unknown {
       return e.items.map((x) => evaluate(x, row))
     case 'path': {
       let cur: unknown = row
-      for (const s of e.p) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined
+      for (const s of e.p)
+        cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined
       return cur
     }
     case 'call':
-      return call(e.f, e.args.map((a) => evaluate(a, row)))
+      return call(
+        e.f,
+        e.args.map((a) => evaluate(a, row)),
+      )
     case 'bin':
       return binary(e.op, evaluate(e.l, row), () => evaluate(e.r, row))
   }

@@ -25,7 +25,9 @@ export interface Bound {
 export function checkBindAddress(host: string): void {
   if (host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)) return
   if (host === IMDS_ADDRESS && inPrivateNetns()) return
-  throw new Error(`emulator: refusing to bind ${host}: only 127.0.0.0/8, or ${IMDS_ADDRESS} inside a private network namespace`)
+  throw new Error(
+    `emulator: refusing to bind ${host}: only 127.0.0.0/8, or ${IMDS_ADDRESS} inside a private network namespace`,
+  )
 }
 
 /** True when this process's network namespace has no interface but loopback (the box). */
@@ -67,8 +69,14 @@ export async function listen(
   })
   const addr = server.address() as AddressInfo
   const shownHost = host.includes(':') ? `[${host}]` : host
-  const defaultPort = (listener.scheme === 'https' && addr.port === 443) || (listener.scheme === 'http' && addr.port === 80)
-  return { server, url: `${listener.scheme}://${shownHost}${defaultPort ? '' : `:${addr.port}`}`, listener }
+  const defaultPort =
+    (listener.scheme === 'https' && addr.port === 443) ||
+    (listener.scheme === 'http' && addr.port === 80)
+  return {
+    server,
+    url: `${listener.scheme}://${shownHost}${defaultPort ? '' : `:${addr.port}`}`,
+    listener,
+  }
 }
 
 export function close(bound: Bound): Promise<void> {

@@ -48,7 +48,11 @@ export function buildBadVariants(ctx: PkiContext): BadVariants {
   const rogueRootCert: Signer = {
     name: 'Fake TLS RSA Root G2 (rogue)',
     cert: ctx.issue({
-      subject: [['C', 'US'], ['O', 'Microsoft Corporation'], ['CN', 'Fake TLS RSA Root G2']],
+      subject: [
+        ['C', 'US'],
+        ['O', 'Microsoft Corporation'],
+        ['CN', 'Fake TLS RSA Root G2'],
+      ],
       publicKey: rogueKey.publicKey,
       signingKey: rogueKey.privateKey,
       ca: {},
@@ -65,7 +69,11 @@ export function buildBadVariants(ctx: PkiContext): BadVariants {
   const nonCa: Signer = {
     name: 'Fake TLS G2 RSA CA OCSP 99',
     cert: ctx.issue({
-      subject: [['C', 'US'], ['O', 'Microsoft Corporation'], ['CN', 'Fake TLS G2 RSA CA OCSP 99']],
+      subject: [
+        ['C', 'US'],
+        ['O', 'Microsoft Corporation'],
+        ['CN', 'Fake TLS G2 RSA CA OCSP 99'],
+      ],
       publicKey: nonCaKey.publicKey,
       issuer: root.cert,
       signingKey: root.privateKey,
@@ -82,19 +90,25 @@ export function buildBadVariants(ctx: PkiContext): BadVariants {
   return {
     expired: leaf('expired', { validFrom: -200, validDays: 180 }),
     notYetValid: leaf('not-yet-valid', { validFrom: 10, validDays: 180 }),
-    wrongSan: leaf('wrong-san', { dnsNames: ['eastus.metadata.example.com', 'metadata.example.com'] }),
+    wrongSan: leaf('wrong-san', {
+      dnsNames: ['eastus.metadata.example.com', 'metadata.example.com'],
+    }),
     suffixAttack: leaf('suffix-attack', { dnsNames: ['metadata.azure.com.attacker.com'] }),
     labelSuffixAttack: leaf('label-suffix-attack', { dnsNames: ['attackermetadata.azure.com'] }),
     cnOnly: leaf('cn-only', { dnsNames: [] }),
     noAia: leaf('no-aia', { caIssuers: [], ocsp: [] }),
     aiaDisallowedHost: leaf('aia-disallowed-host', {
-      caIssuers: ['http://attacker.example.com/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt'],
+      caIssuers: [
+        'http://attacker.example.com/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt',
+      ],
     }),
     aiaIpLiteral: leaf('aia-ip-literal', {
       caIssuers: ['http://127.0.0.1/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt'],
     }),
     aiaNonStandardPort: leaf('aia-non-standard-port', {
-      caIssuers: ['http://www.microsoft.com:8080/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt'],
+      caIssuers: [
+        'http://www.microsoft.com:8080/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt',
+      ],
     }),
     noServerAuth: leaf('no-server-auth', { extKeyUsage: [EKU_CLIENT_AUTH] }),
     nonCaIntermediate: {
@@ -103,7 +117,12 @@ export function buildBadVariants(ctx: PkiContext): BadVariants {
     },
     ecdsa: {
       name: 'ecdsa',
-      cert: ctx.issue({ ...good, publicKey: ec.publicKey, issuer: ocsp02.cert, signingKey: ocsp02.privateKey }),
+      cert: ctx.issue({
+        ...good,
+        publicKey: ec.publicKey,
+        issuer: ocsp02.cert,
+        signingKey: ocsp02.privateKey,
+      }),
       privateKey: ec.privateKey,
       chain: [ocsp02.cert, ...ocsp02.chain],
     },

@@ -43,8 +43,14 @@ export interface Pki {
 
 export interface PkiContext {
   now: Date
-  issue(spec: Omit<CertSpec, 'notBefore' | 'notAfter'> & { validFrom?: number; validDays?: number }): IssuedCert
-  leafSpec(cloud: CloudName, region: string, issuer: Signer): Omit<CertSpec, 'notBefore' | 'notAfter' | 'signingKey'>
+  issue(
+    spec: Omit<CertSpec, 'notBefore' | 'notAfter'> & { validFrom?: number; validDays?: number },
+  ): IssuedCert
+  leafSpec(
+    cloud: CloudName,
+    region: string,
+    issuer: Signer,
+  ): Omit<CertSpec, 'notBefore' | 'notAfter' | 'signingKey'>
   leafKey: KeyPair
   roles: Record<string, KeyPair>
   intermediates: Pki['intermediates']
@@ -63,7 +69,10 @@ export const KEY_ROLES = [
   'non-ca-intermediate',
 ] as const
 
-const MS_ORG: Dn = [['C', 'US'], ['O', 'Microsoft Corporation']]
+const MS_ORG: Dn = [
+  ['C', 'US'],
+  ['O', 'Microsoft Corporation'],
+]
 const LEAF_DN: Dn = [
   ['C', 'US'],
   ['ST', 'WA'],
@@ -75,15 +84,28 @@ const LEAF_DN: Dn = [
 /** Builds the whole emulator PKI at `now`. Only key generation is slow; see KeyStore. */
 export async function createPki(keys: KeyStore, now: Date): Promise<Pki> {
   const pairs = await Promise.all(KEY_ROLES.map((r) => keys.rsa(r)))
-  const roles = Object.fromEntries(KEY_ROLES.map((r, i) => [r, pairs[i]!])) as Record<string, KeyPair>
+  const roles = Object.fromEntries(KEY_ROLES.map((r, i) => [r, pairs[i]!])) as Record<
+    string,
+    KeyPair
+  >
   const published = new Map<string, IssuedCert>()
-  const issue: PkiContext['issue'] = ({ validFrom = -LEAF_AGE_DAYS, validDays = LEAF_LIFETIME_DAYS, ...spec }) =>
+  const issue: PkiContext['issue'] = ({
+    validFrom = -LEAF_AGE_DAYS,
+    validDays = LEAF_LIFETIME_DAYS,
+    ...spec
+  }) =>
     issueCertificate({
       ...spec,
       notBefore: new Date(now.getTime() + validFrom * DAY_MS),
       notAfter: new Date(now.getTime() + (validFrom + validDays) * DAY_MS),
     })
-  const ca = (role: string, subject: Dn, issuer: Signer | undefined, extra: Partial<CertSpec>, years: [number, number]): Signer => {
+  const ca = (
+    role: string,
+    subject: Dn,
+    issuer: Signer | undefined,
+    extra: Partial<CertSpec>,
+    years: [number, number],
+  ): Signer => {
     const key = roles[role]!
     const cert = issue({
       subject,
@@ -96,11 +118,33 @@ export async function createPki(keys: KeyStore, now: Date): Promise<Pki> {
       validDays: (years[1] - years[0]) * 365,
       ...extra,
     })
-    return { name: subject.at(-1)![1], cert, privateKey: key.privateKey, chain: issuer ? [issuer.cert, ...issuer.chain] : [] }
+    return {
+      name: subject.at(-1)![1],
+      cert,
+      privateKey: key.privateKey,
+      chain: issuer ? [issuer.cert, ...issuer.chain] : [],
+    }
   }
 
-  const digicertGlobalRootG2 = ca('digicert-root', [['C', 'US'], ['O', 'Fake DigiCert Inc'], ['OU', 'www.digicert.com'], ['CN', 'Fake DigiCert Global Root G2']], undefined, { hash: 'sha256' }, [-10, 15])
-  const tlsRsaRootG2 = ca('tls-root-g2', [...MS_ORG, ['CN', 'Fake TLS RSA Root G2']], undefined, {}, [-1, 15])
+  const digicertGlobalRootG2 = ca(
+    'digicert-root',
+    [
+      ['C', 'US'],
+      ['O', 'Fake DigiCert Inc'],
+      ['OU', 'www.digicert.com'],
+      ['CN', 'Fake DigiCert Global Root G2'],
+    ],
+    undefined,
+    { hash: 'sha256' },
+    [-10, 15],
+  )
+  const tlsRsaRootG2 = ca(
+    'tls-root-g2',
+    [...MS_ORG, ['CN', 'Fake TLS RSA Root G2']],
+    undefined,
+    {},
+    [-1, 15],
+  )
   const crossCert = issue({
     subject: [...MS_ORG, ['CN', 'Fake TLS RSA Root G2']],
     publicKey: roles['tls-root-g2']!.publicKey,
@@ -113,27 +157,56 @@ export async function createPki(keys: KeyStore, now: Date): Promise<Pki> {
     validDays: 4 * 365,
   })
   // The self-signed and the cross-signed copy share key and subject; the issuers service serves both.
-  const tlsRootViaDigicert: Signer = { ...tlsRsaRootG2, cert: crossCert, chain: [digicertGlobalRootG2.cert] }
-  const tlsG2Ocsp02 = ca('ocsp-02', [...MS_ORG, ['CN', 'Fake TLS G2 RSA CA OCSP 02']], tlsRsaRootG2, {
-    ca: { pathLength: 0 },
-    extKeyUsage: [EKU_SERVER_AUTH],
-    policies: [TLS_POLICY],
-    caIssuers: [crtUrl(MS_CERTS, 'Fake TLS RSA Root G2 - xsign'), crtUrl(MS_CAISSUERS, 'Fake TLS RSA Root G2 - xsign')],
-    ocsp: [OCSP_URL],
-  }, [-1, 4])
+  const tlsRootViaDigicert: Signer = {
+    ...tlsRsaRootG2,
+    cert: crossCert,
+    chain: [digicertGlobalRootG2.cert],
+  }
+  const tlsG2Ocsp02 = ca(
+    'ocsp-02',
+    [...MS_ORG, ['CN', 'Fake TLS G2 RSA CA OCSP 02']],
+    tlsRsaRootG2,
+    {
+      ca: { pathLength: 0 },
+      extKeyUsage: [EKU_SERVER_AUTH],
+      policies: [TLS_POLICY],
+      caIssuers: [
+        crtUrl(MS_CERTS, 'Fake TLS RSA Root G2 - xsign'),
+        crtUrl(MS_CAISSUERS, 'Fake TLS RSA Root G2 - xsign'),
+      ],
+      ocsp: [OCSP_URL],
+    },
+    [-1, 4],
+  )
   const tlsG2Ocsp02Chain: Signer = { ...tlsG2Ocsp02, chain: [crossCert, digicertGlobalRootG2.cert] }
-  const azureRsaTlsIssuing03 = ca('issuing-03', [...MS_ORG, ['CN', 'Fake Azure RSA TLS Issuing CA 03']], digicertGlobalRootG2, {
-    ca: { pathLength: 0 },
-    extKeyUsage: [EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
-    policies: [TLS_POLICY],
-    caIssuers: [`${DIGICERT}FakeDigiCertGlobalRootG2.crt`],
-    ocsp: ['http://ocsp.digicert.com'],
-  }, [-2, 3])
-  const digicertCnCa = ca('digicert-cn', [['C', 'US'], ['O', 'Fake DigiCert Inc'], ['CN', 'Fake DigiCert Basic RSA CN CA G2']], digicertGlobalRootG2, {
-    ca: { pathLength: 0 },
-    extKeyUsage: [EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
-    caIssuers: [`${DIGICERT}FakeDigiCertGlobalRootG2.crt`],
-  }, [-2, 8])
+  const azureRsaTlsIssuing03 = ca(
+    'issuing-03',
+    [...MS_ORG, ['CN', 'Fake Azure RSA TLS Issuing CA 03']],
+    digicertGlobalRootG2,
+    {
+      ca: { pathLength: 0 },
+      extKeyUsage: [EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
+      policies: [TLS_POLICY],
+      caIssuers: [`${DIGICERT}FakeDigiCertGlobalRootG2.crt`],
+      ocsp: ['http://ocsp.digicert.com'],
+    },
+    [-2, 3],
+  )
+  const digicertCnCa = ca(
+    'digicert-cn',
+    [
+      ['C', 'US'],
+      ['O', 'Fake DigiCert Inc'],
+      ['CN', 'Fake DigiCert Basic RSA CN CA G2'],
+    ],
+    digicertGlobalRootG2,
+    {
+      ca: { pathLength: 0 },
+      extKeyUsage: [EKU_CLIENT_AUTH, EKU_SERVER_AUTH],
+      caIssuers: [`${DIGICERT}FakeDigiCertGlobalRootG2.crt`],
+    },
+    [-2, 8],
+  )
 
   published.set(`${DIGICERT}FakeDigiCertGlobalRootG2.crt`, digicertGlobalRootG2.cert)
   published.set(crtUrl(MS_CERTS, 'Fake TLS RSA Root G2'), tlsRsaRootG2.cert)
@@ -141,7 +214,10 @@ export async function createPki(keys: KeyStore, now: Date): Promise<Pki> {
     published.set(crtUrl(base, 'Fake TLS RSA Root G2 - xsign'), crossCert)
     published.set(crtUrl(base, 'Fake TLS G2 RSA CA OCSP 02'), tlsG2Ocsp02.cert)
   }
-  published.set(crtUrl(MS_CERTS, 'Fake Azure RSA TLS Issuing CA 03 - xsign'), azureRsaTlsIssuing03.cert)
+  published.set(
+    crtUrl(MS_CERTS, 'Fake Azure RSA TLS Issuing CA 03 - xsign'),
+    azureRsaTlsIssuing03.cert,
+  )
   published.set(`${DIGICERT_CN}FakeDigiCertBasicRSACNCAG2.crt`, digicertCnCa.cert)
 
   const intermediates = { tlsG2Ocsp02: tlsG2Ocsp02Chain, azureRsaTlsIssuing03, digicertCnCa }
@@ -164,21 +240,44 @@ export async function createPki(keys: KeyStore, now: Date): Promise<Pki> {
     }
   }
   const issuerFor = (cloud: CloudName): Signer =>
-    cloud === 'public' ? intermediates.tlsG2Ocsp02 : cloud === 'usgov' ? azureRsaTlsIssuing03 : digicertCnCa
+    cloud === 'public'
+      ? intermediates.tlsG2Ocsp02
+      : cloud === 'usgov'
+        ? azureRsaTlsIssuing03
+        : digicertCnCa
   const regional = new Map<string, Signer>()
   const leafFor = (cloud: CloudName, region: string): Signer => {
     const k = `${cloud}/${region.toLowerCase()}`
     let s = regional.get(k)
     if (!s) {
       const issuer = issuerFor(cloud)
-      const cert = issue({ ...leafSpec(cloud, region.toLowerCase(), issuer), signingKey: issuer.privateKey })
-      s = { name: `${region}.${CLOUDS[cloud].metadataDomain}`, cert, privateKey: leafKey.privateKey, chain: [issuer.cert, ...issuer.chain] }
+      const cert = issue({
+        ...leafSpec(cloud, region.toLowerCase(), issuer),
+        signingKey: issuer.privateKey,
+      })
+      s = {
+        name: `${region}.${CLOUDS[cloud].metadataDomain}`,
+        cert,
+        privateKey: leafKey.privateKey,
+        chain: [issuer.cert, ...issuer.chain],
+      }
       regional.set(k, s)
     }
     return s
   }
-  const leaves = Object.fromEntries(CLOUD_NAMES.map((c) => [c, leafFor(c, CLOUDS[c].defaultRegion)])) as Record<CloudName, Signer>
-  const ctx: PkiContext = { now, issue, leafSpec, leafKey, roles, intermediates, roots, publish: (u, c) => published.set(u, c) }
+  const leaves = Object.fromEntries(
+    CLOUD_NAMES.map((c) => [c, leafFor(c, CLOUDS[c].defaultRegion)]),
+  ) as Record<CloudName, Signer>
+  const ctx: PkiContext = {
+    now,
+    issue,
+    leafSpec,
+    leafKey,
+    roles,
+    intermediates,
+    roots,
+    publish: (u, c) => published.set(u, c),
+  }
   return {
     roots,
     crossSigned: { tlsRsaRootG2: tlsRootViaDigicert.cert },
@@ -204,7 +303,11 @@ function buildTlsCert(issuer: Signer): Pki['tls'] {
   // TLS peers check wall-clock time, not the emulator's injected clock.
   const wallNow = Date.now()
   const cert = issueCertificate({
-    subject: [['C', 'US'], ['O', 'Azure Emulator'], ['CN', 'management.azure.com']],
+    subject: [
+      ['C', 'US'],
+      ['O', 'Azure Emulator'],
+      ['CN', 'management.azure.com'],
+    ],
     publicKey,
     issuer: issuer.cert,
     signingKey: issuer.privateKey,

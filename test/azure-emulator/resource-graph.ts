@@ -23,7 +23,10 @@ export function graphRow(e: ResourceEntry): Row {
   const full = e.full()
   const sub = e.resourceGroup.subscription
   return {
-    id: e.id.replace(/\/resourceGroups\/([^/]+)/i, (_m, rg: string) => `/resourceGroups/${rg.toLowerCase()}`),
+    id: e.id.replace(
+      /\/resourceGroups\/([^/]+)/i,
+      (_m, rg: string) => `/resourceGroups/${rg.toLowerCase()}`,
+    ),
     name: e.name,
     type: e.type.toLowerCase(),
     tenantId: sub.tenant.tenantId,
@@ -48,15 +51,24 @@ export function graphError(message: string): Reply {
       code: 'BadRequest',
       message: `Please provide below info when asking for support: timestamp = ${new Date().toISOString()}, correlationId = ${randomUUID()}.`,
       details: [
-        { code: 'InvalidQuery', message: 'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.' },
+        {
+          code: 'InvalidQuery',
+          message:
+            'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.',
+        },
         { code: 'ParserFailure', message },
       ],
     },
   })
 }
 
-export function runGraphQuery(subs: readonly Subscription[], seed: string, req: GraphRequest): Reply {
-  if (typeof req.query !== 'string' || req.query.trim() === '') return graphError('query is required')
+export function runGraphQuery(
+  subs: readonly Subscription[],
+  seed: string,
+  req: GraphRequest,
+): Reply {
+  if (typeof req.query !== 'string' || req.query.trim() === '')
+    return graphError('query is required')
   let rows: Row[]
   try {
     rows = execute(subs, seed, splitPipeline(req.query))
@@ -65,7 +77,9 @@ export function runGraphQuery(subs: readonly Subscription[], seed: string, req: 
     throw err
   }
   const top = Math.min(req.options?.$top ?? DEFAULT_TOP, MAX_TOP)
-  const skip = req.options?.$skipToken ? decodeSkip(req.options.$skipToken) : (req.options?.$skip ?? 0)
+  const skip = req.options?.$skipToken
+    ? decodeSkip(req.options.$skipToken)
+    : (req.options?.$skip ?? 0)
   const page = rows.slice(skip, skip + top)
   const more = skip + top < rows.length
   return json(200, {
@@ -74,7 +88,9 @@ export function runGraphQuery(subs: readonly Subscription[], seed: string, req: 
     data: page,
     facets: [],
     resultTruncated: 'false',
-    ...(more ? { $skipToken: Buffer.from(JSON.stringify({ skip: skip + top })).toString('base64') } : {}),
+    ...(more
+      ? { $skipToken: Buffer.from(JSON.stringify({ skip: skip + top })).toString('base64') }
+      : {}),
   })
 }
 
@@ -90,7 +106,8 @@ function decodeSkip(token: string): number {
 
 function execute(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
   const [table, ...rest] = stages
-  if (table?.toLowerCase() !== 'resources') throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
+  if (table?.toLowerCase() !== 'resources')
+    throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
   if (rest.some((s) => /^mv-expand\b/i.test(s))) return nicSummary(subs, seed, rest)
   const typeHint = typeFilter(rest[0])
   let rows: Row[] = []
@@ -131,7 +148,9 @@ function applyStage(rows: Row[], stage: string): Row[] {
       const [col = '', dir = 'desc'] = arg.trim().split(/\s+/)
       const e = parseExpr(col)
       const sign = dir.toLowerCase() === 'asc' ? 1 : -1
-      return [...rows].sort((a, b) => sign * String(evaluate(e, a)).localeCompare(String(evaluate(e, b))))
+      return [...rows].sort(
+        (a, b) => sign * String(evaluate(e, a)).localeCompare(String(evaluate(e, b))),
+      )
     }
     default:
       throw new KqlError(`unsupported operator ${JSON.stringify(op)}`)
@@ -184,10 +203,16 @@ function nicSummary(subs: readonly Subscription[], seed: string, stages: string[
   }
   for (const stage of stages.slice(0, cut)) rows = applyStage(rows, stage)
   return rows.map((r) => {
-    const props = r.properties as { ipConfigurations?: { properties?: { subnet?: { id?: string } } }[]; networkSecurityGroup?: { id?: string } }
+    const props = r.properties as {
+      ipConfigurations?: { properties?: { subnet?: { id?: string } } }[]
+      networkSecurityGroup?: { id?: string }
+    }
     const subnets = (props.ipConfigurations ?? []).map((c) => {
       const id = c.properties?.subnet?.id ?? ''
-      return { vnet: /virtualNetworks\/([^/]+)/.exec(id)?.[1] ?? '', name: /subnets\/([^/]+)$/.exec(id)?.[1] ?? '' }
+      return {
+        vnet: /virtualNetworks\/([^/]+)/.exec(id)?.[1] ?? '',
+        name: /subnets\/([^/]+)$/.exec(id)?.[1] ?? '',
+      }
     })
     const nsgId = props.networkSecurityGroup?.id ?? ''
     return {

@@ -94,7 +94,8 @@ export class LazyScaleSet implements ScaleSet {
     }
     if (!this.#flexNames) {
       this.#flexNames = new Map()
-      for (let i = 0; i < this.capacity; i++) this.#flexNames.set(this.#flexName(i).toLowerCase(), i)
+      for (let i = 0; i < this.capacity; i++)
+        this.#flexNames.set(this.#flexName(i).toLowerCase(), i)
     }
     const index = this.#flexNames.get(nameOrInstanceId.toLowerCase())
     return index === undefined ? undefined : this.instance(index)

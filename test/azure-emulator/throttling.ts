@@ -69,7 +69,8 @@ export class Throttling {
     b.at = now
     this.#buckets.set(key, b)
     if (!this.#enabled) return { ok: true, remaining: Math.floor(b.tokens) }
-    if (b.tokens < 1) return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - b.tokens) / refillPerSecond)) }
+    if (b.tokens < 1)
+      return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - b.tokens) / refillPerSecond)) }
     b.tokens -= 1
     return { ok: true, remaining: Math.floor(b.tokens) }
   }
@@ -85,7 +86,8 @@ export class Throttling {
       this.#windows.set(principal, w)
     }
     const resetsAfterS = Math.max(1, Math.ceil((w.start + windowMs - now) / 1000))
-    if (this.#enabled && w.used >= resourceGraphQuota) return { ok: false, retryAfterS: resetsAfterS, resetsAfterS }
+    if (this.#enabled && w.used >= resourceGraphQuota)
+      return { ok: false, retryAfterS: resetsAfterS, resetsAfterS }
     w.used++
     return { ok: true, remaining: Math.max(0, resourceGraphQuota - w.used), resetsAfterS }
   }

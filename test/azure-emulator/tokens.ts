@@ -105,12 +105,22 @@ function identityFacts(vm: Vm, identity: IdentitySelector) {
   if (identity === 'system') {
     const sys = vm.identity.system
     if (!sys) throw new Error(`VM ${vm.key} has no system-assigned identity`)
-    return { principalId: sys.principalId, clientId: sys.clientId, mirid: vm.systemIdentityResourceId, azRid: undefined }
+    return {
+      principalId: sys.principalId,
+      clientId: sys.clientId,
+      mirid: vm.systemIdentityResourceId,
+      azRid: undefined,
+    }
   }
   const attached = vm.identity.userAssigned.some((u) => u.id === identity.id)
   if (!attached) throw new Error(`identity ${identity.name} is not attached to VM ${vm.key}`)
   const azRid = vm.kind === 'uniform-instance' ? vm.scaleSet!.id : vm.id
-  return { principalId: identity.principalId, clientId: identity.clientId, mirid: identity.id, azRid }
+  return {
+    principalId: identity.principalId,
+    clientId: identity.clientId,
+    mirid: identity.id,
+    azRid,
+  }
 }
 
 interface SignInput {
@@ -151,7 +161,9 @@ async function signToken(keys: EntraKeys, tenant: Tenant, input: SignInput): Pro
   for (const [k, v] of Object.entries(claims)) if (v === null) delete claims[k]
   const key = input.kid ? keys.find(input.kid) : keys.active(tid)
   if (!key) throw new Error(`no signing key ${input.kid}`)
-  const header = v1 ? { typ: 'JWT', alg: 'RS256', x5t: key.x5t, kid: key.kid } : { typ: 'JWT', alg: 'RS256', kid: key.kid }
+  const header = v1
+    ? { typ: 'JWT', alg: 'RS256', x5t: key.x5t, kid: key.kid }
+    : { typ: 'JWT', alg: 'RS256', kid: key.kid }
   const token = await new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey)
   return {
     token,

@@ -40,7 +40,9 @@ export function buildTenants(spec: WorldSpec): Tenant[] {
   const ipCursor = new Map<Subnet, number>()
   const tenants = spec.tenants.map((t) => buildTenantShell(seed, t))
   // Networks and identities first: VMs may reference them across resource groups.
-  spec.tenants.forEach((t, ti) => forEachRg(tenants[ti]!, t, (rg, rs) => buildRgResources(seed, rg, rs)))
+  spec.tenants.forEach((t, ti) =>
+    forEachRg(tenants[ti]!, t, (rg, rs) => buildRgResources(seed, rg, rs)),
+  )
   const b = { seed, ipCursor, tenants }
   spec.tenants.forEach((t, ti) => forEachRg(tenants[ti]!, t, (rg, rs) => buildCompute(b, rg, rs)))
   return tenants
@@ -154,7 +156,8 @@ function addVnet(
   }
   const list = subnets.length > 0 ? subnets : [{ name: 'default' }]
   list.forEach((s, i) => {
-    const addressPrefix = s.addressPrefix ?? (i === 0 ? DEFAULT_SUBNET_PREFIX : `10.0.${16 * i}.0/20`)
+    const addressPrefix =
+      s.addressPrefix ?? (i === 0 ? DEFAULT_SUBNET_PREFIX : `10.0.${16 * i}.0/20`)
     vnet.subnets.push({ id: `${id}/subnets/${s.name}`, name: s.name, vnet, addressPrefix })
   })
   rg.virtualNetworks.push(vnet)
@@ -186,7 +189,12 @@ function findUami(ctx: BuildCtx, rg: ResourceGroup, ref: string): Uami {
   throw new Error(`world: user-assigned identity ${JSON.stringify(ref)} not found`)
 }
 
-function buildIdentity(ctx: BuildCtx, rg: ResourceGroup, id: string, spec?: IdentitySpec): VmIdentity {
+function buildIdentity(
+  ctx: BuildCtx,
+  rg: ResourceGroup,
+  id: string,
+  spec?: IdentitySpec,
+): VmIdentity {
   const userAssigned = (spec?.userAssigned ?? []).map((ref) => findUami(ctx, rg, ref))
   if (!spec?.systemAssigned) return { userAssigned }
   const system = {
@@ -235,7 +243,8 @@ function buildVm(ctx: BuildCtx, rg: Mutable<ResourceGroup>, v: VmSpec): Vm {
     const name = n?.name ?? (i === 0 ? `${v.name}-nic` : `${v.name}-nic${i}`)
     const nicId = providerId(sub, rg.name, TYPES.nic, name)
     const net = resolveNetwork(rg, n)
-    const privateIp = n?.privateIp ?? ipv4Add(net.subnet.addressPrefix, allocateIps(ctx, net.subnet, 1))
+    const privateIp =
+      n?.privateIp ?? ipv4Add(net.subnet.addressPrefix, allocateIps(ctx, net.subnet, 1))
     return {
       id: nicId,
       name,

@@ -17,7 +17,12 @@ const SCALE_WORLD = (capacity: number): WorldSpec => ({
               name: 'rg',
               scaleSets: [
                 { name: 'uni', capacity, identity: { systemAssigned: true } },
-                { name: 'flex', orchestrationMode: 'Flexible', capacity, identity: { systemAssigned: true } },
+                {
+                  name: 'flex',
+                  orchestrationMode: 'Flexible',
+                  capacity,
+                  identity: { systemAssigned: true },
+                },
               ],
             },
           ],
@@ -34,11 +39,20 @@ test('ids are deterministic and shaped like Azure ids', () => {
   assert.equal(blog.vmId, b.vm('frontend/blog').vmId)
   assert.match(blog.vmId, UUID_RE)
   const sub = blog.resourceGroup.subscription.subscriptionId
-  assert.equal(blog.id, `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachines/blog`)
-  assert.equal(a.vm('frontend/web/2').id, `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/2`)
+  assert.equal(
+    blog.id,
+    `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachines/blog`,
+  )
+  assert.equal(
+    a.vm('frontend/web/2').id,
+    `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/2`,
+  )
   const flex = a.vm('frontend/flex/0')
   assert.match(flex.name, /^flex_[0-9a-f]{8}$/)
-  assert.equal(flex.id, `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachines/${flex.name}`)
+  assert.equal(
+    flex.id,
+    `/subscriptions/${sub}/resourceGroups/frontend/providers/Microsoft.Compute/virtualMachines/${flex.name}`,
+  )
   assert.equal(flex.scaleSet?.orchestrationMode, 'Flexible')
 })
 
@@ -59,7 +73,10 @@ test('same-named scale sets in two resource groups stay distinct', () => {
 test('lookups by key, ARM id (any case), vmId and principal agree', () => {
   const w = new World(DEFAULT_WORLD)
   const flex = w.vm('frontend/flex/1')
-  assert.equal(w.findVm(flex.id.toUpperCase().replace('/SUBSCRIPTIONS/', '/subscriptions/'))?.key, flex.key)
+  assert.equal(
+    w.findVm(flex.id.toUpperCase().replace('/SUBSCRIPTIONS/', '/subscriptions/'))?.key,
+    flex.key,
+  )
   assert.equal(w.findVm(flex.vmId)?.key, flex.key)
   assert.equal(w.findVm(`frontend/${flex.name}`)?.key, flex.key)
   assert.equal(w.findVm('blog')?.key, 'frontend/blog')
@@ -79,9 +96,18 @@ test('identities: system, user-assigned, shared for Uniform, own for Flexible', 
   assert.ok(w.vm('frontend/blog').identity.system)
   assert.equal(w.vm('frontend/api').identity.userAssigned.length, 1)
   assert.equal(w.vm('frontend/multi').identity.system, undefined)
-  assert.equal(w.vm('frontend/web/0').identity.system!.principalId, w.vm('frontend/web/2').identity.system!.principalId)
-  assert.notEqual(w.vm('frontend/flex/0').identity.system!.principalId, w.vm('frontend/flex/2').identity.system!.principalId)
-  assert.equal(w.vm('frontend/web/0').systemIdentityResourceId, w.findScaleSet('frontend', 'web')!.id)
+  assert.equal(
+    w.vm('frontend/web/0').identity.system!.principalId,
+    w.vm('frontend/web/2').identity.system!.principalId,
+  )
+  assert.notEqual(
+    w.vm('frontend/flex/0').identity.system!.principalId,
+    w.vm('frontend/flex/2').identity.system!.principalId,
+  )
+  assert.equal(
+    w.vm('frontend/web/0').systemIdentityResourceId,
+    w.findScaleSet('frontend', 'web')!.id,
+  )
 })
 
 test('clouds and tenants come from the spec', () => {
@@ -116,7 +142,22 @@ test('100,000 instances are declared lazily', () => {
 
 test('bad references fail at build time with the name', () => {
   const spec: WorldSpec = {
-    tenants: [{ name: 't', subscriptions: [{ name: 's', resourceGroups: [{ name: 'rg', virtualMachines: [{ name: 'v', identity: { userAssigned: ['nope'] } }] }] }] }],
+    tenants: [
+      {
+        name: 't',
+        subscriptions: [
+          {
+            name: 's',
+            resourceGroups: [
+              {
+                name: 'rg',
+                virtualMachines: [{ name: 'v', identity: { userAssigned: ['nope'] } }],
+              },
+            ],
+          },
+        ],
+      },
+    ],
   }
   assert.throws(() => new World(spec), /user-assigned identity "nope" not found/)
 })

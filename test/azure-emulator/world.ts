@@ -108,7 +108,9 @@ export class World {
       if (p.length === 1) {
         const name = p[0]!.toLowerCase()
         return list.flatMap((s) =>
-          s.resourceGroups.flatMap((r) => r.virtualMachines.filter((v) => v.name.toLowerCase() === name)),
+          s.resourceGroups.flatMap((r) =>
+            r.virtualMachines.filter((v) => v.name.toLowerCase() === name),
+          ),
         )
       }
       const rgs = list.flatMap((s) =>
@@ -131,7 +133,8 @@ export class World {
 
   findScaleSet(rgName: string, name: string, subscriptionId?: string): ScaleSet | undefined {
     for (const rg of this.resourceGroups()) {
-      if (subscriptionId && rg.subscription.subscriptionId !== subscriptionId.toLowerCase()) continue
+      if (subscriptionId && rg.subscription.subscriptionId !== subscriptionId.toLowerCase())
+        continue
       if (rg.name.toLowerCase() !== rgName.toLowerCase()) continue
       const ss = rg.scaleSets.find((s) => s.name.toLowerCase() === name.toLowerCase())
       if (ss) return ss
@@ -167,14 +170,20 @@ export class World {
       for (const app of t.apps) m.set(app.objectId, { kind: 'app', app, tenant: t })
       for (const s of t.subscriptions) {
         for (const rg of s.resourceGroups) {
-          for (const uami of rg.identities) m.set(uami.principalId, { kind: 'uami', uami, tenant: t })
+          for (const uami of rg.identities)
+            m.set(uami.principalId, { kind: 'uami', uami, tenant: t })
           for (const vm of rg.virtualMachines) {
-            if (vm.identity.system) m.set(vm.identity.system.principalId, { kind: 'vm-system', vm, tenant: t })
+            if (vm.identity.system)
+              m.set(vm.identity.system.principalId, { kind: 'vm-system', vm, tenant: t })
           }
           for (const ss of rg.scaleSets) {
             if (!ss.identity.system) continue
             if (ss.orchestrationMode === 'Uniform') {
-              m.set(ss.identity.system.principalId, { kind: 'vmss-system', scaleSet: ss, tenant: t })
+              m.set(ss.identity.system.principalId, {
+                kind: 'vmss-system',
+                scaleSet: ss,
+                tenant: t,
+              })
               continue
             }
             for (const vm of ss.instances()) {
@@ -234,12 +243,15 @@ function findArmEntity(world: World, id: string): ArmEntity | undefined {
       const ss = rg.scaleSets.find((s) => eq(s.name))
       if (!ss) return undefined
       if (tail.length === 0) return { type: 'vmss', scaleSet: ss }
-      if (ss.orchestrationMode !== 'Uniform' || tail[0]?.toLowerCase() !== 'virtualmachines') return undefined
+      if (ss.orchestrationMode !== 'Uniform' || tail[0]?.toLowerCase() !== 'virtualmachines')
+        return undefined
       const vm = tail[1] === undefined ? undefined : ss.instanceByName(tail[1])
       if (!vm) return undefined
       if (tail.length === 2) return { type: 'vmss-vm', vm }
       const nic = vm.networkInterfaces.find(
-        (n) => tail[2]?.toLowerCase() === 'networkinterfaces' && n.name.toLowerCase() === tail[3]?.toLowerCase(),
+        (n) =>
+          tail[2]?.toLowerCase() === 'networkinterfaces' &&
+          n.name.toLowerCase() === tail[3]?.toLowerCase(),
       )
       return nic && tail.length === 4 ? { type: 'nic', nic } : undefined
     }

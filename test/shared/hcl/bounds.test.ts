@@ -8,7 +8,7 @@ import {
   parseHcl,
 } from '../../../shared/hcl/index.js'
 
-const FAST_MS = 2000
+const FAST_MS = 5000 // generous for a loaded CI machine: the point is "no hang", typical runs take < 1 s
 
 function timed<T>(run: () => T): T {
   const start = performance.now()
@@ -116,9 +116,14 @@ describe('unterminated everything, at the size limit', () => {
       text: filler('a {', 'b = 1\n'),
       message: /object expected closing RBRACE got: EOF/,
     },
-    { name: 'labels', text: filler('a', ' b'), message: /expected start of object/ },
+    {
+      name: 'labels (the message, quoting them all, is cut short)',
+      text: filler('a', ' b'),
+      message: /^At 1:\d+: key 'a b b[ b]*… \(truncated\)$/,
+    },
     { name: 'JSON string', text: filler('{"a": "', 'x'), message: /literal not terminated/ },
-    { name: 'escapes', text: filler('a = "', '\\q'), message: /illegal char escape/ },
+    // upstream parity: the last of many scanner errors is the one reported
+    { name: 'bad escapes', text: filler('a = "', '\\q'), message: /literal not terminated/ },
   ]
   for (const c of cases) {
     test(c.name, () => rejects(c.text, 'syntax', c.message))

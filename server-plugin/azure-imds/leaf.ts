@@ -1,0 +1,38 @@
+import { EKU_ANY, EKU_SERVER_AUTH, type Cert } from './certificate.js'
+import { documentError } from './document.js'
+
+/**
+ * upstream parity: a SAN dNSName equal to an allowed domain or under it (`.` + domain); the CN is
+ * never consulted, so `metadata.azure.com.attacker.com` and `attackermetadata.azure.com` fail.
+ * DNS names compare case-insensitively.
+ */
+export function checkSignerDomain(signer: Cert, allowedDomains: readonly string[]): void {
+  const domains = allowedDomains.map((d) => d.toLowerCase())
+  const ok = signer.dnsNames.some((name) => {
+    const n = name.toLowerCase()
+    return domains.some((d) => n === d || n.endsWith(`.${d}`))
+  })
+  if (!ok) {
+    throw documentError(
+      'san-not-allowed',
+      `signing certificate validation failed: certificate does not have any valid domain in SAN (found SANs=[${signer.dnsNames.join(' ')}], allowed domains=[${allowedDomains.join(' ')}])`,
+    )
+  }
+}
+
+/**
+ * The signer must be a TLS server certificate and no CA: upstream's x509.Verify requires the
+ * serverAuth EKU; a leaf without the extension is refused here too, since every IMDS leaf carries it.
+ */
+export function checkSignerUsage(signer: Cert): void {
+  const eku = signer.extKeyUsage ?? []
+  if (!eku.includes(EKU_SERVER_AUTH) && !eku.includes(EKU_ANY)) {
+    throw documentError(
+      'eku-not-server-auth',
+      'signing certificate validation failed: certificate is not valid for server authentication (EKU serverAuth missing)',
+    )
+  }
+  if (signer.isCa) {
+    throw documentError('signer-is-ca', 'signing certificate validation failed: certificate is a CA certificate')
+  }
+}
