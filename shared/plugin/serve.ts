@@ -64,7 +64,7 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
     level: levelEnv !== undefined && LOG_LEVELS.has(levelEnv) ? levelEnv : 'debug',
     module: definition.name,
   })
-  captureProcessOutput(log)
+  const writeHandshake = captureProcessOutput(log)
   // go-plugin ignores SIGINT: Ctrl-C reaches the whole process group and the host drives shutdown
   process.on('SIGINT', () => {})
 
@@ -96,7 +96,7 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
       return
     }
     // bind first, print second: the host dials as soon as it reads this line
-    process.stdout.write(formatHandshake(protocol.version, place.path))
+    writeHandshake(formatHandshake(protocol.version, place.path))
     log.debug('Plugin serving', { socket: place.path, side: definition.side })
     runtime.watchParent()
   })
@@ -299,9 +299,15 @@ function configInput(request: ConfigureRequest): { core: { trustDomain: string }
 
 /**
  * Nothing but the handshake may reach stdout: console.* and grpc-js's own logging go to the hclog
- * stream instead, and stdout writes from stray code are turned into debug log lines.
+ * stream instead, and stdout writes from stray code become debug log lines. Returns the one writer
+ * allowed to touch the real stdout.
  */
-function captureProcessOutput(log: Logger): void {
+function captureProcessOutput(log: Logger): (line: string) => void {
+  const realWrite = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: unknown): boolean => {
+    log.debug('Discarded stdout output', { detail: String(chunk).slice(0, 1024) })
+    return true
+  }) as typeof process.stdout.write
   const fmt = (args: unknown[]): string =>
     args.map((a) => (typeof a === 'string' ? a : errorMessage(a))).join(' ')
   console.log = (...a: unknown[]) => log.info(fmt(a))
@@ -320,7 +326,11 @@ function captureProcessOutput(log: Logger): void {
     log.error('Unhandled promise rejection', { error: errorMessage(reason) })
   })
   process.on('uncaughtException', (err) => {
+    // like a Go plugin's panic: state is unknown, so fail closed; SPIRE logs the exit
     log.error('Uncaught exception; exiting', { error: errorMessage(err) })
     process.exit(1)
   })
+  return (line) => {
+    realWrite(line)
+  }
 }

@@ -222,6 +222,17 @@ describe('attestation streams', () => {
     assert.deepEqual(agent.extraStdout, [])
   })
 
+  test('stray console.log and stdout writes never reach stdout; they become log lines', async () => {
+    const server = track(await loadCrServer())
+    const agent = track(
+      await loadCrAgent('noisy-1', { hcl: `secret = "${CR_SECRET}"\nidentity = "noisy-1"\nnoisy = true` }),
+    )
+    await attestAgentToServer(agent, server)
+    await waitFor(() => agent.logs.some((l) => l.message === 'stray console.log' && l.level === 'info'))
+    await waitFor(() => agent.logs.some((l) => l.message === 'Discarded stdout output'))
+    assert.deepEqual(agent.extraStdout, [])
+  })
+
   test('TOFU: an agent ID SPIRE already knows is refused with PermissionDenied', async () => {
     const server = track(await loadCrServer())
     server.agentStore.add('spiffe://example.org/spire/agent/cr_test/node-b')
