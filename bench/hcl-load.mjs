@@ -121,8 +121,11 @@ function scoreFixtures(candidate) {
       if (error === undefined) failures.push({ case: c.case, why: 'accepted invalid text' })
       continue
     }
-    const want = JSON.parse(readFileSync(join(dir, c.expect === 'ok' ? 'decoded.json' : 'parsed.json'), 'utf8'))
-    if (error !== undefined) failures.push({ case: c.case, why: `rejected: ${error.split('\n')[0]}` })
+    const want = JSON.parse(
+      readFileSync(join(dir, c.expect === 'ok' ? 'decoded.json' : 'parsed.json'), 'utf8'),
+    )
+    if (error !== undefined)
+      failures.push({ case: c.case, why: `rejected: ${error.split('\n')[0]}` })
     else if (!isDeepStrictEqual(tree, want)) failures.push({ case: c.case, why: 'different tree' })
   }
   return { total: cases.length, passed: cases.length - failures.length, failures }
@@ -138,7 +141,9 @@ function measureLoad(file) {
     console.log(JSON.stringify({ ms, rssMb: (process.memoryUsage().rss - before) / 2 ** 20 }))`
   const samples = []
   for (let i = 0; i < RUNS; i++) {
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    })
     if (child.status !== 0) throw new Error(`import of ${file} failed: ${child.stderr}`)
     samples.push(JSON.parse(child.stdout))
   }

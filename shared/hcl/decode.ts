@@ -3,7 +3,7 @@
 // won, because Go decodes each of them into the field in turn. Rules: docs/hcl-config.md.
 import type { Fields, InferFields, ObjectSchema, Schema, SchemaKind } from './schema.js'
 import { goParseFloat, goParseInt } from './literal.js'
-import { assignmentsOf, getOwn, isHclObject, pickEntry, setOwn } from './tree.js'
+import { assignmentsOf, getOwn, isHclObject, pickEntry, setOwn, shadowedValues } from './tree.js'
 import type { Assignment, HclObject, HclValue } from './tree.js'
 
 /** Where decoding reports; `Report` from shared/plugin fits. */
@@ -91,9 +91,8 @@ class Decoder {
       this.errors.push(`${path}: expected ${schema.kind}, got ${kindName(wrong)}`)
       return undefined
     }
-    const values = slots.map((slot) => read(slot))
-    if (schema.kind === 'list') return this.list(slots, values, schema.of, path)
-    const objects = values.filter(isHclObject)
+    if (schema.kind === 'list') return this.list(slots, schema.of, path)
+    const objects = slots.map((slot) => read(slot)).filter(isHclObject)
     if (schema.kind === 'map') return this.map(objects, schema.of, path)
     if (schema.kind === 'object') return this.object(objects, schema, path)
     return undefined
@@ -112,16 +111,14 @@ class Decoder {
     return last
   }
 
-  private list(
-    slots: readonly Slot[],
-    values: readonly (HclValue | undefined)[],
-    of: Schema,
-    path: string,
-  ) {
+  private list(slots: readonly Slot[], of: Schema, path: string) {
     const elements: { slot: Slot; seq: number; entry: boolean }[] = []
     const seqOf = (slot: Slot): number => assignmentsOf(slot.container, slot.key)[0]?.seq ?? 0
-    slots.forEach((_, i) => {
-      const value = values[i]
+    const values = slots.flatMap(({ container, key }) => [
+      ...(isHclObject(container) ? shadowedValues(container, String(key)) : []),
+      read({ container, key }),
+    ])
+    for (const value of values) {
       if (Array.isArray(value)) {
         for (const index of value.keys()) {
           const slot = { container: value, key: index }
@@ -134,7 +131,7 @@ class Decoder {
           elements.push({ slot, seq: seqOf(slot), entry: true })
         }
       }
-    })
+    }
     // case variants of one field (Tags, tags) interleave in source order, as Go's filter does
     elements.sort((a, b) => a.seq - b.seq)
     const result: unknown[] = []

@@ -32,6 +32,8 @@ export interface Assignment {
 type Container = HclObject | HclValue[]
 
 const OBJECT_ASSIGNMENTS = new WeakMap<HclObject, Map<string, Assignment[]>>()
+/** Lists and objects that a later value of another kind replaced, per key, in source order. */
+const SHADOWED = new WeakMap<HclObject, Map<string, HclValue[]>>()
 /** A list element has exactly one assignment: the element itself. */
 const ELEMENT_ASSIGNMENTS = new WeakMap<HclValue[], Assignment[]>()
 
@@ -102,7 +104,8 @@ function record(obj: HclObject, key: string, assignments: readonly Assignment[])
   }
   const list = byKey.get(key)
   if (list === undefined) byKey.set(key, [...assignments])
-  else list.push(...assignments)
+  // a loop, not push(...): one key may be given a few hundred thousand times in 1 MiB
+  else for (const assignment of assignments) list.push(assignment)
 }
 
 function elementAssignments(list: HclValue[]): Assignment[] {
@@ -142,6 +145,7 @@ class TreeBuilder {
         target = existing
       } else {
         const fresh: HclObject = {}
+        shadow(target, key, existing)
         setOwn(target, key, fresh)
         record(target, key, [assignment])
         target = fresh
@@ -190,9 +194,29 @@ function merge(
       existingElements.push(elements[i] ?? deriveAssignment(v))
     }
   } else {
+    shadow(target, key, existing)
     setOwn(target, key, value)
   }
   record(target, key, assignments)
+}
+
+// The plain tree keeps the last value only, but Go decodes every value given for a list field
+// (`tags = ["a"]` then `tags {}` is ["a"] there), so replaced lists and objects stay reachable.
+function shadow(target: HclObject, key: string, replaced: HclValue | undefined): void {
+  if (!Array.isArray(replaced) && !isHclObject(replaced)) return
+  let byKey = SHADOWED.get(target)
+  if (byKey === undefined) {
+    byKey = new Map()
+    SHADOWED.set(target, byKey)
+  }
+  const list = byKey.get(key)
+  if (list === undefined) byKey.set(key, [replaced])
+  else list.push(replaced)
+}
+
+/** The lists and objects given for `key` that a value of another kind later replaced. */
+export function shadowedValues(obj: HclObject, key: string): readonly HclValue[] {
+  return SHADOWED.get(obj)?.get(key) ?? []
 }
 
 function keyText(tok: Token): string {

@@ -139,6 +139,14 @@ describe('unterminated everything, at the size limit', () => {
     assert.equal(Object.keys(tree).length, 30_000)
   })
 
+  test('one key given 170,000 times, then merged again', () => {
+    const text = `x {\n${'a = 1\n'.repeat(170_000)}}\nx {}\n`
+    assert.deepEqual(
+      timed(() => parseHcl(text)),
+      { x: { a: 1 } },
+    )
+  })
+
   test('many repeated blocks merge quickly', () => {
     const lines = Array.from({ length: 30_000 }, (_, i) => `t "A" { tags = ["${i}"] }`).join('\n')
     const tree = timed(() => parseHcl(lines))

@@ -177,6 +177,11 @@ describe('lists', () => {
       want: { items: [], tags: [] },
     },
     {
+      name: 'a list, then an empty block: the list is kept, as Go',
+      text: 'tags = ["a"]\ntags {}\ntags = ["b"]',
+      want: { tags: ['a', 'b'] },
+    },
+    {
       name: 'a block for a list of maps: one-key maps',
       text: 'maps { k = "v" }',
       want: { maps: [{ k: 'v' }] },
@@ -201,6 +206,11 @@ describe('lists', () => {
       name: 'the index counts across concatenated lists',
       text: 'tags = ["a"]\ntags = [["b"]]',
       error: 'tags[1]: expected string, got list',
+    },
+    {
+      name: 'a list replaced by a block is still checked, as Go',
+      text: 'nums = ["x"]\nnums {}\nnums = []',
+      error: 'nums[0]: int "x" is invalid',
     },
     {
       name: 'a block entry for a string list',
