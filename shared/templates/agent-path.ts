@@ -105,9 +105,13 @@ export function validateSpiffePath(path: string): void {
  * upstream parity: idutil.AgentID(td, suffix) validates `suffix` with ValidatePath and returns
  * spiffeid.FromPath(td, "/spire/agent" + suffix), i.e. `spiffe://<td>/spire/agent` followed by the
  * rendered path exactly as rendered (its leading slash supplies the separator; nothing is trimmed or
- * joined). The plugin name reaches the ID only through the template's `.PluginName`.
+ * joined). The plugin name reaches the ID only through the template's `.PluginName`, so the
+ * three-argument form ignores `pluginName`; it exists for callers written against that signature.
  */
-export function buildAgentId(trustDomain: string, path: string): string {
+export function buildAgentId(trustDomain: string, path: string): string
+export function buildAgentId(trustDomain: string, pluginName: string, path: string): string
+export function buildAgentId(trustDomain: string, a: string, b?: string): string {
+  const path = b ?? a
   if (trustDomain === '') {
     throw new SpiffeIdError(
       `cannot create agent ID with suffix ${quote(path)} for empty trust domain`,
@@ -120,6 +124,7 @@ export function buildAgentId(trustDomain: string, path: string): string {
       )
     }
   }
+
   checkAgentPathSuffix(path)
   return `spiffe://${trustDomain}/spire/agent${path}`
 }

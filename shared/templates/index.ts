@@ -1,6 +1,12 @@
 // Go text/template (with upstream SPIRE's Sprig allow-list) for agent_path_template.
 
-export { SpiffeIdError, TemplateError, type TemplateErrorPhase } from './errors.js'
+export {
+  FuncError,
+  LimitError,
+  SpiffeIdError,
+  TemplateError,
+  type TemplateErrorPhase,
+} from './errors.js'
 export type { MissingKey } from './eval.js'
 export {
   type Arg,

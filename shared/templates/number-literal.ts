@@ -21,8 +21,10 @@ export function parseNumberLiteral(t: Item): NumberNode | string {
     const v = BigInt(r)
     return { ...base, isInt: true, isUint: true, isFloat: true, int64: v, uint64: v, float64: r }
   }
+
   // deviation: complex constants (1+2i, 3i) are rejected (docs/agent-path-template.md)
-  if (t.typ === 'complex' || text.endsWith('i')) return `complex constants are not supported: ${text}`
+  if (t.typ === 'complex' || text.endsWith('i'))
+    return `complex constants are not supported: ${text}`
   const u = parseUint64(text)
   const i = parseInt64(text)
   let isUint = u !== undefined

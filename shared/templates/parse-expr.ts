@@ -73,6 +73,7 @@ export abstract class ExprParser extends TokenStream {
       }
     }
   }
+
   protected checkPipeline(pipe: PipeNode, context: string): void {
     if (pipe.cmds.length === 0) this.errorf(`missing value for ${context}`)
     pipe.cmds.slice(1).forEach((c, i) => {
@@ -82,6 +83,7 @@ export abstract class ExprParser extends TokenStream {
       }
     })
   }
+
   protected command(): CommandNode {
     const cmd: CommandNode = { type: 'command', pos: this.peekNonSpace().pos, args: [] }
     for (;;) {
@@ -97,6 +99,7 @@ export abstract class ExprParser extends TokenStream {
     if (cmd.args.length === 0) this.errorf('empty command')
     return cmd
   }
+
   protected operand(): ArgNode | undefined {
     const node = this.term()
     if (node === undefined || this.peek().typ !== 'field') return node
@@ -117,6 +120,7 @@ export abstract class ExprParser extends TokenStream {
     }
     return { type: 'chain', pos, node, field: fields }
   }
+
   protected term(): ArgNode | undefined {
     const t = this.nextNonSpace()
     switch (t.typ) {
@@ -161,15 +165,18 @@ export abstract class ExprParser extends TokenStream {
     this.backup()
     return undefined
   }
+
   protected newVariable(pos: number, ident: string): VariableNode {
     return { type: 'variable', pos, ident: ident.split('.') }
   }
+
   protected useVar(pos: number, name: string): VariableNode {
     const v = this.newVariable(pos, name)
     const head = v.ident[0] ?? ''
     if (!this.vars.includes(head)) this.errorf(`undefined variable ${quote(head)}`)
     return v
   }
+
   protected unquoteOrFail(val: string): string {
     try {
       return fromBytes(unquote(val))

@@ -55,52 +55,63 @@ export abstract class TokenStream {
     else this.token[0] = this.lex.nextItem()
     return this.tok(this.peekCount)
   }
+
   private tok(i: number): Item {
     return this.token[i] ?? ZERO_ITEM
   }
+
   protected backup(): void {
     this.peekCount++
   }
+
   protected backup2(t1: Item): void {
     this.token[1] = t1
     this.peekCount = 2
   }
+
   protected backup3(t2: Item, t1: Item): void {
     this.token[1] = t1
     this.token[2] = t2
     this.peekCount = 3
   }
+
   protected peek(): Item {
     if (this.peekCount > 0) return this.tok(this.peekCount - 1)
     this.peekCount = 1
     this.token[0] = this.lex.nextItem()
     return this.tok(0)
   }
+
   protected nextNonSpace(): Item {
     for (;;) {
       const t = this.next()
       if (t.typ !== 'space') return t
     }
   }
+
   protected peekNonSpace(): Item {
     const t = this.nextNonSpace()
     this.backup()
     return t
   }
+
   protected errorf(message: string, limit = false): never {
     this.tree.root = undefined
     throw new ParseFailure(`template: ${this.parseName}:${this.tok(0).line}: ${message}`, limit)
   }
+
   protected expect(expected: ItemType, context: string): Item {
     const t = this.nextNonSpace()
     if (t.typ !== expected) this.unexpected(t, context)
     return t
   }
+
   protected expectOneOf(a: ItemType, b: ItemType, context: string): Item {
     const t = this.nextNonSpace()
     if (t.typ !== a && t.typ !== b) this.unexpected(t, context)
     return t
   }
+
   protected unexpected(t: Item, context: string): never {
     if (t.typ === 'error') {
       let extra = ''
@@ -112,6 +123,7 @@ export abstract class TokenStream {
     }
     this.errorf(`unexpected ${itemString(t)} in ${context}`)
   }
+
   protected enter(): void {
     if (++this.nesting > this.options.maxDepth) this.errorf('max nesting depth exceeded', true)
   }

@@ -1,8 +1,16 @@
 // A port of Go's text/template/parse parser (parse.go): templates, actions and control structures.
 // Expressions are in parse-expr.ts, the token stream in parse-tokens.ts. Error texts match Go's.
 
-import { Lexer } from './lexer.js'
-import type { BranchNode, ElseNode, EndNode, ListNode, Node, TemplateNode } from './nodes.js'
+import { type Item, Lexer } from './lexer.js'
+import type {
+  BranchNode,
+  ElseNode,
+  EndNode,
+  ListNode,
+  Node,
+  PipeNode,
+  TemplateNode,
+} from './nodes.js'
 import { nodeString } from './nodes.js'
 import { ExprParser } from './parse-expr.js'
 import type { ParserOptions, Tree } from './parse-tokens.js'
@@ -38,6 +46,7 @@ class TreeParser extends ExprParser {
       this.nesting,
     )
   }
+
   add(): void {
     const existing = this.treeSet.get(this.tree.name)
     if (existing === undefined || isEmptyTree(existing.root)) {
@@ -48,6 +57,7 @@ class TreeParser extends ExprParser {
       this.errorf(`template: multiple definition of template ${quote(this.tree.name)}`)
     }
   }
+
   parse(): void {
     this.tree.root = this.newList(this.peek().pos)
     while (this.peek().typ !== 'eof') {
@@ -66,6 +76,7 @@ class TreeParser extends ExprParser {
       this.tree.root.nodes.push(n)
     }
   }
+
   private parseDefinition(): void {
     const context = 'define clause'
     const nameTok = this.expectOneOf('string', 'rawString', context)
@@ -77,9 +88,11 @@ class TreeParser extends ExprParser {
     if (end.type !== 'end') this.errorf(`unexpected ${nodeString(end)} in ${context}`)
     this.add()
   }
+
   private newList(pos: number): ListNode {
     return { type: 'list', pos, nodes: [] }
   }
+
   private itemList(): [ListNode, EndNode | ElseNode] {
     const list = this.newList(this.peekNonSpace().pos)
     while (this.peekNonSpace().typ !== 'eof') {
@@ -89,6 +102,7 @@ class TreeParser extends ExprParser {
     }
     this.errorf('unexpected EOF')
   }
+
   private textOrAction(): Node {
     const t = this.nextNonSpace()
     switch (t.typ) {
@@ -105,6 +119,7 @@ class TreeParser extends ExprParser {
         this.unexpected(t, 'input')
     }
   }
+
   private action(): Node {
     const t = this.nextNonSpace()
     switch (t.typ) {
@@ -133,6 +148,7 @@ class TreeParser extends ExprParser {
       pipe: this.pipeline('command', 'rightDelim'),
     }
   }
+
   private loopControl(t: Item): Node {
     const typ = t.typ === 'break' ? 'break' : 'continue'
     const next = this.nextNonSpace()
@@ -140,6 +156,7 @@ class TreeParser extends ExprParser {
     if (this.rangeDepth === 0) this.errorf(`{{${typ}}} outside {{range}}`)
     return { type: typ, pos: t.pos, line: t.line }
   }
+
   private parseControl(context: 'if' | 'range' | 'with'): Omit<BranchNode, 'type'> {
     const mark = this.vars.length
     this.enter()
@@ -165,15 +182,18 @@ class TreeParser extends ExprParser {
       this.nesting--
     }
   }
+
   private branchControl(type: 'if' | 'range' | 'with'): BranchNode {
     return { type, ...this.parseControl(type) }
   }
+
   private elseControl(): ElseNode {
     const p = this.peekNonSpace()
     if (p.typ === 'if' || p.typ === 'with') return { type: 'else', pos: p.pos, line: p.line }
     const t = this.expect('rightDelim', 'else')
     return { type: 'else', pos: t.pos, line: t.line }
   }
+
   private blockControl(): TemplateNode {
     const context = 'block clause'
     const token = this.nextNonSpace()
@@ -187,6 +207,7 @@ class TreeParser extends ExprParser {
     block.add()
     return { type: 'template', pos: token.pos, line: token.line, name, pipe }
   }
+
   private templateControl(): TemplateNode {
     const context = 'template clause'
     const token = this.nextNonSpace()
@@ -198,6 +219,7 @@ class TreeParser extends ExprParser {
     }
     return { type: 'template', pos: token.pos, line: token.line, name, pipe }
   }
+
   private parseTemplateName(token: Item, context: string): string {
     if (token.typ === 'string' || token.typ === 'rawString') return this.unquoteOrFail(token.val)
     this.unexpected(token, context)

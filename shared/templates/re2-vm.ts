@@ -13,7 +13,7 @@ import {
 export { RegexpError }
 
 /** Most instructions a compiled regexp may have. deviation: Go allows far larger programs. */
-export const MAX_PROGRAM_SIZE = 10_000
+export const MAX_PROGRAM_SIZE = 100_000
 
 type Inst =
   | { op: 'char'; test: (cp: number) => boolean }
@@ -43,7 +43,7 @@ class Compiler {
 
   private emit(i: Inst): number {
     if (this.prog.length >= MAX_PROGRAM_SIZE) {
-      throw new RegexpError(`error parsing regexp: expression too large: \`${this.expr}\``)
+      throw new RegexpError(`error parsing regexp: expression too large: \`${this.expr}\``, true)
     }
     this.prog.push(i)
     return this.prog.length - 1

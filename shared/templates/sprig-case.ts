@@ -214,6 +214,7 @@ function camelCaseToLowerCase(s: string, connector: number): string {
       if (wt !== 'invalid' && wt !== 'connector' && wt !== 'punct') out.push(connector)
     }
   }
+
   toLowerWord(out, wt, word, connector)
   return str(out)
 }

@@ -1,7 +1,7 @@
 // Sprig's regex functions with Go's regexp semantics: RE2 syntax and leftmost-first matching (re2-vm.ts),
 // Go's rules for successive empty matches, `$1`/`${name}` expansion and Split.
 
-import { FuncError } from './errors.js'
+import { FuncError, LimitError } from './errors.js'
 import { type FuncContext, type FuncMap, checkSize, fn, int, str } from './funcs.js'
 import {
   type CompiledRegexp,
@@ -21,7 +21,8 @@ function compile(expr: string): CompiledRegexp {
   try {
     return compileRe2(expr)
   } catch (err) {
-    if (err instanceof RegexpError) throw new FuncError(err.message)
+    if (err instanceof RegexpError)
+      throw err.limit ? new LimitError(err.message) : new FuncError(err.message)
     throw err
   }
 }
@@ -31,6 +32,7 @@ function mustCompile(expr: string): CompiledRegexp {
   try {
     return compile(expr)
   } catch (err) {
+    if (!(err instanceof FuncError)) throw err
     const q = canBackquote(expr) ? '`' + expr + '`' : quote(expr)
     throw new FuncError(
       `regexp: Compile(${q}): ${err instanceof Error ? err.message : String(err)}`,

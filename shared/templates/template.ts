@@ -8,7 +8,7 @@ import type { FuncMap } from './funcs.js'
 import { ParseFailure, type Tree, parseTrees } from './parser.js'
 import { quote } from './strconv.js'
 import { toBytes } from './utf8.js'
-import { toGoValue } from './values.js'
+import { type GoValue, toGoValue } from './values.js'
 
 /** Bounds that keep a hostile template or data set from using unbounded time or memory. */
 export interface TemplateLimits {
@@ -64,7 +64,7 @@ class ParsedTemplate implements Template {
   ) {}
 
   execute(data: unknown): string {
-    let value
+    let value: GoValue
     try {
       value = toGoValue(data, {
         nodes: this.limits.maxDataValues,
@@ -92,13 +92,23 @@ class ParsedTemplate implements Template {
         throw new TemplateError('execute', `template: ${this.name}: ${err.message}`, {
           limit: true,
         })
-      if (err instanceof RangeError) {
+      if (isStackOverflow(err)) {
         throw new TemplateError('execute', `template: ${this.name}: ${err.message}`, {
           limit: true,
         })
       }
       throw err
     }
+  }
+}
+
+const isStackOverflow = (err: unknown): err is RangeError =>
+  err instanceof RangeError && /call stack/i.test(err.message)
+
+function checkLimits(limits: TemplateLimits): void {
+  for (const [key, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new TypeError(`template limit ${key} must be a positive integer`)
   }
 }
 
@@ -109,6 +119,7 @@ export function parseTemplate(
   options: ParseTemplateOptions = {},
 ): Template {
   const limits: TemplateLimits = { ...DEFAULT_TEMPLATE_LIMITS, ...options.limits }
+  checkLimits(limits)
   const funcs: FuncMap = options.funcs ?? {}
   const bytes = toBytes(text)
   if (bytes.length > limits.maxTemplateBytes) {
@@ -128,7 +139,7 @@ export function parseTemplate(
   } catch (err) {
     if (err instanceof ParseFailure)
       throw new TemplateError('parse', err.message, { limit: err.limit })
-    if (err instanceof RangeError)
+    if (isStackOverflow(err))
       throw new TemplateError('parse', `template: ${name}: ${err.message}`, { limit: true })
     throw err
   }
