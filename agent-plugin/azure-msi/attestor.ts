@@ -28,7 +28,12 @@ export function createAttestor(deps: Deps): AgentAttestor<MsiAgentConfig> {
       } catch (err) {
         // upstream parity: `unable to fetch token: <err>`
         const message = err instanceof Error ? err.message : String(err)
-        throw new PluginError('Internal', 'token-fetch-failed', `unable to fetch token: ${message}`, { cause: err })
+        throw new PluginError(
+          'Internal',
+          'token-fetch-failed',
+          `unable to fetch token: ${message}`,
+          { cause: err },
+        )
       }
       deps.log.debug('Fetched managed identity token', {
         resource: config.resourceId,

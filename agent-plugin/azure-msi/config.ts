@@ -1,6 +1,10 @@
 import { IMDS_ENDPOINT } from '../../shared/azure/clouds.js'
 import { parseGoDuration } from '../../shared/azure/duration.js'
-import { IMDS_REQUEST_TIMEOUT_MS, IMDS_RETRY_BUDGET_MS, type MsiIdentitySelector } from '../../shared/azure/imds.js'
+import {
+  IMDS_REQUEST_TIMEOUT_MS,
+  IMDS_RETRY_BUDGET_MS,
+  type MsiIdentitySelector,
+} from '../../shared/azure/imds.js'
 import { isGuid, parseArmIdOf } from '../../shared/azure/resource-id.js'
 import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
@@ -39,7 +43,12 @@ export const buildConfig: BuildConfig<MsiAgentConfig> = (hcl, _core, report) => 
 export function buildFromRaw(raw: RawConfig, report: Report): MsiAgentConfig | undefined {
   const identity = identitySelector(raw, report)
   const imdsEndpoint = endpoint(raw.imds_endpoint, report)
-  const requestTimeoutMs = duration(raw.request_timeout, 'request_timeout', IMDS_REQUEST_TIMEOUT_MS, report)
+  const requestTimeoutMs = duration(
+    raw.request_timeout,
+    'request_timeout',
+    IMDS_REQUEST_TIMEOUT_MS,
+    report,
+  )
   const retryTimeoutMs = duration(raw.retry_timeout, 'retry_timeout', IMDS_RETRY_BUDGET_MS, report)
   if (!report.ok || identity === undefined) return undefined
   return {
@@ -53,7 +62,9 @@ export function buildFromRaw(raw: RawConfig, report: Report): MsiAgentConfig | u
 
 /** deviation: upstream cannot pick a user-assigned identity (docs/plugin_agent_nodeattestor_azure_msi.md). */
 function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector | undefined {
-  const given = (['client_id', 'object_id', 'msi_res_id'] as const).filter((k) => (raw[k] ?? '') !== '')
+  const given = (['client_id', 'object_id', 'msi_res_id'] as const).filter(
+    (k) => (raw[k] ?? '') !== '',
+  )
   if (given.length > 1) {
     report.error('only one of client_id, object_id or msi_res_id may be set')
     return undefined
@@ -63,7 +74,9 @@ function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector |
   const value = (raw[kind] ?? '').trim()
   if (kind === 'msi_res_id') {
     if (parseArmIdOf(value, 'uami') === undefined) {
-      report.error(`msi_res_id ${JSON.stringify(value)} is not a user-assigned identity resource ID`)
+      report.error(
+        `msi_res_id ${JSON.stringify(value)} is not a user-assigned identity resource ID`,
+      )
     }
   } else if (!isGuid(value)) {
     report.error(`${kind} ${JSON.stringify(value)} must be a GUID`)
@@ -79,14 +92,24 @@ function endpoint(value: string | undefined, report: Report): string {
   } catch {
     u = undefined
   }
-  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+  if (
+    u === undefined ||
+    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+    u.search !== '' ||
+    u.hash !== ''
+  ) {
     report.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
     return IMDS_ENDPOINT
   }
   return value.replace(/\/+$/, '')
 }
 
-function duration(value: string | undefined, key: string, fallback: number, report: Report): number {
+function duration(
+  value: string | undefined,
+  key: string,
+  fallback: number,
+  report: Report,
+): number {
   if (value === undefined || value === '') return fallback
   const ms = parseGoDuration(value)
   if (ms === undefined || ms <= 0) {

@@ -43,10 +43,16 @@ export function checkAiaUrl(text: string): URL {
   try {
     url = new URL(text)
   } catch {
-    throw new AiaError('aia-not-allowed', `CA Issuers URL ${JSON.stringify(text)} is not a valid URL`)
+    throw new AiaError(
+      'aia-not-allowed',
+      `CA Issuers URL ${JSON.stringify(text)} is not a valid URL`,
+    )
   }
   const refuse = (why: string): never => {
-    throw new AiaError('aia-not-allowed', `CA Issuers URL ${JSON.stringify(text)} is not allowed: ${why}`)
+    throw new AiaError(
+      'aia-not-allowed',
+      `CA Issuers URL ${JSON.stringify(text)} is not allowed: ${why}`,
+    )
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') refuse('scheme must be http or https')
   if (url.username !== '' || url.password !== '') refuse('userinfo is not allowed')
@@ -55,7 +61,8 @@ export function checkAiaUrl(text: string): URL {
   if (url.port !== '' && url.port !== '80' && url.port !== '443') refuse('port must be 80 or 443')
   const place = AIA_ALLOWED_LOCATIONS.find((p) => p.host === host)
   if (place === undefined) refuse(`host ${JSON.stringify(host)} is not an allowed issuer host`)
-  if (!url.pathname.startsWith(place!.pathPrefix)) refuse(`path must start with ${place!.pathPrefix}`)
+  if (!url.pathname.startsWith(place!.pathPrefix))
+    refuse(`path must start with ${place!.pathPrefix}`)
   return url
 }
 
@@ -83,7 +90,11 @@ export interface AiaFetcherOptions {
  * and a per-URL cache of successes shared by concurrent attestations.
  */
 export function createAiaFetcher(options: AiaFetcherOptions): IssuerFetcher {
-  const cache = new TtlCache<Cert>({ ttlMs: AIA_CACHE_TTL_MS, maxEntries: AIA_CACHE_MAX_ENTRIES, now: options.now })
+  const cache = new TtlCache<Cert>({
+    ttlMs: AIA_CACHE_TTL_MS,
+    maxEntries: AIA_CACHE_MAX_ENTRIES,
+    now: options.now,
+  })
   const load = async (url: URL, signal: AbortSignal | undefined): Promise<Cert> => {
     const target =
       options.issuerOverride === undefined
@@ -101,17 +112,24 @@ export function createAiaFetcher(options: AiaFetcherOptions): IssuerFetcher {
       })
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
-      throw new AiaError('aia-fetch-failed', `failed to fetch intermediate certificate: ${msg}`, { cause: err })
+      throw new AiaError('aia-fetch-failed', `failed to fetch intermediate certificate: ${msg}`, {
+        cause: err,
+      })
     }
     if (res.status !== 200) {
       // upstream parity: a non-200 (redirects included: they are not followed) fails the fetch
-      throw new AiaError('aia-fetch-failed', `failed to fetch intermediate certificate, status: ${res.status} ${bodySnippet(res.body, 64)}`.trimEnd())
+      throw new AiaError(
+        'aia-fetch-failed',
+        `failed to fetch intermediate certificate, status: ${res.status} ${bodySnippet(res.body, 64)}`.trimEnd(),
+      )
     }
     try {
       return parseDerOrPem(res.body)
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
-      throw new AiaError('aia-fetch-failed', `failed to parse intermediate certificate: ${msg}`, { cause: err })
+      throw new AiaError('aia-fetch-failed', `failed to parse intermediate certificate: ${msg}`, {
+        cause: err,
+      })
     }
   }
   return {

@@ -54,7 +54,8 @@ export class CertificateParseError extends Error {
 
 /** Parses one DER certificate; throws CertificateParseError. */
 export function parseCertificate(der: Uint8Array): Cert {
-  if (der.length > MAX_CERT_BYTES) throw new CertificateParseError(`certificate exceeds ${MAX_CERT_BYTES} bytes`)
+  if (der.length > MAX_CERT_BYTES)
+    throw new CertificateParseError(`certificate exceeds ${MAX_CERT_BYTES} bytes`)
   const buf = Buffer.from(der)
   let x509: X509Certificate
   let cert: pkijs.Certificate
@@ -64,7 +65,8 @@ export function parseCertificate(der: Uint8Array): Cert {
   } catch (err) {
     throw new CertificateParseError(err instanceof Error ? err.message : String(err))
   }
-  const ext = (oid: string): pkijs.Extension | undefined => cert.extensions?.find((e) => e.extnID === oid)
+  const ext = (oid: string): pkijs.Extension | undefined =>
+    cert.extensions?.find((e) => e.extnID === oid)
   const bc = ext(OID_BASIC_CONSTRAINTS)?.parsedValue as unknown
   const ku = ext(OID_KEY_USAGE)?.parsedValue as unknown
   const eku = ext(OID_EXT_KEY_USAGE)?.parsedValue as unknown
@@ -90,7 +92,12 @@ export function parseCertificate(der: Uint8Array): Cert {
         ? hex(aki.keyIdentifier.valueBlock.valueHexView)
         : undefined,
     isCa: basic?.cA === true,
-    pathLen: typeof pathLen === 'number' ? pathLen : pathLen instanceof asn1js.Integer ? pathLen.valueBlock.valueDec : undefined,
+    pathLen:
+      typeof pathLen === 'number'
+        ? pathLen
+        : pathLen instanceof asn1js.Integer
+          ? pathLen.valueBlock.valueDec
+          : undefined,
     keyCertSign: ku instanceof asn1js.BitString ? bitSet(ku, KEY_CERT_SIGN_BIT) : undefined,
     extKeyUsage: eku instanceof pkijs.ExtKeyUsage ? [...eku.keyPurposes] : undefined,
     dnsNames: san instanceof pkijs.AltName ? generalNames(san.altNames, 2) : [],

@@ -1,5 +1,12 @@
 import { AiaError, type IssuerFetcher } from './aia.js'
-import { EKU_ANY, EKU_SERVER_AUTH, namesIssuer, signedBy, validAt, type Cert } from './certificate.js'
+import {
+  EKU_ANY,
+  EKU_SERVER_AUTH,
+  namesIssuer,
+  signedBy,
+  validAt,
+  type Cert,
+} from './certificate.js'
 import { documentError } from './document.js'
 
 /** Intermediates between the leaf and an anchor; real chains have one or two. */
@@ -58,7 +65,11 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
       note(problem.rank, problem.reason, problem.message)
     }
     if (intermediatesBelow >= MAX_CHAIN_INTERMEDIATES) {
-      note(4, 'chain-too-long', `x509: no path to a pinned root within ${MAX_CHAIN_INTERMEDIATES} intermediates`)
+      note(
+        4,
+        'chain-too-long',
+        `x509: no path to a pinned root within ${MAX_CHAIN_INTERMEDIATES} intermediates`,
+      )
       return undefined
     }
     const tried = new Set<string>()
@@ -70,7 +81,11 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
         return undefined
       }
       if (!namesIssuer(current, candidate) || !signedBy(current, candidate)) {
-        note(6, 'chain-untrusted', `x509: certificate signed by unknown authority (${current.subject} is not signed by ${candidate.subject})`)
+        note(
+          6,
+          'chain-untrusted',
+          `x509: certificate signed by unknown authority (${current.subject} is not signed by ${candidate.subject})`,
+        )
         return undefined
       }
       const problem = caProblem(candidate, intermediatesBelow, now, false)
@@ -85,11 +100,19 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
       if (found !== undefined) return found
     }
     if (current.caIssuers.length === 0) {
-      note(7, 'no-aia', 'failed to get intermediate certificate: failed to extract CA Issuers URL: no CA Issuers URL found in certificate')
+      note(
+        7,
+        'no-aia',
+        'failed to get intermediate certificate: failed to extract CA Issuers URL: no CA Issuers URL found in certificate',
+      )
     }
     for (const url of current.caIssuers) {
       if (fetches >= MAX_AIA_FETCHES) {
-        note(4, 'aia-limit', `failed to get intermediate certificate: more than ${MAX_AIA_FETCHES} CA Issuers fetches`)
+        note(
+          4,
+          'aia-limit',
+          `failed to get intermediate certificate: more than ${MAX_AIA_FETCHES} CA Issuers fetches`,
+        )
         break
       }
       let fetched: Cert
@@ -100,7 +123,11 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
         if (options.signal?.aborted) throw err
         const reason = err instanceof AiaError ? err.reason : 'aia-fetch-failed'
         const msg = err instanceof Error ? err.message : String(err)
-        note(reason === 'aia-not-allowed' ? 2 : 3, reason, `failed to get intermediate certificate: ${msg}`)
+        note(
+          reason === 'aia-not-allowed' ? 2 : 3,
+          reason,
+          `failed to get intermediate certificate: ${msg}`,
+        )
         continue
       }
       const found = await attempt(fetched)
@@ -112,7 +139,8 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
   const chain = await extend([leaf])
   if (chain === undefined) {
     const best = [...deadEnds].sort((a, b) => a.rank - b.rank)[0]
-    if (best === undefined) throw chainError('chain-untrusted', 'x509: certificate signed by unknown authority')
+    if (best === undefined)
+      throw chainError('chain-untrusted', 'x509: certificate signed by unknown authority')
     throw chainError(best.reason, best.message)
   }
   options.intermediates.remember(chain.slice(1, -1))
@@ -138,20 +166,42 @@ function validityProblem(cert: Cert, now: Date): DeadEnd | undefined {
 }
 
 /** What makes `ca` unusable as the issuer above `intermediatesBelow` intermediates, if anything. */
-function caProblem(ca: Cert, intermediatesBelow: number, now: Date, anchor: boolean): DeadEnd | undefined {
+function caProblem(
+  ca: Cert,
+  intermediatesBelow: number,
+  now: Date,
+  anchor: boolean,
+): DeadEnd | undefined {
   const validity = validityProblem(ca, now)
   if (validity !== undefined) return validity
   // Go requires the CA bit of intermediates; a pinned anchor is trusted as configured
-  if (!anchor && !ca.isCa) return { rank: 1, reason: 'issuer-not-ca', message: `x509: ${ca.subject} is not a CA certificate` }
+  if (!anchor && !ca.isCa)
+    return {
+      rank: 1,
+      reason: 'issuer-not-ca',
+      message: `x509: ${ca.subject} is not a CA certificate`,
+    }
   if (ca.keyCertSign === false) {
-    return { rank: 1, reason: 'issuer-not-ca', message: `x509: ${ca.subject} may not sign certificates (no keyCertSign)` }
+    return {
+      rank: 1,
+      reason: 'issuer-not-ca',
+      message: `x509: ${ca.subject} may not sign certificates (no keyCertSign)`,
+    }
   }
   if (ca.pathLen !== undefined && intermediatesBelow > ca.pathLen) {
-    return { rank: 1, reason: 'path-length-exceeded', message: `x509: too many intermediates for path length constraint of ${ca.subject}` }
+    return {
+      rank: 1,
+      reason: 'path-length-exceeded',
+      message: `x509: too many intermediates for path length constraint of ${ca.subject}`,
+    }
   }
   const eku = ca.extKeyUsage
   if (eku !== undefined && !eku.includes(EKU_SERVER_AUTH) && !eku.includes(EKU_ANY)) {
-    return { rank: 1, reason: 'issuer-eku', message: `x509: certificate specifies an incompatible key usage (${ca.subject})` }
+    return {
+      rank: 1,
+      reason: 'issuer-eku',
+      message: `x509: certificate specifies an incompatible key usage (${ca.subject})`,
+    }
   }
   return undefined
 }

@@ -21,7 +21,10 @@ export function parseDocumentContent(bytes: Buffer): DocumentContent {
     untrusted = JSON.parse(bytes.toString('utf8'))
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)
-    throw documentError('malformed-content', `failed to unmarshal attested document payload: ${msg}`)
+    throw documentError(
+      'malformed-content',
+      `failed to unmarshal attested document payload: ${msg}`,
+    )
   }
   if (typeof untrusted !== 'object' || untrusted === null || Array.isArray(untrusted)) {
     throw documentError(
@@ -58,7 +61,10 @@ export function parseDocumentContent(bytes: Buffer): DocumentContent {
  * The content checks, in upstream's order (steps 7–10), then the validity window upstream never
  * checks: created not after now + skew, not expired before now − skew.
  */
-export function checkDocumentContent(content: DocumentContent, expected: { nonce: string; now: Date }): void {
+export function checkDocumentContent(
+  content: DocumentContent,
+  expected: { nonce: string; now: Date },
+): void {
   if (content.vmId === '') throw invalid('missing-vm-id', 'missing VM ID in attested document')
   if (content.subscriptionId === '') {
     throw invalid('missing-subscription-id', 'missing subscription ID in attested document')
@@ -66,7 +72,10 @@ export function checkDocumentContent(content: DocumentContent, expected: { nonce
   if (content.nonce !== expected.nonce) throw invalid('nonce-mismatch', 'nonce mismatch')
   const uuidProblem = uuidFormatProblem(content.vmId)
   if (uuidProblem !== undefined) {
-    throw invalid('invalid-vm-id', `invalid VM ID: invalid UUID format: ${JSON.stringify(content.vmId)}: ${uuidProblem}`)
+    throw invalid(
+      'invalid-vm-id',
+      `invalid VM ID: invalid UUID format: ${JSON.stringify(content.vmId)}: ${uuidProblem}`,
+    )
   }
   checkValidityWindow(content, expected.now)
 }
@@ -83,14 +92,21 @@ export function checkValidityWindow(content: DocumentContent, now: Date): void {
   }
   const t = now.getTime()
   if (created.getTime() > t + DOCUMENT_CLOCK_SKEW_MS) {
-    throw invalid('document-not-yet-valid', `attested document was created in the future (createdOn ${content.createdOn})`)
+    throw invalid(
+      'document-not-yet-valid',
+      `attested document was created in the future (createdOn ${content.createdOn})`,
+    )
   }
   if (expires.getTime() < t - DOCUMENT_CLOCK_SKEW_MS) {
-    throw invalid('document-expired', `attested document has expired (expiresOn ${content.expiresOn})`)
+    throw invalid(
+      'document-expired',
+      `attested document has expired (expiresOn ${content.expiresOn})`,
+    )
   }
 }
 
-const AZURE_TIMESTAMP_RE = /^(\d{2})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/
+const AZURE_TIMESTAMP_RE =
+  /^(\d{2})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/
 
 /** `MM/DD/YY HH:MM:SS ±HHMM` (azure-facts §2.4) as a UTC instant; undefined when malformed. */
 export function parseAzureTimestamp(text: string): Date | undefined {
@@ -99,7 +115,15 @@ export function parseAzureTimestamp(text: string): Date | undefined {
   const [mo, d, y, h, mi, s, sign, oh, om] = m.slice(1).map((x) => x ?? '')
   const month = Number(mo)
   const day = Number(d)
-  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s) > 59
+  ) {
     return undefined
   }
   const utc = Date.UTC(2000 + Number(y), month - 1, day, Number(h), Number(mi), Number(s))
@@ -108,7 +132,8 @@ export function parseAzureTimestamp(text: string): Date | undefined {
   return new Date(utc - offsetMs)
 }
 
-const CANONICAL_UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+const CANONICAL_UUID_RE =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 
 /**
  * gofrs/uuid FromString's wording for a bad UUID. deviation: only the canonical 8-4-4-4-12 form is
@@ -123,7 +148,10 @@ export function uuidFormatProblem(text: string): string | undefined {
 }
 
 /** upstream parity: a non-empty `restrict_to_subscriptions` is an allow-list. */
-export function authorizeSubscription(subscriptionId: string, allowed: ReadonlySet<string> | undefined): void {
+export function authorizeSubscription(
+  subscriptionId: string,
+  allowed: ReadonlySet<string> | undefined,
+): void {
   if (allowed === undefined || allowed.size === 0) return
   if (allowed.has(subscriptionId.toLowerCase())) return
   throw new PluginError(

@@ -72,13 +72,20 @@ export function documentError(reason: string, message: string, cause?: unknown):
  */
 export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   // upstream parity: the first check and its message
-  if (doc.signature === '') throw documentError('missing-signature', 'missing signature in attested document')
+  if (doc.signature === '')
+    throw documentError('missing-signature', 'missing signature in attested document')
   // deviation: upstream does not check the encoding (docs/plugin_server_nodeattestor_azure_imds.md)
   if (doc.encoding !== 'pkcs7') {
-    throw documentError('unsupported-encoding', `unsupported encoding ${JSON.stringify(doc.encoding)} (expected "pkcs7")`)
+    throw documentError(
+      'unsupported-encoding',
+      `unsupported encoding ${JSON.stringify(doc.encoding)} (expected "pkcs7")`,
+    )
   }
   if (doc.signature.length > MAX_SIGNATURE_BASE64_CHARS) {
-    throw documentError('document-too-large', `signature exceeds ${MAX_SIGNATURE_BASE64_CHARS} characters`)
+    throw documentError(
+      'document-too-large',
+      `signature exceeds ${MAX_SIGNATURE_BASE64_CHARS} characters`,
+    )
   }
   const der = decodeStdBase64(doc.signature)
   const signedData = parsePkcs7(der)
@@ -87,11 +94,17 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
     throw documentError('no-certificates', 'no certificates found in PKCS7 signature')
   }
   if (rawCerts.length > MAX_BAG_CERTIFICATES) {
-    throw documentError('too-many-certificates', `more than ${MAX_BAG_CERTIFICATES} certificates in PKCS7 signature`)
+    throw documentError(
+      'too-many-certificates',
+      `more than ${MAX_BAG_CERTIFICATES} certificates in PKCS7 signature`,
+    )
   }
   const bag = rawCerts.map((c) => {
     if (!(c instanceof pkijs.Certificate)) {
-      throw documentError('malformed-pkcs7', 'failed to parse PKCS7 signature: unsupported certificate choice in bag')
+      throw documentError(
+        'malformed-pkcs7',
+        'failed to parse PKCS7 signature: unsupported certificate choice in bag',
+      )
     }
     try {
       return parseCertificate(Buffer.from(c.toSchema().toBER(false)))
@@ -104,11 +117,17 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   const signer = signerInfo === undefined ? undefined : resolveSigner(signerInfo, bag)
   if (signerInfo === undefined || signer === undefined) {
     // upstream parity: GetOnlySigner's failure, whether there are 0, 2+ SignerInfos or no matching cert
-    throw documentError('signer-not-resolved', 'expected exactly one signer certificate in PKCS7 signature')
+    throw documentError(
+      'signer-not-resolved',
+      'expected exactly one signer certificate in PKCS7 signature',
+    )
   }
   const eContent = signedData.encapContentInfo.eContent
   if (signedData.encapContentInfo.eContentType !== OID_DATA || eContent === undefined) {
-    throw documentError('malformed-pkcs7', 'failed to parse PKCS7 signature: content is not attached data')
+    throw documentError(
+      'malformed-pkcs7',
+      'failed to parse PKCS7 signature: content is not attached data',
+    )
   }
   const content = Buffer.from(eContent.getValue())
   if (content.length > MAX_CONTENT_BYTES) {
@@ -127,42 +146,82 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
   const digestOid = si.digestAlgorithm.algorithmId
   const hash = DIGESTS[digestOid]
   if (hash === undefined) {
-    throw documentError('unsupported-algorithm', `signature verification failed: unsupported digest algorithm ${digestOid}`)
+    throw documentError(
+      'unsupported-algorithm',
+      `signature verification failed: unsupported digest algorithm ${digestOid}`,
+    )
   }
   const sigOid = si.signatureAlgorithm.algorithmId
   if (!(sigOid in RSA_SIGNATURES)) {
-    throw documentError('unsupported-algorithm', `signature verification failed: unsupported signature algorithm ${sigOid}`)
+    throw documentError(
+      'unsupported-algorithm',
+      `signature verification failed: unsupported signature algorithm ${sigOid}`,
+    )
   }
   const sigHash = RSA_SIGNATURES[sigOid]
   if (sigHash !== undefined && sigHash !== hash) {
-    throw documentError('unsupported-algorithm', 'signature verification failed: digest and signature algorithms disagree')
+    throw documentError(
+      'unsupported-algorithm',
+      'signature verification failed: digest and signature algorithms disagree',
+    )
   }
   const key = doc.signer.x509.publicKey
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
   if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) {
-    throw documentError('unsupported-algorithm', `signature verification failed: signer key must be RSA of at least ${MIN_RSA_BITS} bits`)
+    throw documentError(
+      'unsupported-algorithm',
+      `signature verification failed: signer key must be RSA of at least ${MIN_RSA_BITS} bits`,
+    )
   }
   let signed: Buffer = doc.content
-  if (si.signedAttrs !== undefined) signed = checkSignedAttributes(si.signedAttrs, doc.content, hash)
+  if (si.signedAttrs !== undefined)
+    signed = checkSignedAttributes(si.signedAttrs, doc.content, hash)
   const signature = Buffer.from(si.signature.valueBlock.valueHexView)
-  const ok = verifySignature(hash, signed, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature)
-  if (!ok) throw documentError('bad-signature', 'signature verification failed: crypto/rsa: verification error')
+  const ok = verifySignature(
+    hash,
+    signed,
+    { key, padding: cryptoConstants.RSA_PKCS1_PADDING },
+    signature,
+  )
+  if (!ok)
+    throw documentError(
+      'bad-signature',
+      'signature verification failed: crypto/rsa: verification error',
+    )
 }
 
-function checkSignedAttributes(attrs: pkijs.SignedAndUnsignedAttributes, content: Buffer, hash: Hash): Buffer {
-  const find = (oid: string): pkijs.Attribute | undefined => attrs.attributes.find((a) => a.type === oid)
+function checkSignedAttributes(
+  attrs: pkijs.SignedAndUnsignedAttributes,
+  content: Buffer,
+  hash: Hash,
+): Buffer {
+  const find = (oid: string): pkijs.Attribute | undefined =>
+    attrs.attributes.find((a) => a.type === oid)
   const ct = find(OID_ATTR_CONTENT_TYPE)?.values[0]
   if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID_DATA) {
-    throw documentError('bad-signature', 'signature verification failed: content-type attribute missing or not data')
+    throw documentError(
+      'bad-signature',
+      'signature verification failed: content-type attribute missing or not data',
+    )
   }
   const md = find(OID_ATTR_MESSAGE_DIGEST)?.values[0]
   const digest = createHash(hash).update(content).digest()
-  if (!(md instanceof asn1js.OctetString) || !digest.equals(Buffer.from(md.valueBlock.valueHexView))) {
-    throw documentError('bad-signature', 'signature verification failed: message digest attribute does not match the content')
+  if (
+    !(md instanceof asn1js.OctetString) ||
+    !digest.equals(Buffer.from(md.valueBlock.valueHexView))
+  ) {
+    throw documentError(
+      'bad-signature',
+      'signature verification failed: message digest attribute does not match the content',
+    )
   }
   // the signature covers the attributes re-tagged from [0] IMPLICIT to a SET OF
   const encoded = Buffer.from(new Uint8Array(attrs.encodedValue))
-  if (encoded.length === 0) throw documentError('bad-signature', 'signature verification failed: signed attributes not encoded')
+  if (encoded.length === 0)
+    throw documentError(
+      'bad-signature',
+      'signature verification failed: signed attributes not encoded',
+    )
   encoded[0] = 0x31
   return encoded
 }
@@ -172,9 +231,15 @@ function resolveSigner(si: pkijs.SignerInfo, bag: readonly Cert[]): Cert | undef
   let matches: Cert[]
   if (sid instanceof pkijs.IssuerAndSerialNumber) {
     const issuer = Buffer.from(sid.issuer.toSchema().toBER(false)).toString('hex')
-    const serial = Buffer.from(sid.serialNumber.valueBlock.valueHexView).toString('hex').replace(/^(00)+(?=.)/, '')
+    const serial = Buffer.from(sid.serialNumber.valueBlock.valueHexView)
+      .toString('hex')
+      .replace(/^(00)+(?=.)/, '')
     matches = bag.filter((c) => c.issuerKey === issuer && c.serialHex === serial)
-  } else if (sid instanceof asn1js.BaseBlock && sid.idBlock.tagClass === 3 && sid.idBlock.tagNumber === 0) {
+  } else if (
+    sid instanceof asn1js.BaseBlock &&
+    sid.idBlock.tagClass === 3 &&
+    sid.idBlock.tagNumber === 0
+  ) {
     const ski = Buffer.from((sid as asn1js.Primitive).valueBlock.valueHexView).toString('hex')
     matches = bag.filter((c) => c.subjectKeyId === ski)
   } else {
@@ -188,7 +253,8 @@ function resolveSigner(si: pkijs.SignerInfo, bag: readonly Cert[]): Cert | undef
 function parsePkcs7(der: Buffer): pkijs.SignedData {
   try {
     const info = pkijs.ContentInfo.fromBER(der)
-    if (info.contentType !== OID_SIGNED_DATA) throw new Error(`content type ${info.contentType} is not signedData`)
+    if (info.contentType !== OID_SIGNED_DATA)
+      throw new Error(`content type ${info.contentType} is not signedData`)
     return new pkijs.SignedData({ schema: info.content })
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)
@@ -210,7 +276,10 @@ export function decodeStdBase64(text: string): Buffer {
     else if (pad !== -1 && (pad < clean.length - 2 || !/^=*$/.test(clean.slice(pad)))) at = pad
   }
   if (at !== undefined) {
-    throw documentError('bad-base64', `failed to decode signature: illegal base64 data at input byte ${at}`)
+    throw documentError(
+      'bad-base64',
+      `failed to decode signature: illegal base64 data at input byte ${at}`,
+    )
   }
   return Buffer.from(clean, 'base64')
 }

@@ -33,6 +33,9 @@ export function checkSignerUsage(signer: Cert): void {
     )
   }
   if (signer.isCa) {
-    throw documentError('signer-is-ca', 'signing certificate validation failed: certificate is a CA certificate')
+    throw documentError(
+      'signer-is-ca',
+      'signing certificate validation failed: certificate is a CA certificate',
+    )
   }
 }

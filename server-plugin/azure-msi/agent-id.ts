@@ -24,7 +24,9 @@ import type { MsiClaims } from './verify.js'
  */
 export function buildTemplateData(claims: MsiClaims): GoStruct {
   const date = (v: number | undefined): GoValue =>
-    v === undefined ? new GoNil('*jwt.NumericDate') : new GoTypedInt('jwt.NumericDate', BigInt(v), false)
+    v === undefined
+      ? new GoNil('*jwt.NumericDate')
+      : new GoTypedInt('jwt.NumericDate', BigInt(v), false)
   const jwtClaims = new Map<string, GoValue>([
     ['Issuer', claims.issuer ?? ''],
     ['Subject', ''],
@@ -60,7 +62,8 @@ export function buildTemplateData(claims: MsiClaims): GoStruct {
 
 function placeFromClaims(claims: MsiClaims) {
   const hint = computeHint(claims)
-  if (hint === undefined) return { subscriptionId: '', resourceGroup: '', vmName: '', scaleSetName: '' }
+  if (hint === undefined)
+    return { subscriptionId: '', resourceGroup: '', vmName: '', scaleSetName: '' }
   const base = { subscriptionId: hint.subscriptionId, resourceGroup: hint.resourceGroup }
   switch (hint.kind) {
     case 'vm':
@@ -79,6 +82,8 @@ export function makeAgentId(config: MsiServerConfig, claims: MsiClaims): string 
     return buildAgentId(config.trustDomain, path)
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
-    throw new PluginError('Internal', 'agent-id-failed', `unable to make agent ID: ${message}`, { cause: err })
+    throw new PluginError('Internal', 'agent-id-failed', `unable to make agent ID: ${message}`, {
+      cause: err,
+    })
   }
 }

@@ -36,7 +36,11 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
       try {
         const { token } = parseMsiPayload(payload)
         if (token === '') {
-          throw new PluginError('InvalidArgument', 'missing-token', 'missing token from attestation data')
+          throw new PluginError(
+            'InvalidArgument',
+            'missing-token',
+            'missing token from attestation data',
+          )
         }
         // deviation: the token is parsed before keys are fetched, because its (unverified) tenant
         // and version pick the key set; upstream fetched its one key set first
@@ -92,15 +96,21 @@ async function signingKeys(
   signal: AbortSignal,
 ): Promise<readonly JWK[]> {
   const untrustedTid = token.untrustedClaims['tid']
-  const tenant = typeof untrustedTid === 'string' ? config.tenants.get(untrustedTid.toLowerCase()) : undefined
+  const tenant =
+    typeof untrustedTid === 'string' ? config.tenants.get(untrustedTid.toLowerCase()) : undefined
   const endpoints = tenant?.endpoints ?? config.defaultEndpoints
   const version = token.untrustedClaims['ver'] === '2.0' ? '2.0' : '1.0'
   const url = discoveryUrl(endpoints.authorityHost, tenant?.tenantId ?? 'common', version)
   try {
-    return await deps.keysFor(endpoints).keysFor(url, token.kid, signal)
+    return await deps.keysFor(endpoints, config.keyCache).keysFor(url, token.kid, signal)
   } catch (err) {
     if (err instanceof KeySourceError || !isPluginError(err)) {
-      throw new PluginError('Internal', 'jwks-unavailable', `unable to obtain JWKS: ${(err as Error).message}`, { cause: err })
+      throw new PluginError(
+        'Internal',
+        'jwks-unavailable',
+        `unable to obtain JWKS: ${(err as Error).message}`,
+        { cause: err },
+      )
     }
     throw err
   }

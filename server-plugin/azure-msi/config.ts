@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
 import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/templates/index.js'
-import { CLOUD_NAMES, CLOUDS, findCloud, type AzureCloud } from '../../shared/azure/clouds.js'
-import { isLoopbackHost } from '../../shared/azure/http.js'
+import { CLOUDS, type AzureCloud } from '../../shared/azure/clouds.js'
+import { KEYS_MAX_STALE_MS, KEYS_TTL_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../shared/azure/jwks.js'
 import { isGuid } from '../../shared/azure/resource-id.js'
+import { cloudOrReport, duration, endpointOverrides, resolveEndpoints } from './config-fields.js'
 
 export const PLUGIN_NAME = 'azure_msi'
 /** upstream parity: azure.DefaultAgentPathTemplate */
@@ -35,6 +36,9 @@ export const RAW_CONFIG_SCHEMA = h.object({
   cloud_environment: h.string(),
   allowed_vm_tags: h.list(h.string()),
   endpoints: ENDPOINTS,
+  jwks_cache_ttl: h.string(),
+  jwks_max_stale: h.string(),
+  jwks_refresh_cooldown: h.string(),
 })
 export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
 type RawTenant = Infer<typeof TENANT>
@@ -48,8 +52,7 @@ export interface Endpoints {
 }
 
 export type TenantCredential =
-  | { kind: 'client-secret'; appId: string; appSecret: string }
-  | { kind: 'default' }
+  { kind: 'client-secret'; appId: string; appSecret: string } | { kind: 'default' }
 
 export interface TenantConfig {
   tenantId: string
@@ -78,6 +81,15 @@ export interface MsiServerConfig {
   defaultEndpoints: Endpoints
   /** The server's own IMDS, read for its subscription when a tenant sets none (upstream). */
   imdsEndpoint: string | undefined
+  keyCache: KeyCacheTuning
+}
+
+/** How signing keys are cached: see OidcKeySource. */
+export interface KeyCacheTuning {
+  ttlMs: number
+  maxStaleMs: number
+  /** Minimum gap between refreshes for unknown kids, and after a failed refresh. */
+  cooldownMs: number
 }
 
 export const buildConfig: BuildConfig<MsiServerConfig> = (hcl, core, report) => {
@@ -86,8 +98,13 @@ export const buildConfig: BuildConfig<MsiServerConfig> = (hcl, core, report) => 
   return buildFromRaw(raw, core.trustDomain, report)
 }
 
-export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report): MsiServerConfig | undefined {
-  const defaultCloud = cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
+export function buildFromRaw(
+  raw: RawConfig,
+  trustDomain: string,
+  report: Report,
+): MsiServerConfig | undefined {
+  const defaultCloud =
+    cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
   const overrides = endpointOverrides(raw.endpoints ?? {}, report)
   const entries = Object.entries(raw.tenants ?? {})
   if (entries.length === 0) report.error('configuration must have at least one tenant')
@@ -95,12 +112,15 @@ export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report
   const tenants = new Map<string, TenantConfig>()
   for (const [tenantId, t] of entries) {
     const q = JSON.stringify(tenantId)
-    const cloud = cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
+    const cloud =
+      cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
     const endpoints = resolveEndpoints(cloud, overrides)
     if (!isGuid(tenantId)) report.error(`misconfigured tenant ${q}: tenant ID must be a GUID`)
     if (t.use_msi !== undefined) {
       // upstream parity: removed in 1.10.0; the default credential chain covers managed identity
-      report.warn(`misconfigured tenant ${q}: use_msi is deprecated and ignored; the default Azure credential chain is used when app_id and app_secret are not set`)
+      report.warn(
+        `misconfigured tenant ${q}: use_msi is deprecated and ignored; the default Azure credential chain is used when app_id and app_secret are not set`,
+      )
     }
     const credential = tenantCredential(tenantId, t, report)
     const audiences = uniq([t.resource_id || cloud.armResourceId, ...(t.audiences ?? [])])
@@ -113,7 +133,8 @@ export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report
       if (t.principal_ids.some((p) => !isGuid(p.trim()))) {
         report.error(`misconfigured tenant ${q}: principal_ids entries must be GUIDs`)
       }
-      if (principalIds.size === 0) report.error(`misconfigured tenant ${q}: principal_ids must not be empty when set`)
+      if (principalIds.size === 0)
+        report.error(`misconfigured tenant ${q}: principal_ids must not be empty when set`)
     }
     const subscriptionId = t.subscription_id || undefined
     if (subscriptionId !== undefined && !isGuid(subscriptionId)) {
@@ -142,6 +163,30 @@ export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report
     report.error(`failed to parse agent path template: ${JSON.stringify(templateText)}`)
   }
 
+  const keyCache: KeyCacheTuning = {
+    ttlMs: duration(
+      raw.jwks_cache_ttl,
+      'jwks_cache_ttl',
+      KEYS_TTL_MS,
+      [1_000, 24 * 3_600_000],
+      report,
+    ),
+    maxStaleMs: duration(
+      raw.jwks_max_stale,
+      'jwks_max_stale',
+      KEYS_MAX_STALE_MS,
+      [0, 7 * 24 * 3_600_000],
+      report,
+    ),
+    cooldownMs: duration(
+      raw.jwks_refresh_cooldown,
+      'jwks_refresh_cooldown',
+      UNKNOWN_KID_COOLDOWN_MS,
+      [1_000, 3_600_000],
+      report,
+    ),
+  }
+
   const tags = raw.allowed_vm_tags ?? []
   if (tags.some((t) => t === '' || t.includes(':'))) {
     report.error('allowed_vm_tags entries must be non-empty and must not contain ":"')
@@ -156,6 +201,7 @@ export function buildFromRaw(raw: RawConfig, trustDomain: string, report: Report
     defaultCloud,
     defaultEndpoints: resolveEndpoints(defaultCloud, overrides),
     imdsEndpoint: overrides.imds,
+    keyCache,
   }
 }
 
@@ -173,68 +219,20 @@ function tenantCredential(tenantId: string, t: RawTenant, report: Report): Tenan
   return { kind: 'client-secret', appId: t.app_id ?? '', appSecret: t.app_secret ?? '' }
 }
 
-function cloudOrReport(name: string | undefined, what: string, report: Report): AzureCloud | undefined {
-  if (name === undefined || name === '') return undefined
-  const cloud = findCloud(name)
-  if (cloud === undefined) {
-    report.error(`${what} ${JSON.stringify(name)} is not one of ${CLOUD_NAMES.join(', ')}`)
-  }
-  return cloud
-}
-
-interface EndpointOverrides {
-  authorityHost: string | undefined
-  armEndpoint: string | undefined
-  caFile: string | undefined
-  imds: string | undefined
-}
-
-function endpointOverrides(raw: NonNullable<RawConfig['endpoints']>, report: Report): EndpointOverrides {
-  const url = (value: string | undefined, key: string, allowHttp: boolean | 'loopback'): string | undefined => {
-    if (value === undefined || value === '') return undefined
-    let u: URL
-    try {
-      u = new URL(value)
-    } catch {
-      report.error(`endpoints.${key} ${JSON.stringify(value)} is not a URL`)
-      return undefined
-    }
-    const httpOk = u.protocol === 'http:' && (allowHttp === true || (allowHttp === 'loopback' && isLoopbackHost(u.hostname)))
-    if (u.protocol !== 'https:' && !httpOk) {
-      report.error(`endpoints.${key} ${JSON.stringify(value)} must use https`)
-      return undefined
-    }
-    if (u.search !== '' || u.hash !== '') {
-      report.error(`endpoints.${key} ${JSON.stringify(value)} must not have a query or fragment`)
-      return undefined
-    }
-    return value.replace(/\/+$/, '')
-  }
-  return {
-    authorityHost: url(raw.authority_host, 'authority_host', 'loopback'),
-    // the Azure SDKs refuse to send bearer tokens over plain http
-    armEndpoint: url(raw.resource_manager, 'resource_manager', false),
-    // IMDS is plain http on every VM
-    imds: url(raw.imds, 'imds', true),
-    caFile: raw.ca_file || undefined,
-  }
-}
-
-function resolveEndpoints(cloud: AzureCloud, o: EndpointOverrides): Endpoints {
-  return {
-    authorityHost: o.authorityHost ?? cloud.authorityHost,
-    armEndpoint: o.armEndpoint ?? cloud.armEndpoint,
-    caFile: o.caFile,
-  }
-}
-
 function clientKey(tenantId: string, cloud: AzureCloud, e: Endpoints, c: TenantCredential): string {
   // the secret only distinguishes clients; it is hashed so it never sits in a map key
   const cred =
     c.kind === 'client-secret'
       ? `secret:${c.appId}:${createHash('sha256').update(c.appSecret).digest('hex')}`
       : 'default'
-  return JSON.stringify([tenantId, cloud.name, e.authorityHost, e.armEndpoint, e.caFile ?? '', cred])
+  return JSON.stringify([
+    tenantId,
+    cloud.name,
+    e.authorityHost,
+    e.armEndpoint,
+    e.caFile ?? '',
+    cred,
+  ])
 }
 
 function uniq(values: readonly string[]): string[] {

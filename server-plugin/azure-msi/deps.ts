@@ -10,14 +10,14 @@ import { OidcKeySource, type KeySource } from '../../shared/azure/jwks.js'
 import { sleep } from '../../shared/azure/retry.js'
 import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
 import { PluginError } from '../../shared/plugin/index.js'
-import type { Endpoints, TenantConfig } from './config.js'
+import type { Endpoints, KeyCacheTuning, TenantConfig } from './config.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
 export interface Deps {
   /** Every time check reads this clock. */
   now(): Date
   /** Signing keys for tokens verified against these endpoints (and their CA file). */
-  keysFor(endpoints: Endpoints): KeySource
+  keysFor(endpoints: Endpoints, tuning: KeyCacheTuning): KeySource
   /** The (cached, coalescing, retrying) ARM client of a tenant's credential. */
   armFor(tenant: TenantConfig): ArmClient
   /** upstream parity: the server VM's own subscription, used when a tenant configures none. */
@@ -37,7 +37,11 @@ const SERVER_IMDS_TIMEOUT_MS = 5_000
  */
 export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp): Deps {
   if (ctx.agentStore === undefined) {
-    throw new PluginError('Internal', 'no-agent-store', 'required AgentStore host service not available')
+    throw new PluginError(
+      'Internal',
+      'no-agent-store',
+      'required AgentStore host service not available',
+    )
   }
   const log = ctx.log
   const caCache = new Map<string, Promise<string>>()
@@ -46,7 +50,11 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
     if (p === undefined) {
       p = readFile(path, 'utf8').catch((err: unknown) => {
         caCache.delete(path)
-        throw new PluginError('Internal', 'ca-file-unreadable', `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`)
+        throw new PluginError(
+          'Internal',
+          'ca-file-unreadable',
+          `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`,
+        )
       })
       caCache.set(path, p)
     }
@@ -64,11 +72,19 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
     log,
     metrics: ctx.metrics,
     agentStore: ctx.agentStore,
-    keysFor(endpoints) {
-      const key = endpoints.caFile ?? ''
+    keysFor(endpoints, tuning) {
+      const key = JSON.stringify([endpoints.caFile ?? '', tuning])
       let source = keySources.get(key)
       if (source === undefined) {
-        source = new OidcKeySource({ http: withCa(endpoints.caFile), now: () => Date.now(), log })
+        source = new OidcKeySource({
+          http: withCa(endpoints.caFile),
+          now: () => Date.now(),
+          log,
+          ttlMs: tuning.ttlMs,
+          maxStaleMs: tuning.maxStaleMs,
+          unknownKidCooldownMs: tuning.cooldownMs,
+          failureBackoffMs: tuning.cooldownMs,
+        })
         keySources.set(key, source)
       }
       return source
@@ -86,7 +102,8 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
       return client
     },
     async serverSubscription(imdsEndpoint, signal) {
-      if (serverSub !== undefined && Date.now() - serverSub.at < SERVER_SUBSCRIPTION_TTL_MS) return serverSub.value
+      if (serverSub !== undefined && Date.now() - serverSub.at < SERVER_SUBSCRIPTION_TTL_MS)
+        return serverSub.value
       try {
         const compute = await fetchInstanceCompute({
           http,
@@ -110,7 +127,11 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
 }
 
 /** An ArmClient whose credential and SDK clients are made on first use. */
-function lazyArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: string) => Promise<string>): ArmClient {
+function lazyArm(
+  tenant: TenantConfig,
+  http: HttpFetch,
+  readCa: (path: string) => Promise<string>,
+): ArmClient {
   let inner: Promise<ArmClient> | undefined
   const get = (): Promise<ArmClient> => {
     inner ??= makeSdkArm(tenant, http, readCa).catch((err: unknown) => {
@@ -124,12 +145,18 @@ function lazyArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: string) =
     getScaleSet: async (...a) => (await get()).getScaleSet(...a),
     getScaleSetVm: async (...a) => (await get()).getScaleSetVm(...a),
     getNetworkInterface: async (...a) => (await get()).getNetworkInterface(...a),
-    listVirtualMachinesByPrincipal: async (...a) => (await get()).listVirtualMachinesByPrincipal(...a),
+    listVirtualMachinesByPrincipal: async (...a) =>
+      (await get()).listVirtualMachinesByPrincipal(...a),
   }
 }
 
-async function makeSdkArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: string) => Promise<string>): Promise<ArmClient> {
-  const ca = tenant.endpoints.caFile === undefined ? undefined : [await readCa(tenant.endpoints.caFile)]
+async function makeSdkArm(
+  tenant: TenantConfig,
+  http: HttpFetch,
+  readCa: (path: string) => Promise<string>,
+): Promise<ArmClient> {
+  const ca =
+    tenant.endpoints.caFile === undefined ? undefined : [await readCa(tenant.endpoints.caFile)]
   const credential = await makeCredential(tenant, ca)
   return createSdkArmClient({
     credential,
@@ -141,7 +168,10 @@ async function makeSdkArm(tenant: TenantConfig, http: HttpFetch, readCa: (path: 
   })
 }
 
-async function makeCredential(tenant: TenantConfig, ca: string[] | undefined): Promise<TokenCredential> {
+async function makeCredential(
+  tenant: TenantConfig,
+  ca: string[] | undefined,
+): Promise<TokenCredential> {
   const { ClientSecretCredential, DefaultAzureCredential } = await import('@azure/identity')
   const custom = tenant.endpoints.authorityHost !== tenant.cloud.authorityHost
   const options = {
@@ -151,6 +181,7 @@ async function makeCredential(tenant: TenantConfig, ca: string[] | undefined): P
     ...(ca === undefined ? {} : { tlsOptions: { ca } }),
   }
   const c = tenant.credential
-  if (c.kind === 'client-secret') return new ClientSecretCredential(tenant.tenantId, c.appId, c.appSecret, options)
+  if (c.kind === 'client-secret')
+    return new ClientSecretCredential(tenant.tenantId, c.appId, c.appSecret, options)
   return new DefaultAzureCredential({ ...options, tenantId: tenant.tenantId })
 }

@@ -44,15 +44,33 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
   const { arm, signal } = input
   switch (hint.kind) {
     case 'vm': {
-      const vm = await get(() => arm.getVirtualMachine(hint.subscriptionId, hint.resourceGroup, hint.name, signal), 'virtual machine', hint)
+      const vm = await get(
+        () => arm.getVirtualMachine(hint.subscriptionId, hint.resourceGroup, hint.name, signal),
+        'virtual machine',
+        hint,
+      )
       bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
       const networks = await fetchNics(arm, vm.nicIds, signal)
       const scaleSet = vm.scaleSetId === undefined ? undefined : parseArmIdOf(vm.scaleSetId, 'vmss')
-      return { kind: 'vm', ...placeOf(vm.id, hint), location: vm.location, tags: vm.tags, scaleSetName: scaleSet?.name, networks }
+      return {
+        kind: 'vm',
+        ...placeOf(vm.id, hint),
+        location: vm.location,
+        tags: vm.tags,
+        scaleSetName: scaleSet?.name,
+        networks,
+      }
     }
     case 'vmss-vm': {
       const vm = await get(
-        () => arm.getScaleSetVm(hint.subscriptionId, hint.resourceGroup, hint.scaleSet, hint.instanceId, signal),
+        () =>
+          arm.getScaleSetVm(
+            hint.subscriptionId,
+            hint.resourceGroup,
+            hint.scaleSet,
+            hint.instanceId,
+            signal,
+          ),
         'virtual machine scale set instance',
         { ...hint, name: `${hint.scaleSet}/${hint.instanceId}` },
       )
@@ -69,10 +87,21 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
       }
     }
     case 'vmss': {
-      const ss = await get(() => arm.getScaleSet(hint.subscriptionId, hint.resourceGroup, hint.name, signal), 'virtual machine scale set', hint)
+      const ss = await get(
+        () => arm.getScaleSet(hint.subscriptionId, hint.resourceGroup, hint.name, signal),
+        'virtual machine scale set',
+        hint,
+      )
       bindIdentity(ss.identity, claims.principalId, uamiId, ss.id || hint.id)
       const place = placeOf(ss.id, hint)
-      return { kind: 'vmss', ...place, location: ss.location, tags: ss.tags, scaleSetName: place.name, networks: ss.nicConfigs }
+      return {
+        kind: 'vmss',
+        ...place,
+        location: ss.location,
+        tags: ss.tags,
+        scaleSetName: place.name,
+        networks: ss.nicConfigs,
+      }
     }
   }
 }
@@ -80,14 +109,22 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
 type ComputeHint =
   | { kind: 'vm'; id: string; subscriptionId: string; resourceGroup: string; name: string }
   | { kind: 'vmss'; id: string; subscriptionId: string; resourceGroup: string; name: string }
-  | { kind: 'vmss-vm'; id: string; subscriptionId: string; resourceGroup: string; scaleSet: string; instanceId: string }
+  | {
+      kind: 'vmss-vm'
+      id: string
+      subscriptionId: string
+      resourceGroup: string
+      scaleSet: string
+      instanceId: string
+    }
 
 /** `xms_az_rid` (user-assigned) or else a compute-shaped `xms_mirid` (system-assigned). */
 export function computeHint(claims: MsiClaims): ComputeHint | undefined {
   for (const id of [claims.computeResourceId, claims.identityResourceId]) {
     if (id === undefined) continue
     const parsed = parseArmId(id)
-    if (parsed?.kind === 'vm' || parsed?.kind === 'vmss' || parsed?.kind === 'vmss-vm') return { ...parsed, id }
+    if (parsed?.kind === 'vm' || parsed?.kind === 'vmss' || parsed?.kind === 'vmss-vm')
+      return { ...parsed, id }
   }
   return undefined
 }
@@ -99,12 +136,19 @@ function identityUami(claims: MsiClaims): string | undefined {
 }
 
 /** deviation: the identity must be attached to the resource per ARM, not only claimed by the token. */
-export function bindIdentity(identity: ArmIdentity, principalId: string, uamiId: string | undefined, resourceId: string): void {
+export function bindIdentity(
+  identity: ArmIdentity,
+  principalId: string,
+  uamiId: string | undefined,
+  resourceId: string,
+): void {
   const p = principalId.toLowerCase()
   const ok =
     uamiId === undefined
       ? identity.principalId?.toLowerCase() === p
-      : identity.userAssigned.some((u) => sameArmId(u.id, uamiId) && u.principalId?.toLowerCase() === p)
+      : identity.userAssigned.some(
+          (u) => sameArmId(u.id, uamiId) && u.principalId?.toLowerCase() === p,
+        )
   if (!ok) {
     throw new PluginError(
       'PermissionDenied',
@@ -116,12 +160,19 @@ export function bindIdentity(identity: ArmIdentity, principalId: string, uamiId:
 
 function checkSubscription(actual: string, allowed: string): void {
   if (actual.toLowerCase() !== allowed.toLowerCase()) {
-    throw new PluginError('PermissionDenied', 'subscription-not-authorized', `subscription ${JSON.stringify(actual)} is not authorized`)
+    throw new PluginError(
+      'PermissionDenied',
+      'subscription-not-authorized',
+      `subscription ${JSON.stringify(actual)} is not authorized`,
+    )
   }
 }
 
 /** Subscription, group and name from the ID ARM returned (its casing), else from the hint. */
-function placeOf(armId: string, hint: { subscriptionId: string; resourceGroup: string; name: string }) {
+function placeOf(
+  armId: string,
+  hint: { subscriptionId: string; resourceGroup: string; name: string },
+) {
   const parsed = parseArmId(armId)
   const ok = parsed !== undefined && 'name' in parsed
   return {
@@ -131,7 +182,11 @@ function placeOf(armId: string, hint: { subscriptionId: string; resourceGroup: s
   }
 }
 
-async function get<T>(call: () => Promise<T>, what: string, at: { resourceGroup: string; name: string }): Promise<T> {
+async function get<T>(
+  call: () => Promise<T>,
+  what: string,
+  at: { resourceGroup: string; name: string },
+): Promise<T> {
   try {
     return await call()
   } catch (err) {
@@ -149,7 +204,11 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
   const { arm, claims, signal } = input
   const principal = claims.principalId
   const wrap = (inner: string, cause?: unknown) =>
-    internal('principal-lookup-failed', `unable to get resource for principal ${JSON.stringify(principal)}: ${rpcInternal(inner)}`, cause)
+    internal(
+      'principal-lookup-failed',
+      `unable to get resource for principal ${JSON.stringify(principal)}: ${rpcInternal(inner)}`,
+      cause,
+    )
   // deviation: the principal goes into an OData $filter, so it must be a GUID
   if (!isGuid(principal)) throw wrap(`principal ${JSON.stringify(principal)} not found`)
   let ids: string[]
@@ -159,13 +218,19 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
     throw wrap(`unable to list virtual machine by principal: ${errorMessage(err)}`, err)
   }
   if (ids.length === 0) throw wrap(`principal ${JSON.stringify(principal)} not found`)
-  if (ids.length > 1) throw wrap(`expected one result for principal ${JSON.stringify(principal)} at most`)
+  if (ids.length > 1)
+    throw wrap(`expected one result for principal ${JSON.stringify(principal)} at most`)
   const id = ids[0] ?? ''
   if (id === '') throw wrap('virtual machine resource missing ID')
   const ref = parseArmIdOf(id, 'vm')
-  if (ref === undefined) throw internal('malformed-id', `malformed virtual machine ID ${JSON.stringify(id)}`)
+  if (ref === undefined)
+    throw internal('malformed-id', `malformed virtual machine ID ${JSON.stringify(id)}`)
   checkSubscription(ref.subscriptionId, input.subscriptionId)
-  const vm = await get(() => arm.getVirtualMachine(ref.subscriptionId, ref.resourceGroup, ref.name, signal), 'virtual machine', ref)
+  const vm = await get(
+    () => arm.getVirtualMachine(ref.subscriptionId, ref.resourceGroup, ref.name, signal),
+    'virtual machine',
+    ref,
+  )
   const networks = await fetchNics(arm, vm.nicIds, signal)
   const scaleSet = vm.scaleSetId === undefined ? undefined : parseArmIdOf(vm.scaleSetId, 'vmss')
   // upstream parity: vm-name comes from the ID the lookup returned
@@ -182,16 +247,25 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
 }
 
 /** Each NIC of a VM, read in parallel (each read is cached and coalesced by the ARM client). */
-async function fetchNics(arm: ArmClient, nicIds: readonly string[], signal?: AbortSignal): Promise<ArmNicConfig[]> {
+async function fetchNics(
+  arm: ArmClient,
+  nicIds: readonly string[],
+  signal?: AbortSignal,
+): Promise<ArmNicConfig[]> {
   const refs = nicIds.map((id) => {
     const ref = parseArmIdOf(id, 'nic')
-    if (ref === undefined) throw internal('malformed-id', `malformed network interface ID ${JSON.stringify(id)}`)
+    if (ref === undefined)
+      throw internal('malformed-id', `malformed network interface ID ${JSON.stringify(id)}`)
     return ref
   })
   return Promise.all(
     refs.map(async (ref) => {
       // deviation: the NIC's own subscription is used; upstream always used the configured one
-      const nic = await get(() => arm.getNetworkInterface(ref.subscriptionId, ref.resourceGroup, ref.name, signal), 'network interface', ref)
+      const nic = await get(
+        () => arm.getNetworkInterface(ref.subscriptionId, ref.resourceGroup, ref.name, signal),
+        'network interface',
+        ref,
+      )
       return { nsgId: nic.nsgId, subnetIds: nic.subnetIds }
     }),
   )

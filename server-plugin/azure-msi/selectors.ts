@@ -10,12 +10,16 @@ const internal = (message: string) => new PluginError('Internal', 'malformed-id'
  * azure_imds's formats. Values keep ARM's casing; the list is de-duplicated and sorted by bytes,
  * like Go's sort.Strings.
  */
-export function buildSelectors(compute: ResolvedCompute, allowedVmTags: ReadonlySet<string>): string[] {
+export function buildSelectors(
+  compute: ResolvedCompute,
+  allowedVmTags: ReadonlySet<string>,
+): string[] {
   const values = new Set<string>([`subscription-id:${compute.subscriptionId}`])
   if (compute.kind !== 'vmss') values.add(selector('vm-name', compute.resourceGroup, compute.name))
   // deviation: the selectors below are not produced by upstream azure_msi
   values.add(selector('resource-group', compute.resourceGroup))
-  if (compute.location !== undefined && compute.location !== '') values.add(selector('vm-location', compute.location))
+  if (compute.location !== undefined && compute.location !== '')
+    values.add(selector('vm-location', compute.location))
   if (compute.scaleSetName !== undefined) values.add(selector('vmss-name', compute.scaleSetName))
   for (const [key, value] of Object.entries(compute.tags)) {
     if (allowedVmTags.has(key)) values.add(selector('vm-tag', key, value))
@@ -27,16 +31,21 @@ export function buildSelectors(compute: ResolvedCompute, allowedVmTags: Readonly
 }
 
 /** upstream parity: getNetworkInterfaceSelectors, with its malformed-ID errors. */
-export function networkSelectors(nsgId: string | undefined, subnetIds: readonly string[]): string[] {
+export function networkSelectors(
+  nsgId: string | undefined,
+  subnetIds: readonly string[],
+): string[] {
   const out: string[] = []
   if (nsgId !== undefined && nsgId !== '') {
     const nsg = parseArmIdOf(nsgId, 'nsg')
-    if (nsg === undefined) throw internal(`malformed network security group ID ${JSON.stringify(nsgId)}`)
+    if (nsg === undefined)
+      throw internal(`malformed network security group ID ${JSON.stringify(nsgId)}`)
     out.push(selector('network-security-group', nsg.resourceGroup, nsg.name))
   }
   for (const id of subnetIds) {
     const subnet = parseArmIdOf(id, 'subnet')
-    if (subnet === undefined) throw internal(`malformed virtual network subnet ID ${JSON.stringify(id)}`)
+    if (subnet === undefined)
+      throw internal(`malformed virtual network subnet ID ${JSON.stringify(id)}`)
     out.push(selector('virtual-network', subnet.resourceGroup, subnet.vnet))
     out.push(selector('virtual-network-subnet', subnet.resourceGroup, subnet.vnet, subnet.name))
   }

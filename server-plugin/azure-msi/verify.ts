@@ -1,4 +1,4 @@
-import { compactVerify, importJWK, type JWK } from 'jose'
+import type { JWK } from 'jose'
 import { PluginError } from '../../shared/plugin/index.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
 
@@ -7,7 +7,15 @@ import type { MsiServerConfig, TenantConfig } from './config.js'
  * upstream does. HS* and `none` are refused before any key is looked at.
  */
 export const MSI_ALGORITHMS = [
-  'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
 ] as const
 
 /**
@@ -51,23 +59,31 @@ export interface MsiClaims {
 }
 
 const GO_JOSE = 'go-jose/go-jose'
-const invalid = (reason: string, message: string) => new PluginError('InvalidArgument', reason, message)
+/** jose loads on the first verification, off the plugin's cold-start path. */
+let jose: Promise<typeof import('jose')> | undefined
+const loadJose = () => (jose ??= import('jose'))
+const invalid = (reason: string, message: string) =>
+  new PluginError('InvalidArgument', reason, message)
 
 /** Steps 6–7 of upstream's Attest: compact structure, the algorithm allow-list, a key id. */
 export function parseMsiToken(token: string): ParsedToken {
-  const unparsable = (detail: string) => invalid('malformed-token', `unable to parse token: ${detail}`)
+  const unparsable = (detail: string) =>
+    invalid('malformed-token', `unable to parse token: ${detail}`)
   if (token.length > MAX_TOKEN_BYTES) throw unparsable(`token exceeds ${MAX_TOKEN_BYTES} bytes`)
   const parts = token.split('.')
   if (parts.length !== 3) throw unparsable(`${GO_JOSE}: compact JWS format must have three parts`)
   const [headerPart = '', payloadPart = ''] = parts
   const header = decodeJsonPart(headerPart)
   if ('error' in header) throw unparsable(header.error)
-  if (!isRecord(header.value)) throw unparsable('json: cannot unmarshal non-object into Go value of type jose.rawHeader')
+  if (!isRecord(header.value))
+    throw unparsable('json: cannot unmarshal non-object into Go value of type jose.rawHeader')
   const alg = typeof header.value['alg'] === 'string' ? header.value['alg'] : ''
   if (!(MSI_ALGORITHMS as readonly string[]).includes(alg)) {
     // upstream parity: go-jose's `unexpected signature algorithm %q; expected %q`
     const expected = `[${MSI_ALGORITHMS.map((a) => `"${a}"`).join(' ')}]`
-    throw unparsable(`${GO_JOSE}: unexpected signature algorithm ${JSON.stringify(alg)}; expected ${expected}`)
+    throw unparsable(
+      `${GO_JOSE}: unexpected signature algorithm ${JSON.stringify(alg)}; expected ${expected}`,
+    )
   }
   const payload = decodeJsonPart(payloadPart)
   if ('error' in payload) throw unparsable(payload.error)
@@ -85,28 +101,37 @@ export function parseMsiToken(token: string): ParsedToken {
  * Steps 8–11: the key for the kid (the first one published under it, as upstream), the signature,
  * the claim types, and the two claims the agent ID is made of.
  */
-export async function verifyTokenSignature(token: ParsedToken, keys: readonly JWK[]): Promise<MsiClaims> {
+export async function verifyTokenSignature(
+  token: ParsedToken,
+  keys: readonly JWK[],
+): Promise<MsiClaims> {
   const jwk = keys[0]
   if (jwk === undefined) {
     throw invalid('unknown-key-id', `key id ${JSON.stringify(token.kid)} not found`)
   }
   const unverifiable = (detail: string, cause?: unknown) =>
-    new PluginError('InvalidArgument', 'bad-signature', `unable to verify token: ${detail}`, { cause })
+    new PluginError('InvalidArgument', 'bad-signature', `unable to verify token: ${detail}`, {
+      cause,
+    })
   let payload: Uint8Array
   try {
+    const { compactVerify, importJWK } = await loadJose()
     const key = await importJWK({ ...jwk, alg: token.alg }, token.alg)
     ;({ payload } = await compactVerify(token.compact, key, { algorithms: [token.alg] }))
   } catch (err) {
     const code = isRecord(err) && typeof err['code'] === 'string' ? err['code'] : ''
     // upstream parity: go-jose reports a bad signature as a failed cryptographic primitive
-    if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw unverifiable(`${GO_JOSE}: error in cryptographic primitive`, err)
+    if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED')
+      throw unverifiable(`${GO_JOSE}: error in cryptographic primitive`, err)
     throw unverifiable(err instanceof Error ? err.message : String(err), err)
   }
   const claims = decodeClaims(payload)
   if ('error' in claims) throw unverifiable(claims.error)
   const c = claims.value
-  if (c.tenantId === '') throw new PluginError('Internal', 'missing-tenant', 'token missing tenant ID claim')
-  if (c.principalId === '') throw new PluginError('Internal', 'missing-subject', 'token missing subject claim')
+  if (c.tenantId === '')
+    throw new PluginError('Internal', 'missing-tenant', 'token missing tenant ID claim')
+  if (c.principalId === '')
+    throw new PluginError('Internal', 'missing-subject', 'token missing subject claim')
   return c
 }
 
@@ -114,7 +139,11 @@ export async function verifyTokenSignature(token: ParsedToken, keys: readonly JW
 export function authorizeTenant(config: MsiServerConfig, claims: MsiClaims): TenantConfig {
   const tenant = config.tenants.get(claims.tenantId.toLowerCase())
   if (tenant === undefined) {
-    throw new PluginError('PermissionDenied', 'tenant-not-authorized', `tenant ${JSON.stringify(claims.tenantId)} is not authorized`)
+    throw new PluginError(
+      'PermissionDenied',
+      'tenant-not-authorized',
+      `tenant ${JSON.stringify(claims.tenantId)} is not authorized`,
+    )
   }
   return tenant
 }
@@ -123,9 +152,16 @@ export function authorizeTenant(config: MsiServerConfig, claims: MsiClaims): Ten
  * Step 15, go-jose's ValidateWithLeeway in its order: audience (any configured one, exact), then
  * nbf, exp and iat with the leeway. Absent time claims are not checked (upstream parity).
  */
-export function checkTokenClaims(claims: MsiClaims, expected: { audiences: readonly string[]; now: Date }): void {
+export function checkTokenClaims(
+  claims: MsiClaims,
+  expected: { audiences: readonly string[]; now: Date },
+): void {
   const fail = (reason: string, what: string) =>
-    new PluginError('Internal', reason, `unable to validate token claims: go-jose/go-jose/jwt: ${what}`)
+    new PluginError(
+      'Internal',
+      reason,
+      `unable to validate token claims: go-jose/go-jose/jwt: ${what}`,
+    )
   if (!expected.audiences.some((a) => claims.audience.includes(a))) {
     throw fail('invalid-audience', 'validation failed, invalid audience claim (aud)')
   }
@@ -150,10 +186,15 @@ export function checkTokenClaims(claims: MsiClaims, expected: { audiences: reado
  */
 export function checkIssuer(claims: MsiClaims, tenant: TenantConfig, jwk: JWK | undefined): void {
   const v2 = claims.version === '2.0'
-  const expected = v2 ? tenant.cloud.v2Issuer(claims.tenantId) : tenant.cloud.v1Issuer(claims.tenantId)
+  const expected = v2
+    ? tenant.cloud.v2Issuer(claims.tenantId)
+    : tenant.cloud.v1Issuer(claims.tenantId)
   const untrustedKey: Record<string, unknown> = jwk === undefined ? {} : { ...jwk }
   const keyIssuer = typeof untrustedKey['issuer'] === 'string' ? untrustedKey['issuer'] : undefined
-  const keyOk = !v2 || keyIssuer === undefined || keyIssuer.replace(/\{tenantid\}/gi, claims.tenantId) === claims.issuer
+  const keyOk =
+    !v2 ||
+    keyIssuer === undefined ||
+    keyIssuer.replace(/\{tenantid\}/gi, claims.tenantId) === claims.issuer
   if (claims.issuer !== expected || !keyOk) {
     throw new PluginError(
       'PermissionDenied',
@@ -166,14 +207,25 @@ export function checkIssuer(claims: MsiClaims, tenant: TenantConfig, jwk: JWK | 
 /** deviation: only app-only tokens (managed identities) attest; delegated user tokens do not. */
 export function checkTokenType(claims: MsiClaims): void {
   if (claims.delegated || (claims.identityType !== undefined && claims.identityType !== 'app')) {
-    throw new PluginError('PermissionDenied', 'not-an-app-token', 'token is not a managed identity (application) token')
+    throw new PluginError(
+      'PermissionDenied',
+      'not-an-app-token',
+      'token is not a managed identity (application) token',
+    )
   }
 }
 
 /** deviation: the optional `principal_ids` allow-list (only these managed identities attest). */
 export function authorizePrincipal(tenant: TenantConfig, claims: MsiClaims): void {
-  if (tenant.principalIds !== undefined && !tenant.principalIds.has(claims.principalId.toLowerCase())) {
-    throw new PluginError('PermissionDenied', 'principal-not-authorized', `principal ${JSON.stringify(claims.principalId)} is not authorized`)
+  if (
+    tenant.principalIds !== undefined &&
+    !tenant.principalIds.has(claims.principalId.toLowerCase())
+  ) {
+    throw new PluginError(
+      'PermissionDenied',
+      'principal-not-authorized',
+      `principal ${JSON.stringify(claims.principalId)} is not authorized`,
+    )
   }
 }
 
@@ -194,23 +246,31 @@ function decodeClaims(payload: Uint8Array): { value: MsiClaims } | { error: stri
   } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) }
   }
-  if (!isRecord(untrusted)) return { error: 'json: cannot unmarshal non-object into Go value of type azure.MSITokenClaims' }
+  if (!isRecord(untrusted))
+    return { error: 'json: cannot unmarshal non-object into Go value of type azure.MSITokenClaims' }
   const c = untrusted
-  const typeError = (name: string, want: string) =>
-    ({ error: `json: cannot unmarshal ${kind(c[name])} into Go struct field MSITokenClaims.${name} of type ${want}` })
+  const typeError = (name: string, want: string) => ({
+    error: `json: cannot unmarshal ${kind(c[name])} into Go struct field MSITokenClaims.${name} of type ${want}`,
+  })
   for (const name of ['iss', 'sub', 'jti', 'tid']) {
-    if (c[name] !== undefined && c[name] !== null && typeof c[name] !== 'string') return typeError(name, 'string')
+    if (c[name] !== undefined && c[name] !== null && typeof c[name] !== 'string')
+      return typeError(name, 'string')
   }
   for (const name of ['exp', 'nbf', 'iat']) {
-    if (c[name] !== undefined && c[name] !== null && typeof c[name] !== 'number') return typeError(name, 'jwt.NumericDate')
+    if (c[name] !== undefined && c[name] !== null && typeof c[name] !== 'number')
+      return typeError(name, 'jwt.NumericDate')
   }
   const aud = c['aud']
   let audience: string[] = []
   if (typeof aud === 'string') audience = [aud]
-  else if (Array.isArray(aud) && aud.every((a): a is string => typeof a === 'string')) audience = aud
-  else if (aud !== undefined && aud !== null) return { error: `${GO_JOSE}/jwt: expected string or array value to unmarshal to Audience` }
-  const str = (name: string): string | undefined => (typeof c[name] === 'string' ? c[name] : undefined)
-  const num = (name: string): number | undefined => (typeof c[name] === 'number' ? Math.trunc(c[name]) : undefined)
+  else if (Array.isArray(aud) && aud.every((a): a is string => typeof a === 'string'))
+    audience = aud
+  else if (aud !== undefined && aud !== null)
+    return { error: `${GO_JOSE}/jwt: expected string or array value to unmarshal to Audience` }
+  const str = (name: string): string | undefined =>
+    typeof c[name] === 'string' ? c[name] : undefined
+  const num = (name: string): number | undefined =>
+    typeof c[name] === 'number' ? Math.trunc(c[name]) : undefined
   return {
     value: {
       tenantId: str('tid') ?? '',

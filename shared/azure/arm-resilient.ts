@@ -55,7 +55,12 @@ export function createResilientArm(inner: ArmClient, options: ResilientArmOption
     await options.sleep(wait, signal)
   }
 
-  const run = <T>(op: string, args: readonly string[], call: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> => {
+  const run = <T>(
+    op: string,
+    args: readonly string[],
+    call: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> => {
     const key = `${op}|${args.map((a) => a.toLowerCase()).join('|')}`
     const load = async (): Promise<T> => {
       const start = options.now()
@@ -69,7 +74,11 @@ export function createResilientArm(inner: ArmClient, options: ResilientArmOption
             if (e.status === 429 || e.status === 503) {
               const after = e.retryAfterMs ?? BASE_BACKOFF_MS
               blockedUntil = Math.max(blockedUntil, options.now() + after)
-              options.log.warn('ARM throttled the request', { operation: op, status: e.status, retry_after_ms: after })
+              options.log.warn('ARM throttled the request', {
+                operation: op,
+                status: e.status,
+                retry_after_ms: after,
+              })
             }
             throw e
           }
@@ -107,10 +116,20 @@ export function createResilientArm(inner: ArmClient, options: ResilientArmOption
     getScaleSet: (sub, rg, name, signal) =>
       run('vmss', [sub, rg, name], (s) => inner.getScaleSet(sub, rg, name, s), signal),
     getScaleSetVm: (sub, rg, scaleSet, instanceId, signal) =>
-      run('vmss-vm', [sub, rg, scaleSet, instanceId], (s) => inner.getScaleSetVm(sub, rg, scaleSet, instanceId, s), signal),
+      run(
+        'vmss-vm',
+        [sub, rg, scaleSet, instanceId],
+        (s) => inner.getScaleSetVm(sub, rg, scaleSet, instanceId, s),
+        signal,
+      ),
     getNetworkInterface: (sub, rg, name, signal) =>
       run('nic', [sub, rg, name], (s) => inner.getNetworkInterface(sub, rg, name, s), signal),
     listVirtualMachinesByPrincipal: (sub, principalId, signal) =>
-      run('by-principal', [sub, principalId], (s) => inner.listVirtualMachinesByPrincipal(sub, principalId, s), signal),
+      run(
+        'by-principal',
+        [sub, principalId],
+        (s) => inner.listVirtualMachinesByPrincipal(sub, principalId, s),
+        signal,
+      ),
   }
 }

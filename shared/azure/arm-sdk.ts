@@ -85,7 +85,9 @@ export function createSdkArmClient(options: SdkArmOptions): ArmClient {
     },
     async getScaleSetVm(sub, rg, scaleSet, instanceId, signal) {
       const c = await computeFor(sub)
-      const vm = await sdkCall(() => c.virtualMachineScaleSetVMs.get(rg, scaleSet, instanceId, opts(signal)))
+      const vm = await sdkCall(() =>
+        c.virtualMachineScaleSetVMs.get(rg, scaleSet, instanceId, opts(signal)),
+      )
       return toScaleSetVm(vm, `${scaleSetPrefix(sub, rg)}/${scaleSet}`)
     },
     async getNetworkInterface(sub, rg, name, signal) {
@@ -97,7 +99,8 @@ export function createSdkArmClient(options: SdkArmOptions): ArmClient {
   }
 }
 
-const opts = (signal: AbortSignal | undefined) => (signal === undefined ? {} : { abortSignal: signal })
+const opts = (signal: AbortSignal | undefined) =>
+  signal === undefined ? {} : { abortSignal: signal }
 
 const scaleSetPrefix = (sub: string, rg: string): string =>
   `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachineScaleSets`
@@ -128,13 +131,24 @@ export function fromSdkError(err: unknown): ArmError {
   const status = typeof e['statusCode'] === 'number' ? e['statusCode'] : undefined
   const code = typeof e['code'] === 'string' ? e['code'] : undefined
   const name = err instanceof Error ? err.name : ''
-  if (status === undefined && /AuthenticationError|CredentialUnavailableError/.test(name)) {
+  if (
+    status === undefined &&
+    /Authentication(Required)?Error|CredentialUnavailableError/.test(name)
+  ) {
     // the credential could not get a token: retrying will not help
-    return new ArmError(`unable to get an ARM access token: ${message}`, { status: 401 }, { cause: err })
+    return new ArmError(
+      `unable to get an ARM access token: ${message}`,
+      { status: 401 },
+      { cause: err },
+    )
   }
   const response = isRecord(e['response']) ? e['response'] : undefined
-  const headers = response !== undefined && isRecord(response['headers']) ? response['headers'] : undefined
-  const get = headers !== undefined && typeof headers['get'] === 'function' ? (headers['get'] as (n: string) => unknown) : undefined
+  const headers =
+    response !== undefined && isRecord(response['headers']) ? response['headers'] : undefined
+  const get =
+    headers !== undefined && typeof headers['get'] === 'function'
+      ? (headers['get'] as (n: string) => unknown)
+      : undefined
   const header = (n: string): string | undefined => {
     const v = get?.call(headers, n)
     return typeof v === 'string' ? v : undefined
@@ -168,7 +182,9 @@ export function toIdentity(identity: VirtualMachineIdentity | undefined): ArmIde
   }
 }
 
-function toNicConfigs(configs: VirtualMachineScaleSetNetworkConfiguration[] | undefined): ArmNicConfig[] {
+function toNicConfigs(
+  configs: VirtualMachineScaleSetNetworkConfiguration[] | undefined,
+): ArmNicConfig[] {
   return (configs ?? []).map((c) => ({
     nsgId: c.networkSecurityGroup?.id,
     subnetIds: (c.ipConfigurations ?? []).flatMap((ip) => (ip.subnet?.id ? [ip.subnet.id] : [])),
@@ -212,7 +228,9 @@ export function toScaleSet(ss: VirtualMachineScaleSet): ArmScaleSet {
     tags: ss.tags ?? {},
     orchestrationMode: ss.orchestrationMode,
     identity: toIdentity(ss.identity),
-    nicConfigs: toNicConfigs(ss.virtualMachineProfile?.networkProfile?.networkInterfaceConfigurations),
+    nicConfigs: toNicConfigs(
+      ss.virtualMachineProfile?.networkProfile?.networkInterfaceConfigurations,
+    ),
   }
 }
 
@@ -241,7 +259,8 @@ async function listByPrincipal(
   const ids: string[] = []
   for (let page = 0; url !== undefined; page++) {
     if (page >= MAX_LIST_PAGES) throw new ArmError(`more than ${MAX_LIST_PAGES} pages of resources`)
-    if (new URL(url).origin !== origin) throw new ArmError(`refusing to follow nextLink to another host`)
+    if (new URL(url).origin !== origin)
+      throw new ArmError(`refusing to follow nextLink to another host`)
     let token
     try {
       token = await options.credential.getToken(options.armScope, opts(signal))
@@ -271,15 +290,19 @@ async function listByPrincipal(
     if (res.status !== 200) {
       const after = retryAfterMs(res.headers, options.now())
       const code = armErrorCode(body)
-      throw new ArmError(armErrorMessage(res.status, body, res.body.subarray(0, 256).toString('utf8')), {
-        status: res.status,
-        ...(code === undefined ? {} : { code }),
-        ...(after === undefined ? {} : { retryAfterMs: after }),
-      })
+      throw new ArmError(
+        armErrorMessage(res.status, body, res.body.subarray(0, 256).toString('utf8')),
+        {
+          status: res.status,
+          ...(code === undefined ? {} : { code }),
+          ...(after === undefined ? {} : { retryAfterMs: after }),
+        },
+      )
     }
     const value = isRecord(body) ? body['value'] : undefined
     if (!Array.isArray(value)) throw new ArmError('resources list response has no value array')
-    for (const r of value as unknown[]) ids.push(isRecord(r) && typeof r['id'] === 'string' ? r['id'] : '')
+    for (const r of value as unknown[])
+      ids.push(isRecord(r) && typeof r['id'] === 'string' ? r['id'] : '')
     const next = isRecord(body) ? body['nextLink'] : undefined
     url = typeof next === 'string' && next !== '' ? next : undefined
   }

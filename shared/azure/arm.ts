@@ -71,7 +71,11 @@ export interface ArmClient {
    * IDs of the virtual machines whose system-assigned identity is `principalId`
    * (`GET /subscriptions/{s}/resources?$filter=…identity/principalId eq '…'`, every page).
    */
-  listVirtualMachinesByPrincipal(sub: string, principalId: string, signal?: AbortSignal): Promise<string[]>
+  listVirtualMachinesByPrincipal(
+    sub: string,
+    principalId: string,
+    signal?: AbortSignal,
+  ): Promise<string[]>
 }
 
 /** A failed ARM call: an HTTP status with ARM's error code, or a transport failure (no status). */

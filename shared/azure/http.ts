@@ -81,7 +81,11 @@ export const nodeHttp: HttpFetch = (req) =>
       (res) => readBody(res, req, signal, timeout).then(resolve, reject),
     )
     clientRequest.on('error', (err) => {
-      reject(signal.aborted ? abortError(req, timeout) : new HttpError('network', err.message, { cause: err }))
+      reject(
+        signal.aborted
+          ? abortError(req, timeout)
+          : new HttpError('network', err.message, { cause: err }),
+      )
     })
     clientRequest.end(req.body)
   })
@@ -111,7 +115,11 @@ function readBody(
       chunks.push(chunk)
     })
     res.on('error', (err) => {
-      reject(signal.aborted ? abortError(req, timeout) : new HttpError('network', err.message, { cause: err }))
+      reject(
+        signal.aborted
+          ? abortError(req, timeout)
+          : new HttpError('network', err.message, { cause: err }),
+      )
     })
     res.on('end', () => {
       const headers: Record<string, string> = {}
@@ -155,7 +163,10 @@ export function parseRetryAfter(value: string | undefined, now: Date): number | 
 }
 
 /** Azure's `x-ms-retry-after-ms` / `retry-after-ms` headers, then `Retry-After`. */
-export function retryAfterMs(headers: Readonly<Record<string, string>>, now: Date): number | undefined {
+export function retryAfterMs(
+  headers: Readonly<Record<string, string>>,
+  now: Date,
+): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const v = headers[name]
     if (v !== undefined && /^\d+$/.test(v.trim())) return Number(v.trim())

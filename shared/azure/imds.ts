@@ -56,7 +56,11 @@ export function goQueryEscape(value: string): string {
 }
 
 /** The token URL with query keys in Go's sorted order, as `url.Values.Encode` writes them. */
-export function msiTokenUrl(endpoint: string, resource: string, identity: MsiIdentitySelector): string {
+export function msiTokenUrl(
+  endpoint: string,
+  resource: string,
+  identity: MsiIdentitySelector,
+): string {
   const params: [string, string][] = [
     ['api-version', MSI_TOKEN_API_VERSION],
     ['resource', resource],
@@ -87,7 +91,12 @@ export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         })
       } catch (err) {
-        throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, { cause: err })
+        throw new ImdsError(
+          err instanceof Error ? err.message : String(err),
+          undefined,
+          undefined,
+          { cause: err },
+        )
       }
       if (res.status !== 200) {
         throw new ImdsError(
@@ -102,8 +111,12 @@ export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
       } catch (err) {
         throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
       }
-      const token = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['access_token'] : undefined
-      if (typeof token !== 'string' || token === '') throw new ImdsError('response missing access token', res.status)
+      const token =
+        typeof body === 'object' && body !== null
+          ? (body as Record<string, unknown>)['access_token']
+          : undefined
+      if (typeof token !== 'string' || token === '')
+        throw new ImdsError('response missing access token', res.status)
       return token
     },
     {
@@ -130,10 +143,17 @@ export function classifyImdsFailure(err: unknown): RetryVerdict {
   const s = err.status
   if (s === undefined) {
     const cause = err.cause
-    return { retry: !(cause instanceof HttpError && (cause.code === 'bad-url' || cause.code === 'aborted')) }
+    return {
+      retry: !(
+        cause instanceof HttpError &&
+        (cause.code === 'bad-url' || cause.code === 'aborted')
+      ),
+    }
   }
   if (s === 404 || s === 410 || s === 429 || s >= 500) {
-    return err.retryAfterMs === undefined ? { retry: true } : { retry: true, afterMs: err.retryAfterMs }
+    return err.retryAfterMs === undefined
+      ? { retry: true }
+      : { retry: true, afterMs: err.retryAfterMs }
   }
   return { retry: false }
 }
@@ -170,18 +190,30 @@ export async function fetchInstanceCompute(options: {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     })
   } catch (err) {
-    throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, { cause: err })
+    throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, {
+      cause: err,
+    })
   }
-  if (res.status !== 200) throw new ImdsError(`unexpected status code ${res.status}: ${bodySnippet(res.body)}`, res.status)
+  if (res.status !== 200)
+    throw new ImdsError(
+      `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
+      res.status,
+    )
   let body: unknown
   try {
     body = parseJsonBody(res.body)
   } catch (err) {
     throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
   }
-  const compute = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['compute'] : undefined
+  const compute =
+    typeof body === 'object' && body !== null
+      ? (body as Record<string, unknown>)['compute']
+      : undefined
   const field = (name: string): string => {
-    const v = typeof compute === 'object' && compute !== null ? (compute as Record<string, unknown>)[name] : undefined
+    const v =
+      typeof compute === 'object' && compute !== null
+        ? (compute as Record<string, unknown>)[name]
+        : undefined
     return typeof v === 'string' ? v : ''
   }
   const c: InstanceCompute = {
@@ -191,7 +223,9 @@ export async function fetchInstanceCompute(options: {
     vmScaleSetName: field('vmScaleSetName'),
   }
   if (c.name === '') throw new ImdsError('response missing instance name', res.status)
-  if (c.subscriptionId === '') throw new ImdsError('response missing instance subscription id', res.status)
-  if (c.resourceGroupName === '') throw new ImdsError('response missing instance resource group name', res.status)
+  if (c.subscriptionId === '')
+    throw new ImdsError('response missing instance subscription id', res.status)
+  if (c.resourceGroupName === '')
+    throw new ImdsError('response missing instance resource group name', res.status)
   return c
 }

@@ -81,15 +81,22 @@ export class OidcKeySource implements KeySource {
     const age = now - state.fetchedAt
     if (state.keys === undefined || age >= this.#o.ttlMs) {
       const backoff = state.keys === undefined ? EMPTY_FAILURE_BACKOFF_MS : this.#o.failureBackoffMs
+      const recentFailure = state.lastError !== undefined && now - state.lastAttemptAt < backoff
       // a refresh already under way is joined, whatever the backoff says
-      const attempt = state.refreshing !== undefined || now - state.lastAttemptAt >= backoff
+      const attempt = state.refreshing !== undefined || !recentFailure
       if (attempt) await this.#refresh(discoveryUrl, state, signal)
       this.#assertUsable(discoveryUrl, state, attempt)
     }
     const known = state.keys?.get(kid)
     if (known !== undefined) return known
-    if (state.refreshing !== undefined || this.#o.now() - state.lastAttemptAt >= this.#o.unknownKidCooldownMs) {
-      this.#o.log.debug('Refreshing signing keys for an unknown key id', { kid, discovery_url: discoveryUrl })
+    if (
+      state.refreshing !== undefined ||
+      this.#o.now() - state.lastAttemptAt >= this.#o.unknownKidCooldownMs
+    ) {
+      this.#o.log.debug('Refreshing signing keys for an unknown key id', {
+        kid,
+        discovery_url: discoveryUrl,
+      })
       await this.#refresh(discoveryUrl, state, signal)
     }
     return state.keys?.get(kid) ?? []
@@ -102,7 +109,13 @@ export class OidcKeySource implements KeySource {
         const oldest = this.#sets.keys().next()
         if (oldest.done !== true) this.#sets.delete(oldest.value)
       }
-      state = { keys: undefined, fetchedAt: 0, lastAttemptAt: -Infinity, lastError: undefined, refreshing: undefined }
+      state = {
+        keys: undefined,
+        fetchedAt: 0,
+        lastAttemptAt: -Infinity,
+        lastError: undefined,
+        refreshing: undefined,
+      }
       this.#sets.set(url, state)
     }
     return state
@@ -137,7 +150,10 @@ export class OidcKeySource implements KeySource {
         .catch((err: unknown) => {
           state.lastError = err instanceof KeySourceError ? err : new KeySourceError(String(err))
           // upstream parity: "Unable to refresh key set"
-          this.#o.log.warn('Unable to refresh key set', { discovery_url: url, error: state.lastError.message })
+          this.#o.log.warn('Unable to refresh key set', {
+            discovery_url: url,
+            error: state.lastError.message,
+          })
         })
         .finally(() => {
           state.refreshing = undefined
@@ -147,7 +163,9 @@ export class OidcKeySource implements KeySource {
     if (signal === undefined) return pending
     return Promise.race([
       pending,
-      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+      new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      ),
     ])
   }
 
@@ -216,7 +234,11 @@ export function checkFetchableUrl(url: string): void {
 }
 
 /** `{authority}/{tenant}/.well-known/openid-configuration`, or the v2.0 document. */
-export function discoveryUrl(authorityHost: string, tenant: string, version: '1.0' | '2.0'): string {
+export function discoveryUrl(
+  authorityHost: string,
+  tenant: string,
+  version: '1.0' | '2.0',
+): string {
   const base = `${authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenant)}`
   return version === '2.0'
     ? `${base}/v2.0/.well-known/openid-configuration`

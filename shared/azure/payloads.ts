@@ -64,7 +64,11 @@ export function parseMsiPayload(bytes: Uint8Array): MsiAttestationData {
 }
 
 function unmarshalError(reason: string): PluginError {
-  return new PluginError('InvalidArgument', 'malformed-payload', `failed to unmarshal data payload: ${reason}`)
+  return new PluginError(
+    'InvalidArgument',
+    'malformed-payload',
+    `failed to unmarshal data payload: ${reason}`,
+  )
 }
 
 /** How Go's decoder names a JSON value's kind in `cannot unmarshal <kind> into …`. */

@@ -6,7 +6,13 @@
 export type ArmId =
   | { kind: 'vm'; subscriptionId: string; resourceGroup: string; name: string }
   | { kind: 'vmss'; subscriptionId: string; resourceGroup: string; name: string }
-  | { kind: 'vmss-vm'; subscriptionId: string; resourceGroup: string; scaleSet: string; instanceId: string }
+  | {
+      kind: 'vmss-vm'
+      subscriptionId: string
+      resourceGroup: string
+      scaleSet: string
+      instanceId: string
+    }
   | { kind: 'uami'; subscriptionId: string; resourceGroup: string; name: string }
   | { kind: 'nic'; subscriptionId: string; resourceGroup: string; name: string }
   | {
@@ -27,10 +33,16 @@ const PREFIX = `^/subscriptions/${SEG}/resourceGroups/${SEG}/providers/`
 
 const PATTERNS: { kind: ArmIdKind; re: RegExp }[] = [
   { kind: 'vm', re: new RegExp(`${PREFIX}Microsoft\\.Compute/virtualMachines/${SEG}$`, 'i') },
-  { kind: 'vmss', re: new RegExp(`${PREFIX}Microsoft\\.Compute/virtualMachineScaleSets/${SEG}$`, 'i') },
+  {
+    kind: 'vmss',
+    re: new RegExp(`${PREFIX}Microsoft\\.Compute/virtualMachineScaleSets/${SEG}$`, 'i'),
+  },
   {
     kind: 'vmss-vm',
-    re: new RegExp(`${PREFIX}Microsoft\\.Compute/virtualMachineScaleSets/${SEG}/virtualMachines/${SEG}$`, 'i'),
+    re: new RegExp(
+      `${PREFIX}Microsoft\\.Compute/virtualMachineScaleSets/${SEG}/virtualMachines/${SEG}$`,
+      'i',
+    ),
   },
   {
     kind: 'uami',
@@ -44,7 +56,10 @@ const PATTERNS: { kind: ArmIdKind; re: RegExp }[] = [
       'i',
     ),
   },
-  { kind: 'nsg', re: new RegExp(`${PREFIX}Microsoft\\.Network/networkSecurityGroups/${SEG}$`, 'i') },
+  {
+    kind: 'nsg',
+    re: new RegExp(`${PREFIX}Microsoft\\.Network/networkSecurityGroups/${SEG}$`, 'i'),
+  },
   {
     kind: 'subnet',
     re: new RegExp(`${PREFIX}Microsoft\\.Network/virtualNetworks/${SEG}/subnets/${SEG}$`, 'i'),

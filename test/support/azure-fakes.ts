@@ -1,5 +1,12 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
-import type { ArmClient, ArmIdentity, ArmNic, ArmNicConfig, ArmScaleSet, ArmVm } from '../../shared/azure/arm.js'
+import type {
+  ArmClient,
+  ArmIdentity,
+  ArmNic,
+  ArmNicConfig,
+  ArmScaleSet,
+  ArmVm,
+} from '../../shared/azure/arm.js'
 import { ArmError } from '../../shared/azure/arm.js'
 import type { KeySource } from '../../shared/azure/jwks.js'
 import { KeySourceError } from '../../shared/azure/jwks.js'
@@ -146,7 +153,14 @@ export class FakeArm implements ArmClient {
     return vm
   }
 
-  addScaleSet(spec: { rg: string; name: string; principalId?: string; uamis?: { id: string; principalId: string }[]; nicConfigs?: ArmNicConfig[]; tags?: Record<string, string> }): ArmScaleSet {
+  addScaleSet(spec: {
+    rg: string
+    name: string
+    principalId?: string
+    uamis?: { id: string; principalId: string }[]
+    nicConfigs?: ArmNicConfig[]
+    tags?: Record<string, string>
+  }): ArmScaleSet {
     const ss: ArmScaleSet = {
       id: vmssId(spec.rg, spec.name),
       name: spec.name,
@@ -181,7 +195,11 @@ export class FakeArm implements ArmClient {
     const f = this.fail.get(op)
     if (f !== undefined) throw f
     const v = map.get(key.toLowerCase())
-    if (v === undefined) throw new ArmError(`404 ResourceNotFound: ${key} was not found`, { status: 404, code: 'ResourceNotFound' })
+    if (v === undefined)
+      throw new ArmError(`404 ResourceNotFound: ${key} was not found`, {
+        status: 404,
+        code: 'ResourceNotFound',
+      })
     return v
   }
 
@@ -192,7 +210,11 @@ export class FakeArm implements ArmClient {
     return this.#call('vmss', vmssId(rg, name, sub), this.scaleSets)
   }
   async getScaleSetVm(sub: string, rg: string, ss: string, instanceId: string): Promise<ArmVm> {
-    return this.#call('vmss-vm', `${vmssId(rg, ss, sub)}/virtualMachines/${instanceId}`, this.scaleSetVms)
+    return this.#call(
+      'vmss-vm',
+      `${vmssId(rg, ss, sub)}/virtualMachines/${instanceId}`,
+      this.scaleSetVms,
+    )
   }
   async getNetworkInterface(sub: string, rg: string, name: string): Promise<ArmNic> {
     return this.#call('nic', nicId(rg, name, sub), this.nics)
@@ -202,12 +224,21 @@ export class FakeArm implements ArmClient {
     const f = this.fail.get('by-principal')
     if (f !== undefined) throw f
     return [...this.vms.values()]
-      .filter((v) => v.identity.principalId === principalId && v.id.toLowerCase().startsWith(`/subscriptions/${sub.toLowerCase()}/`))
+      .filter(
+        (v) =>
+          v.identity.principalId === principalId &&
+          v.id.toLowerCase().startsWith(`/subscriptions/${sub.toLowerCase()}/`),
+      )
       .map((v) => v.id)
   }
 }
 
-function identity(principalId: string | undefined, uamis: { id: string; principalId: string }[] = []): ArmIdentity {
-  return { principalId, userAssigned: uamis.map((u) => ({ id: u.id, principalId: u.principalId, clientId: undefined })) }
+function identity(
+  principalId: string | undefined,
+  uamis: { id: string; principalId: string }[] = [],
+): ArmIdentity {
+  return {
+    principalId,
+    userAssigned: uamis.map((u) => ({ id: u.id, principalId: u.principalId, clientId: undefined })),
+  }
 }
-

@@ -10,7 +10,11 @@ export const MSI_AGENT_MAIN = join(REPO_ROOT, 'dist/agent-plugin/azure-msi/main.
 type Extra = Partial<Omit<LaunchOptions, 'command' | 'side' | 'args'>> & { trustDomain?: string }
 
 /** Loads a plugin as SPIRE does (launch, Init, Configure): `node <main.js>`. */
-export function loadMsi(side: 'server' | 'agent', hcl: string, extra: Extra = {}): Promise<PluginProcess> {
+export function loadMsi(
+  side: 'server' | 'agent',
+  hcl: string,
+  extra: Extra = {},
+): Promise<PluginProcess> {
   return PluginProcess.load({
     command: process.execPath,
     args: [side === 'server' ? MSI_SERVER_MAIN : MSI_AGENT_MAIN],
@@ -39,7 +43,10 @@ export function serverHclFor(emu: Emulator, tenants: TenantHcl[], extra = ''): s
     const tenant = emu.world.tenant(t.tenant)
     const sub = t.subscription ?? tenant.subscriptions[0]!.subscriptionId
     const app = tenant.apps[0]!
-    const creds = t.appCredentials === false ? '' : `\n    app_id = "${app.clientId}"\n    app_secret = "${app.secret}"`
+    const creds =
+      t.appCredentials === false
+        ? ''
+        : `\n    app_id = "${app.clientId}"\n    app_secret = "${app.secret}"`
     return `  "${tenant.tenantId}" = {\n    subscription_id = "${sub}"${creds}\n    ${t.extra ?? ''}\n  }`
   })
   return `tenants = {\n${blocks.join('\n')}\n}

@@ -1,7 +1,15 @@
 import { NOOP_METRICS, Report } from '../../shared/plugin/index.js'
 import { buildConfig, type MsiServerConfig } from '../../server-plugin/azure-msi/config.js'
 import type { Deps } from '../../server-plugin/azure-msi/deps.js'
-import { FakeAgentStore, FakeArm, FakeKeySource, NOW, SUBSCRIPTION_ID, TENANT_ID, TRUST_DOMAIN } from './azure-fakes.js'
+import {
+  FakeAgentStore,
+  FakeArm,
+  FakeKeySource,
+  NOW,
+  SUBSCRIPTION_ID,
+  TENANT_ID,
+  TRUST_DOMAIN,
+} from './azure-fakes.js'
 import { QUIET_LOGGER } from './loggers.js'
 
 export * from './azure-fakes.js'

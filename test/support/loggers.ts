@@ -2,7 +2,9 @@ import { createHclogLogger } from '../../shared/plugin/index.js'
 import type { Logger, LogFields, LogLevel } from '../../shared/plugin/index.js'
 
 /** A logger that keeps its lines, for asserting what was (and was not) logged. */
-export function recordingLogger(): Logger & { lines: { level: LogLevel; message: string; fields: LogFields }[] } {
+export function recordingLogger(): Logger & {
+  lines: { level: LogLevel; message: string; fields: LogFields }[]
+} {
   const lines: { level: LogLevel; message: string; fields: LogFields }[] = []
   const make = (base: LogFields): Logger => ({
     trace: (m, f) => lines.push({ level: 'trace', message: m, fields: { ...base, ...f } }),
@@ -16,4 +18,3 @@ export function recordingLogger(): Logger & { lines: { level: LogLevel; message:
 }
 
 export const QUIET_LOGGER: Logger = createHclogLogger({ write: () => {}, level: 'error' })
-

@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { issueCertificate, EKU_CLIENT_AUTH, type IssuedCert } from '../../azure-emulator/cert-builder.js'
+import {
+  issueCertificate,
+  EKU_CLIENT_AUTH,
+  type IssuedCert,
+} from '../../azure-emulator/cert-builder.js'
 import type { HttpFetch, HttpRequest, HttpResponse } from '../../../shared/azure/http.js'
-import { checkAiaUrl, createAiaFetcher, AIA_MAX_BYTES } from '../../../server-plugin/azure-imds/aia.js'
+import {
+  checkAiaUrl,
+  createAiaFetcher,
+  AIA_MAX_BYTES,
+} from '../../../server-plugin/azure-imds/aia.js'
 import { parseCertificate, type Cert } from '../../../server-plugin/azure-imds/certificate.js'
 import { MAX_AIA_FETCHES, verifyChain } from '../../../server-plugin/azure-imds/chain.js'
 import { IntermediatePool } from '../../../server-plugin/azure-imds/roots.js'
@@ -11,11 +19,21 @@ import { IntermediatePool } from '../../../server-plugin/azure-imds/roots.js'
 const NOW = new Date('2026-07-28T13:24:00Z')
 const DAY = 86_400_000
 
-const key = (): { privateKey: KeyObject; publicKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'P-256' })
+const key = (): { privateKey: KeyObject; publicKey: KeyObject } =>
+  generateKeyPairSync('ec', { namedCurve: 'P-256' })
 
-function ca(name: string, k: { publicKey: KeyObject }, signer: KeyObject, issuer?: IssuedCert, extra: Record<string, unknown> = {}): IssuedCert {
+function ca(
+  name: string,
+  k: { publicKey: KeyObject },
+  signer: KeyObject,
+  issuer?: IssuedCert,
+  extra: Record<string, unknown> = {},
+): IssuedCert {
   return issueCertificate({
-    subject: [['O', 'Chain Test'], ['CN', name]],
+    subject: [
+      ['O', 'Chain Test'],
+      ['CN', name],
+    ],
     publicKey: k.publicKey,
     signingKey: signer,
     ...(issuer === undefined ? {} : { issuer }),
@@ -47,10 +65,12 @@ const c = (i: IssuedCert): Cert => parseCertificate(i.der)
 
 function pool(bundled: IssuedCert[], http?: HttpFetch) {
   const requests: HttpRequest[] = []
-  const transport: HttpFetch = http ?? (async (req) => {
-    requests.push(req)
-    return { status: 404, headers: {}, body: Buffer.alloc(0) }
-  })
+  const transport: HttpFetch =
+    http ??
+    (async (req) => {
+      requests.push(req)
+      return { status: 404, headers: {}, body: Buffer.alloc(0) }
+    })
   return {
     pool: new IntermediatePool({
       bundled: bundled.map(c),
@@ -71,7 +91,9 @@ describe('chain building edge cases', () => {
     const b = ca('B', kb, ka.privateKey, a)
     const leaf = leafOf(a, ka.privateKey)
     const { pool: p } = pool([a, b])
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), { reason: 'chain-cycle' })
+    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
+      reason: 'chain-cycle',
+    })
   })
 
   test('the walk stops after MAX_CHAIN_INTERMEDIATES', async () => {
@@ -88,7 +110,9 @@ describe('chain building edge cases', () => {
     }
     const leaf = leafOf(issuer, issuerKey)
     const { pool: p } = pool(chain)
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), { reason: 'chain-too-long' })
+    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
+      reason: 'chain-too-long',
+    })
   })
 
   test('backtracking: an expired twin is skipped for a valid one with the same name and key', async () => {
@@ -105,7 +129,10 @@ describe('chain building edge cases', () => {
     const chain = await verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW })
     assert.equal(chain[1]?.fingerprint, c(valid).fingerprint)
     const { pool: only } = pool([expired])
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: only, now: NOW }), { reason: 'certificate-expired' })
+    await assert.rejects(
+      verifyChain(c(leaf), { roots: [c(root)], intermediates: only, now: NOW }),
+      { reason: 'certificate-expired' },
+    )
   })
 
   test('pathLen is enforced', async () => {
@@ -117,7 +144,9 @@ describe('chain building edge cases', () => {
     const i2 = ca('I2', k2, k1.privateKey, i1)
     const leaf = leafOf(i2, k2.privateKey)
     const { pool: p } = pool([i1, i2])
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), { reason: 'path-length-exceeded' })
+    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
+      reason: 'path-length-exceeded',
+    })
   })
 
   test('an intermediate restricted to clientAuth cannot issue a server certificate', async () => {
@@ -127,7 +156,9 @@ describe('chain building edge cases', () => {
     const i1 = ca('I1', k1, rootK.privateKey, root, { extKeyUsage: [EKU_CLIENT_AUTH] })
     const leaf = leafOf(i1, k1.privateKey)
     const { pool: p } = pool([i1])
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), { reason: 'issuer-eku' })
+    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
+      reason: 'issuer-eku',
+    })
   })
 
   test(`one verification makes at most ${MAX_AIA_FETCHES} AIA requests`, async () => {
@@ -135,10 +166,15 @@ describe('chain building edge cases', () => {
     const root = ca('Root', rootK, rootK.privateKey)
     const k1 = key()
     const i1 = ca('I1', k1, rootK.privateKey, root)
-    const urls = Array.from({ length: 8 }, (_, n) => `http://www.microsoft.com/pkiops/certs/missing-${n}.crt`)
+    const urls = Array.from(
+      { length: 8 },
+      (_, n) => `http://www.microsoft.com/pkiops/certs/missing-${n}.crt`,
+    )
     const leaf = leafOf(i1, k1.privateKey, urls)
     const { pool: p, requests } = pool([])
-    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), { reason: 'aia-fetch-failed' })
+    await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
+      reason: 'aia-fetch-failed',
+    })
     assert.equal(requests.length, MAX_AIA_FETCHES)
   })
 })
@@ -168,7 +204,8 @@ describe('AIA policy', () => {
     ['not a url', /not a valid URL/],
   ] as const
   for (const [url, why] of refused) {
-    test(`refused: ${url}`, () => assert.throws(() => checkAiaUrl(url), { reason: 'aia-not-allowed', message: why }))
+    test(`refused: ${url}`, () =>
+      assert.throws(() => checkAiaUrl(url), { reason: 'aia-not-allowed', message: why }))
   }
 
   test('the fetcher follows no redirect, caps the size, falls back to PEM and caches by URL', async () => {
@@ -178,15 +215,25 @@ describe('AIA policy', () => {
     let mode: 'redirect' | 'pem' | 'huge' = 'redirect'
     const http: HttpFetch = async (req): Promise<HttpResponse> => {
       seen.push(req)
-      if (mode === 'redirect') return { status: 301, headers: { location: 'http://127.0.0.1/' }, body: Buffer.alloc(0) }
-      if (mode === 'huge') return { status: 200, headers: {}, body: Buffer.alloc(AIA_MAX_BYTES + 1) }
+      if (mode === 'redirect')
+        return { status: 301, headers: { location: 'http://127.0.0.1/' }, body: Buffer.alloc(0) }
+      if (mode === 'huge')
+        return { status: 200, headers: {}, body: Buffer.alloc(AIA_MAX_BYTES + 1) }
       return { status: 200, headers: {}, body: Buffer.from(cert.pem) }
     }
-    const f = createAiaFetcher({ http, now: () => NOW.getTime(), issuerOverride: 'http://127.0.0.1:9999/' })
+    const f = createAiaFetcher({
+      http,
+      now: () => NOW.getTime(),
+      issuerOverride: 'http://127.0.0.1:9999/',
+    })
     const url = 'http://www.microsoft.com/pkiops/certs/X.crt'
     await assert.rejects(f.fetch(url), { reason: 'aia-fetch-failed', message: /status: 301/ })
     assert.equal(seen.length, 1)
-    assert.equal(seen[0]?.url, 'http://127.0.0.1:9999/pkiops/certs/X.crt', 'the emulator override keeps the path')
+    assert.equal(
+      seen[0]?.url,
+      'http://127.0.0.1:9999/pkiops/certs/X.crt',
+      'the emulator override keeps the path',
+    )
     assert.equal(seen[0]?.maxBytes, AIA_MAX_BYTES)
     assert.match(seen[0]?.headers?.['user-agent'] ?? '', /^spire-azure-attestor\//)
     mode = 'huge'

@@ -36,13 +36,15 @@ describe('attested document: accepted shapes', () => {
     assert.equal(v.content.vmId, VM_ID)
     assert.equal(v.content.subscriptionId, SUBSCRIPTION_ID)
     assert.equal(v.content.nonce, NONCE)
-    assert.deepEqual(v.chain.map((c) => c.subject.match(/CN=([^,]+)/)?.[1]), [
-      'metadata.azure.com',
-      'Fake TLS G2 RSA CA OCSP 02',
-      'Fake TLS RSA Root G2',
-    ])
+    assert.deepEqual(
+      v.chain.map((c) => c.subject.match(/CN=([^,]+)/)?.[1]),
+      ['metadata.azure.com', 'Fake TLS G2 RSA CA OCSP 02', 'Fake TLS RSA Root G2'],
+    )
     assert.equal(requests.length, 1)
-    assert.equal(requests[0]?.url, 'http://www.microsoft.com/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt')
+    assert.equal(
+      requests[0]?.url,
+      'http://www.microsoft.com/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt',
+    )
   })
 
   test('3-level chain: leaf → OCSP 02 → cross-signed G2 → DigiCert root, walking AIA twice', async () => {
@@ -52,7 +54,10 @@ describe('attested document: accepted shapes', () => {
     assert.equal(v.chain[2]?.fingerprint, cert(pki.crossSigned.tlsRsaRootG2).fingerprint)
     assert.deepEqual(
       requests.map((r) => new URL(r.url).pathname),
-      ['/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt', '/pkiops/certs/Fake%20TLS%20RSA%20Root%20G2%20-%20xsign.crt'],
+      [
+        '/pkiops/certs/Fake%20TLS%20G2%20RSA%20CA%20OCSP%2002.crt',
+        '/pkiops/certs/Fake%20TLS%20RSA%20Root%20G2%20-%20xsign.crt',
+      ],
     )
   })
 
@@ -66,7 +71,11 @@ describe('attested document: accepted shapes', () => {
     const opts = trust({ intermediates: learning.pool }).expected
     await verifyAttestedDocument(sign({ signer: pki.leaves.public }), opts)
     await verifyAttestedDocument(sign({ signer: pki.leaves.public }), opts)
-    assert.equal(learning.requests.length, 1, 'the second verification reuses the remembered intermediate')
+    assert.equal(
+      learning.requests.length,
+      1,
+      'the second verification reuses the remembered intermediate',
+    )
   })
 
   test('the correct id-sha256 digest OID verifies as well as Azure’s quirk OID', async () => {
@@ -76,7 +85,10 @@ describe('attested document: accepted shapes', () => {
 
   test('valid signed attributes (which Azure never sends) verify per CMS', async () => {
     const { expected } = trust()
-    await verifyAttestedDocument(sign({ signer: pki.leaves.public, signedAttributes: 'valid' }), expected)
+    await verifyAttestedDocument(
+      sign({ signer: pki.leaves.public, signedAttributes: 'valid' }),
+      expected,
+    )
   })
 
   test('US Government leaf verifies with metadata.azure.us allowed (chain via DigiCert xsign intermediate)', async () => {
@@ -99,17 +111,25 @@ describe('attested document: forgeries and malformed input', () => {
       signer: pki.bad.rogueRoot,
       certificates: [pki.leaves.public.cert, pki.bad.rogueRoot.cert, pki.bad.rogueRootCert.cert],
     })
-    await assert.rejects(verifyAttestedDocument(doc, expected), (err: { reason: string; message: string }) => {
-      // the attacker's certificate is the one chain-checked, and it chains to nothing pinned
-      assert.match(err.reason, /^(chain-untrusted|no-aia)$/)
-      assert.match(err.message, /^failed to validate attested document: certificate chain validation failed: /)
-      return true
-    })
+    await assert.rejects(
+      verifyAttestedDocument(doc, expected),
+      (err: { reason: string; message: string }) => {
+        // the attacker's certificate is the one chain-checked, and it chains to nothing pinned
+        assert.match(err.reason, /^(chain-untrusted|no-aia)$/)
+        assert.match(
+          err.message,
+          /^failed to validate attested document: certificate chain validation failed: /,
+        )
+        return true
+      },
+    )
   })
 
   test('signer confusion: SignerInfo names the genuine leaf, but the signature is the attacker’s', async () => {
     const { expected } = trust()
-    const doc = sign({ signer: { ...pki.leaves.public, privateKey: pki.bad.rogueRootCert.privateKey } })
+    const doc = sign({
+      signer: { ...pki.leaves.public, privateKey: pki.bad.rogueRootCert.privateKey },
+    })
     await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad-signature' })
   })
 
@@ -122,7 +142,8 @@ describe('attested document: forgeries and malformed input', () => {
     })
     await assert.rejects(verifyAttestedDocument(doc, expected), {
       reason: 'signer-not-resolved',
-      message: 'failed to validate attested document: expected exactly one signer certificate in PKCS7 signature',
+      message:
+        'failed to validate attested document: expected exactly one signer certificate in PKCS7 signature',
     })
   })
 
@@ -144,7 +165,8 @@ describe('attested document: forgeries and malformed input', () => {
     }).body
     await assert.rejects(verifyAttestedDocument(doc, expected), {
       reason: 'bad-signature',
-      message: 'failed to validate attested document: signature verification failed: crypto/rsa: verification error',
+      message:
+        'failed to validate attested document: signature verification failed: crypto/rsa: verification error',
     })
   })
 
@@ -156,7 +178,9 @@ describe('attested document: forgeries and malformed input', () => {
 
   test('an ECDSA signer is refused (Azure signs with RSA only)', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.ecdsa }), expected), { reason: 'unsupported-algorithm' })
+    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.ecdsa }), expected), {
+      reason: 'unsupported-algorithm',
+    })
   })
 
   for (const [name, variant] of [
@@ -167,37 +191,55 @@ describe('attested document: forgeries and malformed input', () => {
   ] as const) {
     test(`SAN: ${name} is refused`, async () => {
       const { expected, requests } = trust()
-      await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected), (err: { reason: string; message: string }) => {
-        assert.equal(err.reason, 'san-not-allowed')
-        assert.match(err.message, /certificate does not have any valid domain in SAN \(found SANs=\[.*\], allowed domains=\[metadata\.azure\.com\]\)$/)
-        return true
-      })
+      await assert.rejects(
+        verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected),
+        (err: { reason: string; message: string }) => {
+          assert.equal(err.reason, 'san-not-allowed')
+          assert.match(
+            err.message,
+            /certificate does not have any valid domain in SAN \(found SANs=\[.*\], allowed domains=\[metadata\.azure\.com\]\)$/,
+          )
+          return true
+        },
+      )
       assert.equal(requests.length, 0, 'no AIA request for a certificate that fails the SAN check')
     })
   }
 
   test('a US Government leaf is refused under the default public-cloud domain', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.usgov }), expected), { reason: 'san-not-allowed' })
+    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.usgov }), expected), {
+      reason: 'san-not-allowed',
+    })
   })
 
   test('a leaf without the serverAuth EKU is refused', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noServerAuth }), expected), { reason: 'eku-not-server-auth' })
+    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noServerAuth }), expected), {
+      reason: 'eku-not-server-auth',
+    })
   })
 
   test('an expired leaf is refused at the injected time', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.expired }), expected), (err: { reason: string; message: string }) => {
-      assert.equal(err.reason, 'certificate-expired')
-      assert.match(err.message, /certificate chain validation failed: x509: certificate has expired or is not yet valid: current time 2026-07-28T13:24:00Z is after /)
-      return true
-    })
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.bad.expired }), expected),
+      (err: { reason: string; message: string }) => {
+        assert.equal(err.reason, 'certificate-expired')
+        assert.match(
+          err.message,
+          /certificate chain validation failed: x509: certificate has expired or is not yet valid: current time 2026-07-28T13:24:00Z is after /,
+        )
+        return true
+      },
+    )
   })
 
   test('a not-yet-valid leaf is refused', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.notYetValid }), expected), { reason: 'certificate-not-yet-valid' })
+    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.notYetValid }), expected), {
+      reason: 'certificate-not-yet-valid',
+    })
   })
 
   for (const [name, variant] of [
@@ -207,37 +249,79 @@ describe('attested document: forgeries and malformed input', () => {
   ] as const) {
     test(`AIA pointing at ${name} is never fetched`, async () => {
       const { expected, requests } = trust()
-      await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected), (err: { reason: string; message: string }) => {
-        assert.equal(err.reason, 'aia-not-allowed')
-        assert.match(err.message, /^failed to validate attested document: certificate chain validation failed: failed to get intermediate certificate: CA Issuers URL ".*" is not allowed: /)
-        return true
-      })
+      await assert.rejects(
+        verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected),
+        (err: { reason: string; message: string }) => {
+          assert.equal(err.reason, 'aia-not-allowed')
+          assert.match(
+            err.message,
+            /^failed to validate attested document: certificate chain validation failed: failed to get intermediate certificate: CA Issuers URL ".*" is not allowed: /,
+          )
+          return true
+        },
+      )
       assert.equal(requests.length, 0)
     })
   }
 
   test('a leaf without AIA and no bundled issuer cannot be chained', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noAia }), expected), { reason: 'no-aia' })
+    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noAia }), expected), {
+      reason: 'no-aia',
+    })
   })
 
   test('an intermediate without the CA bit cannot issue', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.nonCaIntermediate }), expected), { reason: 'issuer-not-ca' })
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.bad.nonCaIntermediate }), expected),
+      { reason: 'issuer-not-ca' },
+    )
   })
 
   test('a self-signed attacker root planted in the bag is not trusted', async () => {
     const { expected } = trust()
-    const doc = sign({ signer: pki.bad.rogueRoot, certificates: [pki.bad.rogueRoot.cert, pki.bad.rogueRootCert.cert] })
+    const doc = sign({
+      signer: pki.bad.rogueRoot,
+      certificates: [pki.bad.rogueRoot.cert, pki.bad.rogueRootCert.cert],
+    })
     await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'no-aia' })
   })
 
-  const malformed: { name: string; doc: () => { encoding: string; signature: string }; reason: string; message?: string }[] = [
-    { name: 'empty signature', doc: () => ({ encoding: 'pkcs7', signature: '' }), reason: 'missing-signature', message: 'failed to validate attested document: missing signature in attested document' },
-    { name: 'encoding other than pkcs7', doc: () => ({ ...sign({ signer: pki.leaves.public }), encoding: 'json' }), reason: 'unsupported-encoding' },
-    { name: 'invalid base64', doc: () => ({ encoding: 'pkcs7', signature: 'MIIL*kgYJ' }), reason: 'bad-base64', message: 'failed to validate attested document: failed to decode signature: illegal base64 data at input byte 4' },
-    { name: 'oversized signature', doc: () => ({ encoding: 'pkcs7', signature: 'A'.repeat(70_000) }), reason: 'document-too-large' },
-    { name: 'not DER at all', doc: () => ({ encoding: 'pkcs7', signature: Buffer.from('hello world!').toString('base64') }), reason: 'malformed-pkcs7' },
+  const malformed: {
+    name: string
+    doc: () => { encoding: string; signature: string }
+    reason: string
+    message?: string
+  }[] = [
+    {
+      name: 'empty signature',
+      doc: () => ({ encoding: 'pkcs7', signature: '' }),
+      reason: 'missing-signature',
+      message: 'failed to validate attested document: missing signature in attested document',
+    },
+    {
+      name: 'encoding other than pkcs7',
+      doc: () => ({ ...sign({ signer: pki.leaves.public }), encoding: 'json' }),
+      reason: 'unsupported-encoding',
+    },
+    {
+      name: 'invalid base64',
+      doc: () => ({ encoding: 'pkcs7', signature: 'MIIL*kgYJ' }),
+      reason: 'bad-base64',
+      message:
+        'failed to validate attested document: failed to decode signature: illegal base64 data at input byte 4',
+    },
+    {
+      name: 'oversized signature',
+      doc: () => ({ encoding: 'pkcs7', signature: 'A'.repeat(70_000) }),
+      reason: 'document-too-large',
+    },
+    {
+      name: 'not DER at all',
+      doc: () => ({ encoding: 'pkcs7', signature: Buffer.from('hello world!').toString('base64') }),
+      reason: 'malformed-pkcs7',
+    },
   ]
   for (const c of malformed) {
     test(`malformed: ${c.name}`, async () => {
@@ -253,61 +337,98 @@ describe('attested document: forgeries and malformed input', () => {
 describe('attested document: content checks', () => {
   test('nonce mismatch (a document fetched for another challenge, or a replay)', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public, nonce: 'somethingElse' }), expected), {
-      reason: 'nonce-mismatch',
-      message: 'nonce mismatch',
-    })
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.leaves.public, nonce: 'somethingElse' }), expected),
+      {
+        reason: 'nonce-mismatch',
+        message: 'nonce mismatch',
+      },
+    )
   })
 
   test('a document without a nonce (IMDS’s expiry stamp) is a mismatch', async () => {
     const { expected } = trust()
-    const doc = signAttestedDocument({ vmId: VM_ID, subscriptionId: SUBSCRIPTION_ID, now: NOW, signer: pki.leaves.public }).body
+    const doc = signAttestedDocument({
+      vmId: VM_ID,
+      subscriptionId: SUBSCRIPTION_ID,
+      now: NOW,
+      signer: pki.leaves.public,
+    }).body
     await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'nonce-mismatch' })
   })
 
   test('an expired document (expiresOn beyond the skew) is refused', async () => {
     const { expected } = trust()
-    const doc = sign({ signer: pki.leaves.public, now: new Date(NOW.getTime() - 6 * 3600_000 - 6 * 60_000) })
+    const doc = sign({
+      signer: pki.leaves.public,
+      now: new Date(NOW.getTime() - 6 * 3600_000 - 6 * 60_000),
+    })
     await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'document-expired' })
   })
 
   test('a document inside the skew after expiry still verifies', async () => {
     const { expected } = trust()
-    await verifyAttestedDocument(sign({ signer: pki.leaves.public, now: new Date(NOW.getTime() - 6 * 3600_000 - 4 * 60_000) }), expected)
+    await verifyAttestedDocument(
+      sign({ signer: pki.leaves.public, now: new Date(NOW.getTime() - 6 * 3600_000 - 4 * 60_000) }),
+      expected,
+    )
   })
 
   test('a document created in the future is refused', async () => {
     const { expected } = trust()
     const doc = sign({ signer: pki.leaves.public, now: new Date(NOW.getTime() + 10 * 60_000) })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'document-not-yet-valid' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), {
+      reason: 'document-not-yet-valid',
+    })
   })
 
   test('a malformed timeStamp is refused', async () => {
     const { expected } = trust()
-    const doc = sign({ signer: pki.leaves.public, content: { timeStamp: { createdOn: '2026-07-28T13:24:00Z', expiresOn: '' } } })
+    const doc = sign({
+      signer: pki.leaves.public,
+      content: { timeStamp: { createdOn: '2026-07-28T13:24:00Z', expiresOn: '' } },
+    })
     await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'invalid-timestamp' })
   })
 
   test('upstream’s order and messages: missing VM ID, missing subscription, invalid VM ID', async () => {
     const { expected } = trust()
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: '' }), expected), {
-      message: 'missing VM ID in attested document',
-    })
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public, subscriptionId: '' }), expected), {
-      message: 'missing subscription ID in attested document',
-    })
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: 'not-a-uuid' }), expected), {
-      reason: 'invalid-vm-id',
-      message: 'invalid VM ID: invalid UUID format: "not-a-uuid": uuid: incorrect UUID length 10 in string "not-a-uuid"',
-    })
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: '' }), expected),
+      {
+        message: 'missing VM ID in attested document',
+      },
+    )
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.leaves.public, subscriptionId: '' }), expected),
+      {
+        message: 'missing subscription ID in attested document',
+      },
+    )
+    await assert.rejects(
+      verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: 'not-a-uuid' }), expected),
+      {
+        reason: 'invalid-vm-id',
+        message:
+          'invalid VM ID: invalid UUID format: "not-a-uuid": uuid: incorrect UUID length 10 in string "not-a-uuid"',
+      },
+    )
     // the nonce is checked before the VM ID format, as upstream does
-    await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: 'x', nonce: 'other' }), expected), {
-      reason: 'nonce-mismatch',
-    })
+    await assert.rejects(
+      verifyAttestedDocument(
+        sign({ signer: pki.leaves.public, vmId: 'x', nonce: 'other' }),
+        expected,
+      ),
+      {
+        reason: 'nonce-mismatch',
+      },
+    )
   })
 
   test('restrict_to_subscriptions is an allow-list', async () => {
-    const { expected } = trust({ allowedSubscriptions: new Set(['00000000-0000-0000-0000-000000000001']) })
+    const { expected } = trust({
+      allowedSubscriptions: new Set(['00000000-0000-0000-0000-000000000001']),
+    })
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public }), expected), {
       reason: 'subscription-not-authorized',
       message: `subscription "${SUBSCRIPTION_ID}" is not authorized`,
@@ -318,9 +439,12 @@ describe('attested document: content checks', () => {
 
   test('content is only read after the signature and chain verified', async () => {
     const { expected } = trust({ now: new Date('2030-01-01T00:00:00Z') })
-    await assert.rejects(verifyDocumentSignatureAndChain(sign({ signer: pki.leaves.public, nonce: 'x' }), expected), {
-      reason: 'certificate-expired',
-    })
+    await assert.rejects(
+      verifyDocumentSignatureAndChain(sign({ signer: pki.leaves.public, nonce: 'x' }), expected),
+      {
+        reason: 'certificate-expired',
+      },
+    )
   })
 })
 

@@ -7,10 +7,20 @@ import * as pkijs from 'pkijs'
 import type { HttpFetch } from '../../../shared/azure/http.js'
 import { createAiaFetcher } from '../../../server-plugin/azure-imds/aia.js'
 import { parsePemCertificates } from '../../../server-plugin/azure-imds/certificate.js'
-import { parseSignedDocument, verifyDocumentSignature } from '../../../server-plugin/azure-imds/document.js'
-import { bundledIntermediates, IntermediatePool, pinnedRoots } from '../../../server-plugin/azure-imds/roots.js'
+import {
+  parseSignedDocument,
+  verifyDocumentSignature,
+} from '../../../server-plugin/azure-imds/document.js'
+import {
+  bundledIntermediates,
+  IntermediatePool,
+  pinnedRoots,
+} from '../../../server-plugin/azure-imds/roots.js'
 import { verifyDocumentSignatureAndChain } from '../../../server-plugin/azure-imds/verify-document.js'
-import { BUNDLED_INTERMEDIATE_PEMS, PINNED_ROOT_PEMS } from '../../../server-plugin/azure-imds/bundled-certs.js'
+import {
+  BUNDLED_INTERMEDIATE_PEMS,
+  PINNED_ROOT_PEMS,
+} from '../../../server-plugin/azure-imds/bundled-certs.js'
 import { AZURE_FIXTURES_DIR, REPO_ROOT } from '../../support/paths.js'
 
 interface Meta {
@@ -28,7 +38,10 @@ const documents = readdirSync(DOCS_DIR)
   .sort()
   .map((f) => {
     const meta = JSON.parse(readFileSync(join(DOCS_DIR, f), 'utf8')) as Meta
-    const body = JSON.parse(readFileSync(join(DOCS_DIR, `${meta.name}.json`), 'utf8')) as { encoding: string; signature: string }
+    const body = JSON.parse(readFileSync(join(DOCS_DIR, `${meta.name}.json`), 'utf8')) as {
+      encoding: string
+      signature: string
+    }
     return { meta, body }
   })
 
@@ -64,7 +77,12 @@ function productionTrust(now: Date) {
     now: () => now.getTime(),
   })
   return {
-    trust: { now, roots: pinnedRoots(), intermediates: pool, allowedDomains: ['metadata.azure.com'] },
+    trust: {
+      now,
+      roots: pinnedRoots(),
+      intermediates: pool,
+      allowedDomains: ['metadata.azure.com'],
+    },
     fetched,
   }
 }
@@ -94,10 +112,13 @@ describe('real Azure attested documents (reference kit)', () => {
     } else {
       test(`${meta.name}: does not verify even at its creation time (its root is not pinned)`, async () => {
         const { trust } = productionTrust(createdOn)
-        await assert.rejects(verifyDocumentSignatureAndChain(body, trust), (err: { reason: string }) => {
-          assert.match(err.reason, /^(chain-untrusted|aia-not-allowed|no-aia)$/)
-          return true
-        })
+        await assert.rejects(
+          verifyDocumentSignatureAndChain(body, trust),
+          (err: { reason: string }) => {
+            assert.match(err.reason, /^(chain-untrusted|aia-not-allowed|no-aia)$/)
+            return true
+          },
+        )
       })
     }
 
@@ -105,7 +126,9 @@ describe('real Azure attested documents (reference kit)', () => {
       const today = new Date()
       assert.ok(today > new Date(meta.leaf.not_after))
       const { trust, fetched } = productionTrust(today)
-      await assert.rejects(verifyDocumentSignatureAndChain(body, trust), { reason: 'certificate-expired' })
+      await assert.rejects(verifyDocumentSignatureAndChain(body, trust), {
+        reason: 'certificate-expired',
+      })
       assert.equal(fetched.length, 0, 'an expired leaf costs no AIA request')
     })
   }
@@ -121,16 +144,23 @@ describe('real Azure attested documents (reference kit)', () => {
 
 describe('bundled certificates', () => {
   test('bundled-certs.ts matches certs/*.pem (regenerate with certs/generate.mjs)', async () => {
-    const gen = (await import(pathToFileURL(join(REPO_ROOT, 'server-plugin/azure-imds/certs/generate.mjs')).href)) as {
+    const gen = (await import(
+      pathToFileURL(join(REPO_ROOT, 'server-plugin/azure-imds/certs/generate.mjs')).href
+    )) as {
       renderBundledCerts(): string
     }
-    const current = readFileSync(join(REPO_ROOT, 'server-plugin/azure-imds/bundled-certs.ts'), 'utf8')
+    const current = readFileSync(
+      join(REPO_ROOT, 'server-plugin/azure-imds/bundled-certs.ts'),
+      'utf8',
+    )
     assert.equal(current, gen.renderBundledCerts())
   })
 
   test('the pinned roots are exactly the four the issue names, all self-signed CAs', () => {
     assert.equal(PINNED_ROOT_PEMS.length, 4)
-    const cns = pinnedRoots().map((r) => /CN=([^,]+)/.exec(r.subject)?.[1]).sort()
+    const cns = pinnedRoots()
+      .map((r) => /CN=([^,]+)/.exec(r.subject)?.[1])
+      .sort()
     assert.deepEqual(cns, [
       'DigiCert Global Root CA',
       'DigiCert Global Root G2',
@@ -148,7 +178,10 @@ describe('bundled certificates', () => {
     assert.equal(bundledIntermediates().length, BUNDLED_INTERMEDIATE_PEMS.length)
     for (const i of bundledIntermediates()) {
       assert.ok(i.isCa, i.subject)
-      assert.ok(pinnedRoots().some((r) => r.subjectKey === i.issuerKey && i.x509.verify(r.x509.publicKey)), i.subject)
+      assert.ok(
+        pinnedRoots().some((r) => r.subjectKey === i.issuerKey && i.x509.verify(r.x509.publicKey)),
+        i.subject,
+      )
     }
   })
 })

@@ -30,16 +30,21 @@ test('bytes that would bias the alphabet are discarded (rejection sampling, no m
   }
   const n = generateNonce(random)
   assert.equal(n.length, NONCE_LENGTH)
-  assert.ok([...n].every((ch) => ch === NONCE_ALPHABET[0] || ch === NONCE_ALPHABET[61]), n)
+  assert.ok(
+    [...n].every((ch) => ch === NONCE_ALPHABET[0] || ch === NONCE_ALPHABET[61]),
+    n,
+  )
 })
 
 test('over many nonces every character appears about equally often', () => {
   const counts = new Map<string, number>()
   const rounds = 2000
-  for (let i = 0; i < rounds; i++) for (const ch of generateNonce()) counts.set(ch, (counts.get(ch) ?? 0) + 1)
+  for (let i = 0; i < rounds; i++)
+    for (const ch of generateNonce()) counts.set(ch, (counts.get(ch) ?? 0) + 1)
   assert.equal(counts.size, 62)
   const expected = (rounds * NONCE_LENGTH) / 62
-  for (const [ch, n] of counts) assert.ok(Math.abs(n - expected) < expected * 0.25, `${ch}: ${n} vs ${expected}`)
+  for (const [ch, n] of counts)
+    assert.ok(Math.abs(n - expected) < expected * 0.25, `${ch}: ${n} vs ${expected}`)
 })
 
 test('a nonce is single use and expires', () => {

@@ -3,7 +3,10 @@
 // and a document signer. No sockets: AIA requests are answered in memory and recorded.
 import { createPki, type Pki, type Signer } from '../../azure-emulator/pki.js'
 import { sharedKeyStore } from '../../azure-emulator/keys.js'
-import { signAttestedDocument, type SignDocumentInput } from '../../azure-emulator/attested-document.js'
+import {
+  signAttestedDocument,
+  type SignDocumentInput,
+} from '../../azure-emulator/attested-document.js'
 import type { IssuedCert } from '../../azure-emulator/cert-builder.js'
 import type { HttpFetch, HttpRequest, HttpResponse } from '../../../shared/azure/http.js'
 import { createAiaFetcher } from '../../../server-plugin/azure-imds/aia.js'

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import type { PluginError } from '../../../shared/plugin/index.js'
 import { makeAgentId } from '../../../server-plugin/azure-msi/agent-id.js'
-import { parseMsiToken, verifyTokenSignature, type MsiClaims } from '../../../server-plugin/azure-msi/verify.js'
+import {
+  parseMsiToken,
+  verifyTokenSignature,
+  type MsiClaims,
+} from '../../../server-plugin/azure-msi/verify.js'
 import {
   BASIC_HCL,
   CLIENT_ID,
@@ -26,26 +30,44 @@ async function claims(overrides: Record<string, unknown> = {}): Promise<MsiClaim
 }
 
 const id = async (template: string, overrides: Record<string, unknown> = {}) =>
-  makeAgentId(serverConfig(`${BASIC_HCL}\nagent_path_template = ${JSON.stringify(template)}`), await claims(overrides))
+  makeAgentId(
+    serverConfig(`${BASIC_HCL}\nagent_path_template = ${JSON.stringify(template)}`),
+    await claims(overrides),
+  )
 
 const prefix = `spiffe://${TRUST_DOMAIN}/spire/agent`
 
 describe('agent ID (step 12)', () => {
   test('default template: spiffe://<td>/spire/agent/azure_msi/<tid>/<principal>', async () => {
-    assert.equal(makeAgentId(serverConfig(BASIC_HCL), await claims()), `${prefix}/azure_msi/${TENANT_ID}/${PRINCIPAL_ID}`)
+    assert.equal(
+      makeAgentId(serverConfig(BASIC_HCL), await claims()),
+      `${prefix}/azure_msi/${TENANT_ID}/${PRINCIPAL_ID}`,
+    )
   })
 
   test('.PluginName is the constant azure_msi; upstream fields and pipelines work', async () => {
-    assert.equal(await id('/{{ .PluginName | upper }}/{{ .TenantID | trunc 8 }}'), `${prefix}/AZURE_MSI/${TENANT_ID.slice(0, 8)}`)
-    assert.equal(await id('/{{ printf "%s-%s" .PluginName .PrincipalID }}'), `${prefix}/azure_msi-${PRINCIPAL_ID}`)
+    assert.equal(
+      await id('/{{ .PluginName | upper }}/{{ .TenantID | trunc 8 }}'),
+      `${prefix}/AZURE_MSI/${TENANT_ID.slice(0, 8)}`,
+    )
+    assert.equal(
+      await id('/{{ printf "%s-%s" .PluginName .PrincipalID }}'),
+      `${prefix}/azure_msi-${PRINCIPAL_ID}`,
+    )
     assert.equal(await id('/x/{{ .Expiry }}'), `${prefix}/x/${NOW_S + 86_400}`)
-    assert.equal(await id('/x/{{ index .Audience 0 | sha256sum | trunc 12 }}').then((v) => v.length), `${prefix}/x/`.length + 12)
+    assert.equal(
+      await id('/x/{{ index .Audience 0 | sha256sum | trunc 12 }}').then((v) => v.length),
+      `${prefix}/x/`.length + 12,
+    )
     assert.equal(await id('/x/{{ .MSITokenClaims.TenantID }}'), `${prefix}/x/${TENANT_ID}`)
   })
 
   test('.Subject is always empty, as upstream (sub decodes into PrincipalID)', async () => {
     await assert.rejects(id('/x/{{ .Subject }}'), (err: unknown) => {
-      assert.match((err as Error).message, /^unable to make agent ID: invalid agent path suffix "\/x\/": path cannot have a trailing slash$/)
+      assert.match(
+        (err as Error).message,
+        /^unable to make agent ID: invalid agent path suffix "\/x\/": path cannot have a trailing slash$/,
+      )
       return true
     })
   })
@@ -55,13 +77,18 @@ describe('agent ID (step 12)', () => {
       const e = err as PluginError
       assert.equal(e.status, 'Internal')
       assert.equal(e.reason, 'agent-id-failed')
-      assert.match(e.message, /^unable to make agent ID: template: agent-path:1:4: executing "agent-path" at <\.Nope>: can't evaluate field Nope in type azure\.agentPathTemplateData$/)
+      assert.match(
+        e.message,
+        /^unable to make agent ID: template: agent-path:1:4: executing "agent-path" at <\.Nope>: can't evaluate field Nope in type azure\.agentPathTemplateData$/,
+      )
       return true
     })
   })
 
   test('added fields: ObjectID, ClientID and the VM from xms_az_rid / xms_mirid', async () => {
-    const sys = await id('/{{ .SubscriptionID }}/{{ .ResourceGroup }}/{{ .VMName }}/{{ .ObjectID }}/{{ .ClientID }}')
+    const sys = await id(
+      '/{{ .SubscriptionID }}/{{ .ResourceGroup }}/{{ .VMName }}/{{ .ObjectID }}/{{ .ClientID }}',
+    )
     assert.equal(sys, `${prefix}/${SUBSCRIPTION_ID}/frontend/blog/${PRINCIPAL_ID}/${CLIENT_ID}`)
     const uami = await id('/{{ .ResourceGroup }}/{{ .VMName }}', {
       xms_mirid: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pool`,
@@ -75,7 +102,10 @@ describe('agent ID (step 12)', () => {
   })
 
   test('a token without the VM claims cannot fill a VM template (fails closed)', async () => {
-    await assert.rejects(id('/{{ .VMName }}', { xms_mirid: undefined }), /path cannot have a trailing slash/)
+    await assert.rejects(
+      id('/{{ .VMName }}', { xms_mirid: undefined }),
+      /path cannot have a trailing slash/,
+    )
   })
 
   test('claims that would escape the path are refused by SPIFFE path validation', async () => {

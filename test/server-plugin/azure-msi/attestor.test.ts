@@ -41,12 +41,21 @@ function world(): TestDeps {
     rg: 'frontend',
     name: 'blog',
     principalId: PRINCIPAL_ID,
-    nics: [{ name: 'nic', nsg: nsgId('frontend', 'webservers'), subnets: [subnetId('frontend', 'vnet', 'default')] }],
+    nics: [
+      {
+        name: 'nic',
+        nsg: nsgId('frontend', 'webservers'),
+        subnets: [subnetId('frontend', 'vnet', 'default')],
+      },
+    ],
   })
   return deps
 }
 
-async function payload(overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
+async function payload(
+  overrides: Record<string, unknown> = {},
+  header: Record<string, unknown> = {},
+) {
   return encodeMsiPayload(await signer.sign(msiClaims(overrides), header))
 }
 
@@ -74,38 +83,74 @@ describe('azure_msi server attestor', () => {
       'vm-name:frontend:blog',
     ])
     assert.deepEqual(deps.store.calls, [AGENT_ID])
-    assert.deepEqual(deps.keys.lookups, [{ url: `https://login.microsoftonline.com/${TENANT_ID}/.well-known/openid-configuration`, kid: 'k1' }])
+    assert.deepEqual(deps.keys.lookups, [
+      {
+        url: `https://login.microsoftonline.com/${TENANT_ID}/.well-known/openid-configuration`,
+        kid: 'k1',
+      },
+    ])
   })
 
   test('payload problems: upstream codes and messages', async () => {
     const a = createAttestor(world())
-    await assert.rejects(a.attest(Buffer.from('{"token":""}'), config, io), refused('InvalidArgument', 'missing token from attestation data'))
-    await assert.rejects(a.attest(Buffer.from('null'), config, io), refused('InvalidArgument', 'missing token from attestation data'))
-    await assert.rejects(a.attest(Buffer.from('{}'), config, io), refused('InvalidArgument', 'missing token from attestation data'))
-    await assert.rejects(a.attest(Buffer.from('{'), config, io), refused('InvalidArgument', /^failed to unmarshal data payload: /))
+    await assert.rejects(
+      a.attest(Buffer.from('{"token":""}'), config, io),
+      refused('InvalidArgument', 'missing token from attestation data'),
+    )
+    await assert.rejects(
+      a.attest(Buffer.from('null'), config, io),
+      refused('InvalidArgument', 'missing token from attestation data'),
+    )
+    await assert.rejects(
+      a.attest(Buffer.from('{}'), config, io),
+      refused('InvalidArgument', 'missing token from attestation data'),
+    )
+    await assert.rejects(
+      a.attest(Buffer.from('{'), config, io),
+      refused('InvalidArgument', /^failed to unmarshal data payload: /),
+    )
     await assert.rejects(
       a.attest(Buffer.from('{"token":5}'), config, io),
-      refused('InvalidArgument', 'failed to unmarshal data payload: json: cannot unmarshal number into Go struct field MSIAttestationData.token of type string'),
+      refused(
+        'InvalidArgument',
+        'failed to unmarshal data payload: json: cannot unmarshal number into Go struct field MSIAttestationData.token of type string',
+      ),
     )
   })
 
   test('key set unavailable: Internal "unable to obtain JWKS: <err>"', async () => {
     const deps = world()
     deps.keys.failWith = 'unexpected status code 503: down'
-    await assert.rejects(createAttestor(deps).attest(await payload(), config, io), refused('Internal', 'unable to obtain JWKS: unexpected status code 503: down'))
+    await assert.rejects(
+      createAttestor(deps).attest(await payload(), config, io),
+      refused('Internal', 'unable to obtain JWKS: unexpected status code 503: down'),
+    )
   })
 
   test('a v2 token uses the tenant v2 discovery document', async () => {
     const deps = world()
-    await createAttestor(deps).attest(await payload({ ver: '2.0', iss: `https://login.microsoftonline.com/${TENANT_ID}/v2.0` }), config, io)
-    assert.equal(deps.keys.lookups[0]?.url, `https://login.microsoftonline.com/${TENANT_ID}/v2.0/.well-known/openid-configuration`)
+    await createAttestor(deps).attest(
+      await payload({ ver: '2.0', iss: `https://login.microsoftonline.com/${TENANT_ID}/v2.0` }),
+      config,
+      io,
+    )
+    assert.equal(
+      deps.keys.lookups[0]?.url,
+      `https://login.microsoftonline.com/${TENANT_ID}/v2.0/.well-known/openid-configuration`,
+    )
   })
 
   test('an unconfigured tenant is verified against the common keys, then refused after TOFU', async () => {
     const deps = world()
     const other = { tid: OTHER_TENANT_ID, iss: `https://sts.windows.net/${OTHER_TENANT_ID}/` }
-    await assert.rejects(createAttestor(deps).attest(await payload(other), config, io), refused('PermissionDenied', `tenant "${OTHER_TENANT_ID}" is not authorized`))
-    assert.equal(deps.keys.lookups[0]?.url, 'https://login.microsoftonline.com/common/.well-known/openid-configuration')
+    await assert.rejects(
+      createAttestor(deps).attest(await payload(other), config, io),
+      refused('PermissionDenied', `tenant "${OTHER_TENANT_ID}" is not authorized`),
+    )
+    assert.equal(
+      deps.keys.lookups[0]?.url,
+      'https://login.microsoftonline.com/common/.well-known/openid-configuration',
+    )
     assert.equal(deps.store.calls.length, 1)
   })
 
@@ -113,21 +158,32 @@ describe('azure_msi server attestor', () => {
     test('TOFU comes before the tenant check', async () => {
       const deps = world()
       const other = { tid: OTHER_TENANT_ID, iss: `https://sts.windows.net/${OTHER_TENANT_ID}/` }
-      deps.store.attested.add(`spiffe://${TRUST_DOMAIN}/spire/agent/azure_msi/${OTHER_TENANT_ID}/${PRINCIPAL_ID}`)
-      await assert.rejects(createAttestor(deps).attest(await payload(other), config, io), refused('PermissionDenied', 'attestation data has already been used to attest an agent'))
+      deps.store.attested.add(
+        `spiffe://${TRUST_DOMAIN}/spire/agent/azure_msi/${OTHER_TENANT_ID}/${PRINCIPAL_ID}`,
+      )
+      await assert.rejects(
+        createAttestor(deps).attest(await payload(other), config, io),
+        refused('PermissionDenied', 'attestation data has already been used to attest an agent'),
+      )
     })
 
     test('TOFU comes before the claim checks (an expired token of an attested agent says "already used")', async () => {
       const deps = world()
       deps.store.attested.add(AGENT_ID)
-      await assert.rejects(createAttestor(deps).attest(await payload({ exp: NOW_S - 3600 }), config, io), refused('PermissionDenied', 'attestation data has already been used to attest an agent'))
+      await assert.rejects(
+        createAttestor(deps).attest(await payload({ exp: NOW_S - 3600 }), config, io),
+        refused('PermissionDenied', 'attestation data has already been used to attest an agent'),
+      )
     })
 
     test('signature comes before TOFU: a forged token never reaches AgentStore', async () => {
       const deps = world()
       const forger = await TestSigner.create('k1')
       const forged = encodeMsiPayload(await forger.sign(msiClaims()))
-      await assert.rejects(createAttestor(deps).attest(forged, config, io), refused('InvalidArgument', /^unable to verify token: /))
+      await assert.rejects(
+        createAttestor(deps).attest(forged, config, io),
+        refused('InvalidArgument', /^unable to verify token: /),
+      )
       assert.deepEqual(deps.store.calls, [])
     })
 
@@ -135,18 +191,33 @@ describe('azure_msi server attestor', () => {
       const deps = world()
       const a = createAttestor(deps)
       const otherTenantBadAud = { tid: OTHER_TENANT_ID, aud: 'x' }
-      await assert.rejects(a.attest(await payload(otherTenantBadAud), config, io), refused('PermissionDenied', /^tenant /))
-      await assert.rejects(a.attest(await payload({ aud: 'x', exp: 1 }), config, io), refused('Internal', /invalid audience claim/))
-      await assert.rejects(a.attest(await payload({ exp: 1, iss: 'https://evil/' }), config, io), refused('Internal', /token is expired/))
+      await assert.rejects(
+        a.attest(await payload(otherTenantBadAud), config, io),
+        refused('PermissionDenied', /^tenant /),
+      )
+      await assert.rejects(
+        a.attest(await payload({ aud: 'x', exp: 1 }), config, io),
+        refused('Internal', /invalid audience claim/),
+      )
+      await assert.rejects(
+        a.attest(await payload({ exp: 1, iss: 'https://evil/' }), config, io),
+        refused('Internal', /token is expired/),
+      )
       deps.arm.calls.length = 0
-      await assert.rejects(a.attest(await payload({ iss: 'https://evil/' }), config, io), refused('PermissionDenied', /^token issuer /))
+      await assert.rejects(
+        a.attest(await payload({ iss: 'https://evil/' }), config, io),
+        refused('PermissionDenied', /^token issuer /),
+      )
       assert.deepEqual(deps.arm.calls, [])
     })
 
     test('agent ID failure (template) comes before TOFU', async () => {
       const deps = world()
       const cfg = serverConfig(`${BASIC_HCL}\nagent_path_template = "/{{ .VMName }}"`)
-      await assert.rejects(createAttestor(deps).attest(await payload({ xms_mirid: undefined }), cfg, io), refused('Internal', /^unable to make agent ID: invalid agent path suffix "\/": /))
+      await assert.rejects(
+        createAttestor(deps).attest(await payload({ xms_mirid: undefined }), cfg, io),
+        refused('Internal', /^unable to make agent ID: invalid agent path suffix "\/": /),
+      )
       assert.deepEqual(deps.store.calls, [])
     })
   })
@@ -155,7 +226,10 @@ describe('azure_msi server attestor', () => {
     const deps = world()
     const cfg = serverConfig(`tenants = { "${TENANT_ID}" = { subscription_id = "${SUBSCRIPTION_ID}"
       principal_ids = ["aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"] } }`)
-    await assert.rejects(createAttestor(deps).attest(await payload(), cfg, io), refused('PermissionDenied', `principal "${PRINCIPAL_ID}" is not authorized`))
+    await assert.rejects(
+      createAttestor(deps).attest(await payload(), cfg, io),
+      refused('PermissionDenied', `principal "${PRINCIPAL_ID}" is not authorized`),
+    )
     assert.deepEqual(deps.arm.calls, [])
   })
 
@@ -172,12 +246,21 @@ describe('azure_msi server attestor', () => {
   })
 
   test('custom template with the added VM fields gives one agent ID per VM for a shared identity', async () => {
-    const cfg = serverConfig(`${BASIC_HCL}\nagent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .SubscriptionID }}/{{ .ResourceGroup }}/{{ .VMName }}"`)
-    const claims = msiClaims({ xms_mirid: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shared`, xms_az_rid: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/frontend/providers/Microsoft.Compute/virtualMachines/blog` })
+    const cfg = serverConfig(
+      `${BASIC_HCL}\nagent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .SubscriptionID }}/{{ .ResourceGroup }}/{{ .VMName }}"`,
+    )
+    const claims = msiClaims({
+      xms_mirid: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shared`,
+      xms_az_rid: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/frontend/providers/Microsoft.Compute/virtualMachines/blog`,
+    })
     const token = await signer.sign(claims)
-    const { verifyTokenSignature, parseMsiToken } = await import('../../../server-plugin/azure-msi/verify.js')
+    const { verifyTokenSignature, parseMsiToken } =
+      await import('../../../server-plugin/azure-msi/verify.js')
     const verified = await verifyTokenSignature(parseMsiToken(token), [signer.jwk])
-    assert.equal(makeAgentId(cfg, verified), `spiffe://${TRUST_DOMAIN}/spire/agent/azure_msi/${TENANT_ID}/${SUBSCRIPTION_ID}/frontend/blog`)
+    assert.equal(
+      makeAgentId(cfg, verified),
+      `spiffe://${TRUST_DOMAIN}/spire/agent/azure_msi/${TENANT_ID}/${SUBSCRIPTION_ID}/frontend/blog`,
+    )
   })
 
   test('the token never appears in logs', async () => {

@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { Report } from '../../../shared/plugin/index.js'
-import { buildConfig, DEFAULT_AGENT_PATH_TEMPLATE } from '../../../server-plugin/azure-msi/config.js'
-import { BASIC_HCL, OTHER_TENANT_ID, PRINCIPAL_ID, SUBSCRIPTION_ID, TENANT_ID } from '../../support/azure-msi.js'
+import {
+  buildConfig,
+  DEFAULT_AGENT_PATH_TEMPLATE,
+} from '../../../server-plugin/azure-msi/config.js'
+import { REPO_ROOT } from '../../support/paths.js'
+import {
+  BASIC_HCL,
+  OTHER_TENANT_ID,
+  PRINCIPAL_ID,
+  SUBSCRIPTION_ID,
+  TENANT_ID,
+} from '../../support/azure-msi.js'
 
 function build(hcl: string, trustDomain = 'example.org') {
   const report = new Report()
@@ -35,7 +47,11 @@ agent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}"`)
     assert.deepEqual(report.warnings, [])
     const a = config!.tenants.get(TENANT_ID)!
     assert.deepEqual(a.audiences, ['https://management.azure.com/'])
-    assert.deepEqual(a.credential, { kind: 'client-secret', appId: 'APP_ID', appSecret: 'APP_SECRET' })
+    assert.deepEqual(a.credential, {
+      kind: 'client-secret',
+      appId: 'APP_ID',
+      appSecret: 'APP_SECRET',
+    })
     assert.equal(a.subscriptionId, SUBSCRIPTION_ID)
     assert.equal(a.cloud.name, 'AzurePublicCloud')
     assert.equal(a.endpoints.armEndpoint, 'https://management.azure.com')
@@ -60,7 +76,9 @@ agent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}"`)
   })
 
   test('decode failure: "unable to decode configuration: …"', () => {
-    assert.deepEqual(errorsOf('tenants = {'), ['unable to decode configuration: At 1:13: object expected closing RBRACE got: EOF'])
+    assert.deepEqual(errorsOf('tenants = {'), [
+      'unable to decode configuration: At 1:13: object expected closing RBRACE got: EOF',
+    ])
     assert.match(errorsOf('tenants = "x"')[0] ?? '', /^unable to decode configuration: /)
   })
 
@@ -69,9 +87,12 @@ agent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}"`)
       `misconfigured tenant "${TENANT_ID}": missing subscription id`,
       `misconfigured tenant "${TENANT_ID}": missing app secret`,
     ])
-    assert.deepEqual(errorsOf(`tenants = { "${TENANT_ID}" = { subscription_id = "${SUBSCRIPTION_ID}" app_secret = "S" } }`), [
-      `misconfigured tenant "${TENANT_ID}": missing app id`,
-    ])
+    assert.deepEqual(
+      errorsOf(
+        `tenants = { "${TENANT_ID}" = { subscription_id = "${SUBSCRIPTION_ID}" app_secret = "S" } }`,
+      ),
+      [`misconfigured tenant "${TENANT_ID}": missing app id`],
+    )
   })
 
   test('bad template: upstream message with the template quoted', () => {
@@ -88,7 +109,9 @@ agent_path_template = "/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}"`)
 
 describe('azure_msi server config: what upstream lacks', () => {
   test('subscription_id alone selects the default credential for that subscription (spiffe/spire#7104)', () => {
-    const { config, report } = build(`tenants = { "${TENANT_ID}" = { subscription_id = "${SUBSCRIPTION_ID}" } }`)
+    const { config, report } = build(
+      `tenants = { "${TENANT_ID}" = { subscription_id = "${SUBSCRIPTION_ID}" } }`,
+    )
     assert.deepEqual(report.errors, [])
     const t = config!.tenants.get(TENANT_ID)!
     assert.deepEqual(t.credential, { kind: 'default' })
@@ -109,7 +132,9 @@ describe('azure_msi server config: what upstream lacks', () => {
   })
 
   test('audiences add accepted audiences to resource_id (or its default)', () => {
-    const { config } = build(`tenants = { "${TENANT_ID}" = { audiences = ["api://spire", "https://management.azure.com"] } }`)
+    const { config } = build(
+      `tenants = { "${TENANT_ID}" = { audiences = ["api://spire", "https://management.azure.com"] } }`,
+    )
     assert.deepEqual(config!.tenants.get(TENANT_ID)!.audiences, [
       'https://management.azure.com/',
       'api://spire',
@@ -118,7 +143,9 @@ describe('azure_msi server config: what upstream lacks', () => {
   })
 
   test('principal_ids: GUIDs, lower-cased', () => {
-    const { config } = build(`tenants = { "${TENANT_ID}" = { principal_ids = ["${PRINCIPAL_ID.toUpperCase()}"] } }`)
+    const { config } = build(
+      `tenants = { "${TENANT_ID}" = { principal_ids = ["${PRINCIPAL_ID.toUpperCase()}"] } }`,
+    )
     assert.deepEqual([...config!.tenants.get(TENANT_ID)!.principalIds!], [PRINCIPAL_ID])
     assert.deepEqual(errorsOf(`tenants = { "${TENANT_ID}" = { principal_ids = ["vm-1"] } }`), [
       `misconfigured tenant "${TENANT_ID}": principal_ids entries must be GUIDs`,
@@ -136,20 +163,40 @@ describe('azure_msi server config: what upstream lacks', () => {
 
   test('cloud_environment picks authority, issuers, ARM endpoint and default audience', () => {
     for (const [name, authority, arm, aud] of [
-      ['AzurePublicCloud', 'https://login.microsoftonline.com', 'https://management.azure.com', 'https://management.azure.com/'],
-      ['AzureUSGovernmentCloud', 'https://login.microsoftonline.us', 'https://management.usgovcloudapi.net', 'https://management.usgovcloudapi.net/'],
-      ['azurechinacloud', 'https://login.chinacloudapi.cn', 'https://management.chinacloudapi.cn', 'https://management.chinacloudapi.cn/'],
+      [
+        'AzurePublicCloud',
+        'https://login.microsoftonline.com',
+        'https://management.azure.com',
+        'https://management.azure.com/',
+      ],
+      [
+        'AzureUSGovernmentCloud',
+        'https://login.microsoftonline.us',
+        'https://management.usgovcloudapi.net',
+        'https://management.usgovcloudapi.net/',
+      ],
+      [
+        'azurechinacloud',
+        'https://login.chinacloudapi.cn',
+        'https://management.chinacloudapi.cn',
+        'https://management.chinacloudapi.cn/',
+      ],
     ] as const) {
-      const { config, report } = build(`cloud_environment = "${name}"\ntenants = { "${TENANT_ID}" = {} }`)
+      const { config, report } = build(
+        `cloud_environment = "${name}"\ntenants = { "${TENANT_ID}" = {} }`,
+      )
       assert.deepEqual(report.errors, [])
       const t = config!.tenants.get(TENANT_ID)!
       assert.equal(t.endpoints.authorityHost, authority)
       assert.equal(t.endpoints.armEndpoint, arm)
       assert.deepEqual(t.audiences, [aud])
     }
-    assert.deepEqual(errorsOf(`cloud_environment = "AzureGermanCloud"\ntenants = { "${TENANT_ID}" = {} }`), [
-      'cloud_environment "AzureGermanCloud" is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud',
-    ])
+    assert.deepEqual(
+      errorsOf(`cloud_environment = "AzureGermanCloud"\ntenants = { "${TENANT_ID}" = {} }`),
+      [
+        'cloud_environment "AzureGermanCloud" is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud',
+      ],
+    )
   })
 
   test('a tenant may override the cloud', () => {
@@ -171,14 +218,20 @@ endpoints {
 }`)
     assert.deepEqual(report.errors, [])
     const t = config!.tenants.get(TENANT_ID)!
-    assert.deepEqual(t.endpoints, { authorityHost: 'http://127.0.0.1:4000', armEndpoint: 'https://127.0.0.1:4001', caFile: '/tmp/ca.pem' })
+    assert.deepEqual(t.endpoints, {
+      authorityHost: 'http://127.0.0.1:4000',
+      armEndpoint: 'https://127.0.0.1:4001',
+      caFile: '/tmp/ca.pem',
+    })
     assert.equal(config!.imdsEndpoint, 'http://127.0.0.1:4002/_vm/rg%2Fvm')
-    assert.deepEqual(errorsOf(`${BASIC_HCL}\nendpoints { resource_manager = "http://127.0.0.1:1" }`), [
-      'endpoints.resource_manager "http://127.0.0.1:1" must use https',
-    ])
-    assert.deepEqual(errorsOf(`${BASIC_HCL}\nendpoints { authority_host = "http://login.example.com" }`), [
-      'endpoints.authority_host "http://login.example.com" must use https',
-    ])
+    assert.deepEqual(
+      errorsOf(`${BASIC_HCL}\nendpoints { resource_manager = "http://127.0.0.1:1" }`),
+      ['endpoints.resource_manager "http://127.0.0.1:1" must use https'],
+    )
+    assert.deepEqual(
+      errorsOf(`${BASIC_HCL}\nendpoints { authority_host = "http://login.example.com" }`),
+      ['endpoints.authority_host "http://login.example.com" must use https'],
+    )
     assert.deepEqual(errorsOf(`${BASIC_HCL}\nendpoints { authority_host = "https://x?y=1" }`), [
       'endpoints.authority_host "https://x?y=1" must not have a query or fragment',
     ])
@@ -199,8 +252,46 @@ endpoints {
   })
 
   test('every problem is a note; the first is what Configure returns', () => {
-    const errors = errorsOf(`cloud_environment = "Mars"\ntenants = { "x" = { app_id = "A" } }\nallowed_vm_tags = [""]`)
+    const errors = errorsOf(
+      `cloud_environment = "Mars"\ntenants = { "x" = { app_id = "A" } }\nallowed_vm_tags = [""]`,
+    )
     assert.equal(errors.length, 5)
     assert.match(errors[0]!, /cloud_environment "Mars"/)
+  })
+})
+
+describe('key cache tuning and the shipped examples', () => {
+  test('jwks_* durations: defaults (upstream 1 h TTL), Go durations, bounds', () => {
+    const { config } = build(BASIC_HCL)
+    assert.deepEqual(config!.keyCache, {
+      ttlMs: 3_600_000,
+      maxStaleMs: 86_400_000,
+      cooldownMs: 30_000,
+    })
+    const tuned = build(
+      `${BASIC_HCL}\njwks_cache_ttl = "10m"\njwks_max_stale = "0s"\njwks_refresh_cooldown = "5s"`,
+    ).config!
+    assert.deepEqual(tuned.keyCache, { ttlMs: 600_000, maxStaleMs: 0, cooldownMs: 5_000 })
+    assert.deepEqual(errorsOf(`${BASIC_HCL}\njwks_refresh_cooldown = "10ms"`), [
+      'jwks_refresh_cooldown "10ms" must be a duration between 1s and 3600s',
+    ])
+    assert.deepEqual(errorsOf(`${BASIC_HCL}\njwks_cache_ttl = "forever"`), [
+      'jwks_cache_ttl "forever" must be a duration between 1s and 86400s',
+    ])
+  })
+
+  test('examples/azure-msi/server.conf plugin_data builds without notes', () => {
+    const conf = readFileSync(join(REPO_ROOT, 'examples/azure-msi/server.conf'), 'utf8')
+    const start = conf.indexOf('plugin_data {') + 'plugin_data {'.length
+    let depth = 1
+    let end = start
+    while (depth > 0 && end < conf.length) {
+      const ch = conf[end++]
+      if (ch === '{') depth++
+      else if (ch === '}') depth--
+    }
+    const { config, report } = build(conf.slice(start, end - 1))
+    assert.deepEqual(report.notes, [])
+    assert.equal(config!.tenants.size, 2)
   })
 })

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ArmError } from '../../../shared/azure/arm.js'
 import { createResilientArm } from '../../../shared/azure/arm-resilient.js'
-import { fromSdkError, toNic, toScaleSet, toScaleSetVm, toVm } from '../../../shared/azure/arm-sdk.js'
+import {
+  fromSdkError,
+  toNic,
+  toScaleSet,
+  toScaleSetVm,
+  toVm,
+} from '../../../shared/azure/arm-sdk.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../../shared/azure/resource-id.js'
 import { FakeArm, SUBSCRIPTION_ID, vmId } from '../../support/azure-fakes.js'
 import { QUIET_LOGGER } from '../../support/loggers.js'
@@ -32,8 +38,15 @@ describe('createResilientArm', () => {
       await gate
       return fake.getVirtualMachine(...a)
     }
-    const arm = createResilientArm(slow, { now: c.now, sleep: c.sleep, log: QUIET_LOGGER, cacheTtlMs: 1_000 })
-    const reads = Promise.all(Array.from({ length: 25 }, () => arm.getVirtualMachine(SUBSCRIPTION_ID, 'RG', 'VM')))
+    const arm = createResilientArm(slow, {
+      now: c.now,
+      sleep: c.sleep,
+      log: QUIET_LOGGER,
+      cacheTtlMs: 1_000,
+    })
+    const reads = Promise.all(
+      Array.from({ length: 25 }, () => arm.getVirtualMachine(SUBSCRIPTION_ID, 'RG', 'VM')),
+    )
     release()
     await reads
     await arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'vm')
@@ -50,7 +63,12 @@ describe('createResilientArm', () => {
       return fake.getVirtualMachine(...a)
     }
     const c = clock()
-    const arm = createResilientArm(flaky, { now: c.now, sleep: c.sleep, log: QUIET_LOGGER, random: () => 0.5 })
+    const arm = createResilientArm(flaky, {
+      now: c.now,
+      sleep: c.sleep,
+      log: QUIET_LOGGER,
+      random: () => 0.5,
+    })
     await arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'vm')
     assert.deepEqual(c.sleeps, [500, 1000])
     await assert.rejects(arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'missing'), { status: 404 })
@@ -88,11 +106,19 @@ describe('createResilientArm', () => {
       armCalls++
       throw new ArmError('429 TooManyRequests', { status: 429, retryAfterMs: 120_000 })
     }
-    const arm = createResilientArm(inner, { now: c.now, sleep: c.sleep, log: QUIET_LOGGER, budgetMs: 30_000 })
+    const arm = createResilientArm(inner, {
+      now: c.now,
+      sleep: c.sleep,
+      log: QUIET_LOGGER,
+      budgetMs: 30_000,
+    })
     await assert.rejects(arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'a'), { status: 429 })
     assert.equal(armCalls, 1)
     for (let i = 0; i < 20; i++) {
-      await assert.rejects(arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', `x${i}`), /throttled by ARM: retry after \d+s/)
+      await assert.rejects(
+        arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', `x${i}`),
+        /throttled by ARM: retry after \d+s/,
+      )
     }
     assert.equal(armCalls, 1, 'held back by the gate')
     assert.deepEqual(c.sleeps, [])
@@ -102,13 +128,24 @@ describe('createResilientArm', () => {
     const fake = new FakeArm()
     const ss = fake.addScaleSet({ rg: 'rg', name: 'ss' })
     fake.addScaleSetVm(ss, '0')
-    fake.addVm({ rg: 'rg', name: 'vm', principalId: '11111111-1111-1111-1111-111111111111', nics: [{ name: 'n' }] })
+    fake.addVm({
+      rg: 'rg',
+      name: 'vm',
+      principalId: '11111111-1111-1111-1111-111111111111',
+      nics: [{ name: 'n' }],
+    })
     const c = clock()
     const arm = createResilientArm(fake, { now: c.now, sleep: c.sleep, log: QUIET_LOGGER })
     assert.equal((await arm.getScaleSet(SUBSCRIPTION_ID, 'rg', 'ss')).name, 'ss')
     assert.equal((await arm.getScaleSetVm(SUBSCRIPTION_ID, 'rg', 'ss', '0')).name, 'ss_0')
     assert.equal((await arm.getNetworkInterface(SUBSCRIPTION_ID, 'rg', 'n')).subnetIds.length, 0)
-    assert.deepEqual(await arm.listVirtualMachinesByPrincipal(SUBSCRIPTION_ID, '11111111-1111-1111-1111-111111111111'), [vmId('rg', 'vm')])
+    assert.deepEqual(
+      await arm.listVirtualMachinesByPrincipal(
+        SUBSCRIPTION_ID,
+        '11111111-1111-1111-1111-111111111111',
+      ),
+      [vmId('rg', 'vm')],
+    )
   })
 })
 
@@ -120,27 +157,61 @@ describe('SDK model conversion', () => {
       location: 'eastus',
       tags: { env: 'prod' },
       vmId: 'v',
-      identity: { principalId: 'p', type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { '/u/1': { principalId: 'up', clientId: 'uc' } } },
+      identity: {
+        principalId: 'p',
+        type: 'SystemAssigned, UserAssigned',
+        userAssignedIdentities: { '/u/1': { principalId: 'up', clientId: 'uc' } },
+      },
       networkProfile: { networkInterfaces: [{ id: '/nic/1' }, {}] },
       virtualMachineScaleSet: { id: '/vmss/web' },
     })
-    assert.deepEqual(vm.identity, { principalId: 'p', userAssigned: [{ id: '/u/1', principalId: 'up', clientId: 'uc' }] })
+    assert.deepEqual(vm.identity, {
+      principalId: 'p',
+      userAssigned: [{ id: '/u/1', principalId: 'up', clientId: 'uc' }],
+    })
     assert.deepEqual(vm.nicIds, ['/nic/1'])
     assert.equal(vm.scaleSetId, '/vmss/web')
   })
 
   test('scale set and scale-set VM: NIC configurations (NSG, subnets)', () => {
-    const configs = [{ name: 'c', networkSecurityGroup: { id: '/nsg' }, ipConfigurations: [{ name: 'i', subnet: { id: '/sn' } }, { name: 'j' }] }]
-    const ss = toScaleSet({ id: '/ss', name: 'ss', location: 'l', orchestrationMode: 'Uniform', virtualMachineProfile: { networkProfile: { networkInterfaceConfigurations: configs } } })
+    const configs = [
+      {
+        name: 'c',
+        networkSecurityGroup: { id: '/nsg' },
+        ipConfigurations: [{ name: 'i', subnet: { id: '/sn' } }, { name: 'j' }],
+      },
+    ]
+    const ss = toScaleSet({
+      id: '/ss',
+      name: 'ss',
+      location: 'l',
+      orchestrationMode: 'Uniform',
+      virtualMachineProfile: { networkProfile: { networkInterfaceConfigurations: configs } },
+    })
     assert.deepEqual(ss.nicConfigs, [{ nsgId: '/nsg', subnetIds: ['/sn'] }])
     assert.equal(ss.orchestrationMode, 'Uniform')
-    const inst = toScaleSetVm({ id: '/ss/virtualMachines/0', name: 'ss_0', location: 'l', networkProfileConfiguration: { networkInterfaceConfigurations: configs } }, '/ss')
+    const inst = toScaleSetVm(
+      {
+        id: '/ss/virtualMachines/0',
+        name: 'ss_0',
+        location: 'l',
+        networkProfileConfiguration: { networkInterfaceConfigurations: configs },
+      },
+      '/ss',
+    )
     assert.deepEqual(inst.nicConfigs, [{ nsgId: '/nsg', subnetIds: ['/sn'] }])
     assert.equal(inst.scaleSetId, '/ss')
   })
 
   test('NIC', () => {
-    assert.deepEqual(toNic({ id: '/nic', networkSecurityGroup: { id: '/nsg' }, ipConfigurations: [{ subnet: { id: '/a' } }, {}] }), { id: '/nic', nsgId: '/nsg', subnetIds: ['/a'] })
+    assert.deepEqual(
+      toNic({
+        id: '/nic',
+        networkSecurityGroup: { id: '/nsg' },
+        ipConfigurations: [{ subnet: { id: '/a' } }, {}],
+      }),
+      { id: '/nic', nsgId: '/nsg', subnetIds: ['/a'] },
+    )
   })
 
   test('RestError → ArmError with status, code and Retry-After', () => {
@@ -155,7 +226,9 @@ describe('SDK model conversion', () => {
     assert.equal(e.retryAfterMs, 17_000)
     assert.equal(e.transient, true)
     assert.equal(e.message, '429 TooManyRequests: The request is being throttled')
-    const auth = Object.assign(new Error('AADSTS7000215: Invalid client secret'), { name: 'AuthenticationError' })
+    const auth = Object.assign(new Error('AADSTS7000215: Invalid client secret'), {
+      name: 'AuthenticationError',
+    })
     assert.equal(fromSdkError(auth).status, 401)
     assert.equal(fromSdkError(auth).transient, false)
     assert.equal(fromSdkError(new Error('socket hang up')).transient, true)
@@ -165,20 +238,72 @@ describe('SDK model conversion', () => {
 describe('ARM resource IDs', () => {
   const sub = SUBSCRIPTION_ID
   test('the shapes the attestors read, keywords case-insensitive, names kept', () => {
-    assert.deepEqual(parseArmId(`/subscriptions/${sub}/resourcegroups/Default-RG/providers/Microsoft.Compute/virtualMachines/it-vm`), {
-      kind: 'vm', subscriptionId: sub, resourceGroup: 'Default-RG', name: 'it-vm',
-    })
-    assert.deepEqual(parseArmId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/3`), {
-      kind: 'vmss-vm', subscriptionId: sub, resourceGroup: 'rg', scaleSet: 'web', instanceId: '3',
-    })
-    assert.equal(parseArmId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web`)?.kind, 'vmss')
-    assert.equal(parseArmId(`/subscriptions/${sub}/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id`)?.kind, 'uami')
-    assert.equal(parseArmId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n`)?.kind, 'nic')
-    assert.equal(parseArmId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/w/virtualMachines/0/networkInterfaces/n`)?.kind, 'vmss-nic')
-    assert.equal(parseArmId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/g`)?.kind, 'nsg')
-    assert.deepEqual(parseArmIdOf(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s`, 'subnet'), {
-      kind: 'subnet', subscriptionId: sub, resourceGroup: 'rg', vnet: 'v', name: 's',
-    })
+    assert.deepEqual(
+      parseArmId(
+        `/subscriptions/${sub}/resourcegroups/Default-RG/providers/Microsoft.Compute/virtualMachines/it-vm`,
+      ),
+      {
+        kind: 'vm',
+        subscriptionId: sub,
+        resourceGroup: 'Default-RG',
+        name: 'it-vm',
+      },
+    )
+    assert.deepEqual(
+      parseArmId(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/3`,
+      ),
+      {
+        kind: 'vmss-vm',
+        subscriptionId: sub,
+        resourceGroup: 'rg',
+        scaleSet: 'web',
+        instanceId: '3',
+      },
+    )
+    assert.equal(
+      parseArmId(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web`,
+      )?.kind,
+      'vmss',
+    )
+    assert.equal(
+      parseArmId(
+        `/subscriptions/${sub}/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id`,
+      )?.kind,
+      'uami',
+    )
+    assert.equal(
+      parseArmId(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n`,
+      )?.kind,
+      'nic',
+    )
+    assert.equal(
+      parseArmId(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/w/virtualMachines/0/networkInterfaces/n`,
+      )?.kind,
+      'vmss-nic',
+    )
+    assert.equal(
+      parseArmId(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/g`,
+      )?.kind,
+      'nsg',
+    )
+    assert.deepEqual(
+      parseArmIdOf(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s`,
+        'subnet',
+      ),
+      {
+        kind: 'subnet',
+        subscriptionId: sub,
+        resourceGroup: 'rg',
+        vnet: 'v',
+        name: 's',
+      },
+    )
   })
 
   test('anything else is undefined', () => {
@@ -189,8 +314,15 @@ describe('ARM resource IDs', () => {
       `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/..`,
       `subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm`,
       `/subscriptions/${sub}/resourceGroups/rg/providers/MicrosoftXCompute/virtualMachines/vm`,
-    ]) assert.equal(parseArmId(bad), undefined, bad)
-    assert.equal(parseArmIdOf(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n`, 'vm'), undefined)
+    ])
+      assert.equal(parseArmId(bad), undefined, bad)
+    assert.equal(
+      parseArmIdOf(
+        `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n`,
+        'vm',
+      ),
+      undefined,
+    )
   })
 
   test('helpers', () => {

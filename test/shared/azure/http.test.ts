@@ -63,14 +63,25 @@ after(() => {
 
 describe('nodeHttp', () => {
   test('GET returns status, lower-case headers (repeats joined) and the body', async () => {
-    const res = await nodeHttp({ url: `${base}/ok`, headers: { Metadata: 'true' }, timeoutMs: 2_000, maxBytes: 1024 })
+    const res = await nodeHttp({
+      url: `${base}/ok`,
+      headers: { Metadata: 'true' },
+      timeoutMs: 2_000,
+      maxBytes: 1024,
+    })
     assert.equal(res.status, 200)
     assert.equal(res.headers['x-two'], 'a, b')
     assert.deepEqual(JSON.parse(res.body.toString()), { method: 'GET', metadata: 'true' })
   })
 
   test('POST sends the body', async () => {
-    const res = await nodeHttp({ url: `${base}/post`, method: 'POST', body: 'hello', timeoutMs: 2_000, maxBytes: 1024 })
+    const res = await nodeHttp({
+      url: `${base}/post`,
+      method: 'POST',
+      body: 'hello',
+      timeoutMs: 2_000,
+      maxBytes: 1024,
+    })
     assert.equal(res.body.toString(), 'hello')
   })
 
@@ -82,34 +93,49 @@ describe('nodeHttp', () => {
 
   test('a body over the cap fails, declared or streamed', async () => {
     for (const path of ['/big', '/big-chunked']) {
-      await assert.rejects(nodeHttp({ url: `${base}${path}`, timeoutMs: 2_000, maxBytes: 1024 }), (err: unknown) => {
-        assert.ok(err instanceof HttpError)
-        assert.equal(err.code, 'body-too-large')
-        return true
-      })
+      await assert.rejects(
+        nodeHttp({ url: `${base}${path}`, timeoutMs: 2_000, maxBytes: 1024 }),
+        (err: unknown) => {
+          assert.ok(err instanceof HttpError)
+          assert.equal(err.code, 'body-too-large')
+          return true
+        },
+      )
     }
   })
 
   test('the timeout covers the whole exchange', async () => {
     const t0 = Date.now()
-    await assert.rejects(nodeHttp({ url: `${base}/slow`, timeoutMs: 150, maxBytes: 1024 }), (err: unknown) => {
-      assert.ok(err instanceof HttpError)
-      assert.equal(err.code, 'timeout')
-      return true
-    })
+    await assert.rejects(
+      nodeHttp({ url: `${base}/slow`, timeoutMs: 150, maxBytes: 1024 }),
+      (err: unknown) => {
+        assert.ok(err instanceof HttpError)
+        assert.equal(err.code, 'timeout')
+        return true
+      },
+    )
     assert.ok(Date.now() - t0 < 1_500)
   })
 
   test('an aborted caller signal is "aborted", not a timeout', async () => {
     const ac = new AbortController()
     setTimeout(() => ac.abort(), 50)
-    await assert.rejects(nodeHttp({ url: `${base}/slow`, timeoutMs: 5_000, maxBytes: 1024, signal: ac.signal }), { code: 'aborted' })
+    await assert.rejects(
+      nodeHttp({ url: `${base}/slow`, timeoutMs: 5_000, maxBytes: 1024, signal: ac.signal }),
+      { code: 'aborted' },
+    )
   })
 
   test('connection refused is a network error; bad URLs and schemes are refused', async () => {
-    await assert.rejects(nodeHttp({ url: 'http://127.0.0.1:1/', timeoutMs: 2_000, maxBytes: 1 }), { code: 'network' })
-    await assert.rejects(nodeHttp({ url: 'not a url', timeoutMs: 2_000, maxBytes: 1 }), { code: 'bad-url' })
-    await assert.rejects(nodeHttp({ url: 'file:///etc/passwd', timeoutMs: 2_000, maxBytes: 1 }), { code: 'bad-url' })
+    await assert.rejects(nodeHttp({ url: 'http://127.0.0.1:1/', timeoutMs: 2_000, maxBytes: 1 }), {
+      code: 'network',
+    })
+    await assert.rejects(nodeHttp({ url: 'not a url', timeoutMs: 2_000, maxBytes: 1 }), {
+      code: 'bad-url',
+    })
+    await assert.rejects(nodeHttp({ url: 'file:///etc/passwd', timeoutMs: 2_000, maxBytes: 1 }), {
+      code: 'bad-url',
+    })
   })
 })
 
@@ -138,7 +164,9 @@ describe('Retry-After and helpers', () => {
   })
 
   test('loopback hosts', () => {
-    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1']) assert.ok(isLoopbackHost(h), h)
-    for (const h of ['169.254.169.254', 'login.microsoftonline.com', '128.0.0.1']) assert.ok(!isLoopbackHost(h), h)
+    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1'])
+      assert.ok(isLoopbackHost(h), h)
+    for (const h of ['169.254.169.254', 'login.microsoftonline.com', '128.0.0.1'])
+      assert.ok(!isLoopbackHost(h), h)
   })
 })

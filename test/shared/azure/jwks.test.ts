@@ -31,12 +31,27 @@ function fakeEntra() {
   const http: HttpFetch = async (req: HttpRequest) => {
     state.requests.push(req.url)
     if (state.gate) await state.gate
-    if (state.down) return { status: 503, headers: {}, body: Buffer.from('{"error":"temporarily_unavailable"}') }
+    if (state.down)
+      return { status: 503, headers: {}, body: Buffer.from('{"error":"temporarily_unavailable"}') }
     if (req.url.endsWith('/.well-known/openid-configuration')) {
-      return { status: 200, headers: {}, body: Buffer.from(JSON.stringify({ issuer: `https://sts.windows.net/${TID}/`, jwks_uri: state.jwksUri })) }
+      return {
+        status: 200,
+        headers: {},
+        body: Buffer.from(
+          JSON.stringify({ issuer: `https://sts.windows.net/${TID}/`, jwks_uri: state.jwksUri }),
+        ),
+      }
     }
     if (req.url === state.jwksUri) {
-      return { status: 200, headers: {}, body: Buffer.from(JSON.stringify({ keys: state.kids.map((kid) => ({ kty: 'RSA', use: 'sig', kid, n: 'AQAB', e: 'AQAB' })) })) }
+      return {
+        status: 200,
+        headers: {},
+        body: Buffer.from(
+          JSON.stringify({
+            keys: state.kids.map((kid) => ({ kty: 'RSA', use: 'sig', kid, n: 'AQAB', e: 'AQAB' })),
+          }),
+        ),
+      }
     }
     return { status: 404, headers: {}, body: Buffer.from('not found') }
   }
@@ -57,6 +72,16 @@ describe('OidcKeySource', () => {
     await keys.keysFor(DISCOVERY, 'k1')
     assert.deepEqual(state.requests, [DISCOVERY, `${AUTHORITY}/common/discovery/keys`])
     clock.t = KEYS_TTL_MS
+    await keys.keysFor(DISCOVERY, 'k1')
+    assert.equal(state.requests.length, 4)
+  })
+
+  test('a TTL shorter than the cooldown still refreshes on expiry (the backoff only follows failures)', async () => {
+    const { state, http } = fakeEntra()
+    const clock = { t: 0 }
+    const keys = new OidcKeySource({ http, now: () => clock.t, log: QUIET_LOGGER, ttlMs: 1_000 })
+    await keys.keysFor(DISCOVERY, 'k1')
+    clock.t = 1_001
     await keys.keysFor(DISCOVERY, 'k1')
     assert.equal(state.requests.length, 4)
   })
@@ -83,7 +108,9 @@ describe('OidcKeySource', () => {
     assert.equal(state.requests.length, before)
     // after the cooldown: 100 concurrent unknown kids share one refresh
     clock.t = UNKNOWN_KID_COOLDOWN_MS
-    await Promise.all(Array.from({ length: 100 }, (_, i) => keys.keysFor(DISCOVERY, `forged-b-${i}`)))
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => keys.keysFor(DISCOVERY, `forged-b-${i}`)),
+    )
     assert.equal(state.requests.length, before + 2)
     for (let i = 0; i < 100; i++) await keys.keysFor(DISCOVERY, `forged-c-${i}`)
     assert.equal(state.requests.length, before + 2)
@@ -110,8 +137,12 @@ describe('OidcKeySource', () => {
     state.down = true
     clock.t = KEYS_TTL_MS + 1
     assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
-    assert.ok(log.lines.some((l) => l.level === 'warn' && l.message === 'Unable to refresh key set'))
-    assert.ok(log.lines.some((l) => l.level === 'warn' && l.message === 'Serving stale signing keys'))
+    assert.ok(
+      log.lines.some((l) => l.level === 'warn' && l.message === 'Unable to refresh key set'),
+    )
+    assert.ok(
+      log.lines.some((l) => l.level === 'warn' && l.message === 'Serving stale signing keys'),
+    )
     const during = state.requests.length
     for (let i = 0; i < 50; i++) await keys.keysFor(DISCOVERY, 'k1')
     assert.equal(state.requests.length, during, 'no refetch inside the failure backoff')
@@ -132,7 +163,10 @@ describe('OidcKeySource', () => {
   test('never fetched and Entra down: the error, with upstream wording', async () => {
     const { state, http } = fakeEntra()
     state.down = true
-    await assert.rejects(source(http, { t: 0 }).keysFor(DISCOVERY, 'k1'), /^KeySourceError: unexpected status code 503: \{"error"/)
+    await assert.rejects(
+      source(http, { t: 0 }).keysFor(DISCOVERY, 'k1'),
+      /^KeySourceError: unexpected status code 503: \{"error"/,
+    )
   })
 
   test('transport failures and bad documents', async () => {
@@ -142,10 +176,24 @@ describe('OidcKeySource', () => {
     }
     await assert.rejects(source(failing, clock).keysFor(DISCOVERY, 'k'), /request timed out/)
     const noUri: HttpFetch = async () => ({ status: 200, headers: {}, body: Buffer.from('{}') })
-    await assert.rejects(source(noUri, clock).keysFor(DISCOVERY, 'k'), /configuration missing JWKS URI/)
-    const garbage: HttpFetch = async () => ({ status: 200, headers: {}, body: Buffer.from('<html>') })
-    await assert.rejects(source(garbage, clock).keysFor(DISCOVERY, 'k'), /^KeySourceError: failed to decode configuration: /)
-    const plainHttp: HttpFetch = async () => ({ status: 200, headers: {}, body: Buffer.from('{"jwks_uri":"http://evil.example/keys"}') })
+    await assert.rejects(
+      source(noUri, clock).keysFor(DISCOVERY, 'k'),
+      /configuration missing JWKS URI/,
+    )
+    const garbage: HttpFetch = async () => ({
+      status: 200,
+      headers: {},
+      body: Buffer.from('<html>'),
+    })
+    await assert.rejects(
+      source(garbage, clock).keysFor(DISCOVERY, 'k'),
+      /^KeySourceError: failed to decode configuration: /,
+    )
+    const plainHttp: HttpFetch = async () => ({
+      status: 200,
+      headers: {},
+      body: Buffer.from('{"jwks_uri":"http://evil.example/keys"}'),
+    })
     await assert.rejects(source(plainHttp, clock).keysFor(DISCOVERY, 'k'), /https required/)
   })
 
@@ -159,15 +207,29 @@ describe('OidcKeySource', () => {
 
 describe('key set helpers', () => {
   test('parseKeySet groups by kid, skips keys without kid or with use other than sig', () => {
-    const set = parseKeySet({ keys: [{ kty: 'RSA', kid: 'a' }, { kty: 'RSA', kid: 'a', n: '2' }, { kty: 'RSA' }, { kty: 'RSA', kid: 'e', use: 'enc' }, 7] })
+    const set = parseKeySet({
+      keys: [
+        { kty: 'RSA', kid: 'a' },
+        { kty: 'RSA', kid: 'a', n: '2' },
+        { kty: 'RSA' },
+        { kty: 'RSA', kid: 'e', use: 'enc' },
+        7,
+      ],
+    })
     assert.deepEqual([...set.keys()], ['a'])
     assert.equal(set.get('a')?.length, 2)
     assert.throws(() => parseKeySet({}), /failed to decode key set/)
   })
 
   test('discovery URLs', () => {
-    assert.equal(discoveryUrl('https://login.microsoftonline.com/', TID, '1.0'), `https://login.microsoftonline.com/${TID}/.well-known/openid-configuration`)
-    assert.equal(discoveryUrl('https://login.microsoftonline.us', 'common', '2.0'), 'https://login.microsoftonline.us/common/v2.0/.well-known/openid-configuration')
+    assert.equal(
+      discoveryUrl('https://login.microsoftonline.com/', TID, '1.0'),
+      `https://login.microsoftonline.com/${TID}/.well-known/openid-configuration`,
+    )
+    assert.equal(
+      discoveryUrl('https://login.microsoftonline.us', 'common', '2.0'),
+      'https://login.microsoftonline.us/common/v2.0/.well-known/openid-configuration',
+    )
   })
 
   test('checkFetchableUrl: https, or http on loopback only', () => {

@@ -47,9 +47,12 @@ describe('withRetry', () => {
     const clock = fakeTime()
     let n = 0
     await assert.rejects(
-      withRetry(async () => {
-        throw new Error(`fail ${++n}`)
-      }, base(clock, { maxAttempts: 6, baseDelayMs: 400 })),
+      withRetry(
+        async () => {
+          throw new Error(`fail ${++n}`)
+        },
+        base(clock, { maxAttempts: 6, baseDelayMs: 400 }),
+      ),
       /fail 6/,
     )
     assert.deepEqual(clock.sleeps, [400, 800, 1000, 1000, 1000])
@@ -58,19 +61,25 @@ describe('withRetry', () => {
   test('Retry-After replaces the backoff', async () => {
     const clock = fakeTime()
     let n = 0
-    await withRetry(async () => {
-      if (++n < 2) throw new Error('429')
-      return 1
-    }, base(clock, { classify: () => ({ retry: true, afterMs: 3_000 }) }))
+    await withRetry(
+      async () => {
+        if (++n < 2) throw new Error('429')
+        return 1
+      },
+      base(clock, { classify: () => ({ retry: true, afterMs: 3_000 }) }),
+    )
     assert.deepEqual(clock.sleeps, [3_000])
   })
 
   test('a wait that would overrun the budget ends the loop without sleeping', async () => {
     const clock = fakeTime()
     await assert.rejects(
-      withRetry(async () => {
-        throw new Error('throttled')
-      }, base(clock, { budgetMs: 5_000, classify: () => ({ retry: true, afterMs: 60_000 }) })),
+      withRetry(
+        async () => {
+          throw new Error('throttled')
+        },
+        base(clock, { budgetMs: 5_000, classify: () => ({ retry: true, afterMs: 60_000 }) }),
+      ),
       /throttled/,
     )
     assert.deepEqual(clock.sleeps, [])
@@ -80,10 +89,13 @@ describe('withRetry', () => {
     const clock = fakeTime()
     let n = 0
     await assert.rejects(
-      withRetry(async () => {
-        n++
-        throw new Error('400')
-      }, base(clock, { classify: () => ({ retry: false }) })),
+      withRetry(
+        async () => {
+          n++
+          throw new Error('400')
+        },
+        base(clock, { classify: () => ({ retry: false }) }),
+      ),
     )
     assert.equal(n, 1)
   })
@@ -92,9 +104,12 @@ describe('withRetry', () => {
     for (const r of [0, 0.999]) {
       const clock = fakeTime()
       let n = 0
-      await withRetry(async () => {
-        if (++n < 2) throw new Error('x')
-      }, base(clock, { random: () => r }))
+      await withRetry(
+        async () => {
+          if (++n < 2) throw new Error('x')
+        },
+        base(clock, { random: () => r }),
+      )
       assert.ok(clock.sleeps[0]! >= 80 && clock.sleeps[0]! <= 120, String(clock.sleeps[0]))
     }
   })
@@ -141,7 +156,10 @@ describe('TtlCache', () => {
       loads++
       throw new Error('boom')
     }
-    await Promise.all([assert.rejects(cache.getOrLoad('k', failing)), assert.rejects(cache.getOrLoad('k', failing))])
+    await Promise.all([
+      assert.rejects(cache.getOrLoad('k', failing)),
+      assert.rejects(cache.getOrLoad('k', failing)),
+    ])
     assert.equal(loads, 1)
     assert.equal(await cache.getOrLoad('k', async () => 'ok'), 'ok')
   })

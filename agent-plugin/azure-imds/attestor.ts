@@ -1,0 +1,82 @@
+import {
+  fetchAttestedDocument,
+  fetchInstanceMetadata,
+  isImdsUnreachable,
+  type ImdsCallOptions,
+} from '../../shared/azure/imds-document.js'
+import { encodeImdsPayload, IMDS_INITIAL_PAYLOAD } from '../../shared/azure/imds-payload.js'
+import { PluginError, type AgentAttestor } from '../../shared/plugin/index.js'
+import type { ImdsAgentConfig } from './config.js'
+import type { Deps } from './deps.js'
+
+/** What IMDS accepts as a nonce; anything else from a server is refused before it reaches a URL. */
+const NONCE_RE = /^[A-Za-z0-9_-]{1,32}$/
+
+/**
+ * The azure_imds agent attestor: upstream's exchange byte for byte — `non_empty_payload`, then the
+ * attested document for the server's nonce plus the hints — and, ours, the VM's `resourceId` hint.
+ * The document is never logged.
+ */
+export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
+  return {
+    async payload() {
+      return Buffer.from(IMDS_INITIAL_PAYLOAD, 'ascii')
+    },
+
+    async respond(challenge, config, io) {
+      const nonce = Buffer.from(challenge).toString('latin1')
+      if (!NONCE_RE.test(nonce)) {
+        throw new PluginError(
+          'Internal',
+          'invalid-challenge',
+          'invalid challenge from server: expected a nonce of up to 32 characters [A-Za-z0-9_-]',
+        )
+      }
+      const call: ImdsCallOptions = {
+        endpoint: config.imdsEndpoint,
+        timeoutMs: config.requestTimeoutMs,
+        budgetMs: config.retryTimeoutMs,
+        http: deps.http,
+        now: deps.now,
+        sleep: deps.sleep,
+        log: deps.log,
+        signal: io.signal,
+      }
+      const document = await fetchAttestedDocument({ ...call, nonce }).catch((err: unknown) => {
+        throw imdsFailure('document-fetch-failed', 'unable to fetch attested document', err, config)
+      })
+      const instance = await fetchInstanceMetadata(call).catch((err: unknown) => {
+        throw imdsFailure('metadata-fetch-failed', 'unable to fetch compute metadata', err, config)
+      })
+      deps.log.debug('Fetched attested document', {
+        subscription_id: instance.subscriptionId,
+        vm_name: instance.name,
+        vmss_name: instance.vmScaleSetName,
+      })
+      return encodeImdsPayload({
+        document,
+        metadata: {
+          agentDomain: config.tenantDomain,
+          // upstream parity: null outside a scale set
+          vmssName: instance.vmScaleSetName === '' ? null : instance.vmScaleSetName,
+          resourceId: instance.resourceId === '' ? null : instance.resourceId,
+        },
+      })
+    },
+  }
+}
+
+function imdsFailure(
+  reason: string,
+  prefix: string,
+  err: unknown,
+  config: ImdsAgentConfig,
+): PluginError {
+  const message = err instanceof Error ? err.message : String(err)
+  const hint = isImdsUnreachable(err)
+    ? ` (IMDS at ${config.imdsEndpoint} is unreachable: not an Azure VM?)`
+    : /^unexpected status code 404:/.test(message)
+      ? ' (this compute type offers no attested data)'
+      : ''
+  return new PluginError('Internal', reason, `${prefix}: ${message}${hint}`, { cause: err })
+}

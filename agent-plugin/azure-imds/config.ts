@@ -1,0 +1,97 @@
+import { IMDS_ENDPOINT } from '../../shared/azure/clouds.js'
+import { parseGoDuration } from '../../shared/azure/duration.js'
+import {
+  ATTESTED_REQUEST_TIMEOUT_MS,
+  ATTESTED_RETRY_BUDGET_MS,
+} from '../../shared/azure/imds-document.js'
+import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import type { BuildConfig, Report } from '../../shared/plugin/index.js'
+
+export const PLUGIN_NAME = 'azure_imds'
+
+export const RAW_CONFIG_SCHEMA = h.object({
+  tenant_domain: h.string(),
+  imds_endpoint: h.string(),
+  request_timeout: h.string(),
+  retry_timeout: h.string(),
+})
+export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
+
+export interface ImdsAgentConfig {
+  /** Sent as the `agentDomain` hint: picks the tenant config on the server. */
+  tenantDomain: string
+  imdsEndpoint: string
+  requestTimeoutMs: number
+  /** Total time spent retrying each IMDS call; the server waits 60 s for the whole answer. */
+  retryTimeoutMs: number
+}
+
+/** The server's challenge-response wait; the agent's retries must end well inside it. */
+const SERVER_WAIT_MS = 60_000
+
+export const buildConfig: BuildConfig<ImdsAgentConfig> = (hcl, _core, report) => {
+  const raw = parseAndDecode(hcl, RAW_CONFIG_SCHEMA, report)
+  if (raw === undefined) return undefined
+  return buildFromRaw(raw, report)
+}
+
+export function buildFromRaw(raw: RawConfig, report: Report): ImdsAgentConfig | undefined {
+  const tenantDomain = (raw.tenant_domain ?? '').trim()
+  // upstream parity: the only check upstream makes
+  if (tenantDomain === '') report.error('tenant_domain is required')
+  const imdsEndpoint = endpoint(raw.imds_endpoint, report)
+  const requestTimeoutMs = duration(
+    raw.request_timeout,
+    'request_timeout',
+    ATTESTED_REQUEST_TIMEOUT_MS,
+    report,
+  )
+  const retryTimeoutMs = duration(
+    raw.retry_timeout,
+    'retry_timeout',
+    ATTESTED_RETRY_BUDGET_MS,
+    report,
+  )
+  if (retryTimeoutMs >= SERVER_WAIT_MS) {
+    report.warn(
+      `retry_timeout ${JSON.stringify(raw.retry_timeout)} is not below the server's 60s wait for the challenge response`,
+    )
+  }
+  if (!report.ok) return undefined
+  return { tenantDomain, imdsEndpoint, requestTimeoutMs, retryTimeoutMs }
+}
+
+function endpoint(value: string | undefined, report: Report): string {
+  if (value === undefined || value === '') return IMDS_ENDPOINT
+  let u: URL | undefined
+  try {
+    u = new URL(value)
+  } catch {
+    u = undefined
+  }
+  if (
+    u === undefined ||
+    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+    u.search !== '' ||
+    u.hash !== ''
+  ) {
+    report.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
+    return IMDS_ENDPOINT
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function duration(
+  value: string | undefined,
+  key: string,
+  fallback: number,
+  report: Report,
+): number {
+  if (value === undefined || value === '') return fallback
+  const ms = parseGoDuration(value)
+  if (ms === undefined || ms <= 0) {
+    report.error(`${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`)
+    return fallback
+  }
+  return ms
+}

@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto'
+import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import type { BuildConfig, Report } from '../../shared/plugin/index.js'
+import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/templates/index.js'
+import { CLOUD_NAMES, CLOUDS, findCloud, type AzureCloud } from '../../shared/azure/clouds.js'
+import { isLoopbackHost } from '../../shared/azure/http.js'
+import { isGuid } from '../../shared/azure/resource-id.js'
+
+export const PLUGIN_NAME = 'azure_imds'
+/** upstream parity: azure.DefaultIMDSAgentPathTemplate */
+export const DEFAULT_AGENT_PATH_TEMPLATE =
+  '/{{ .PluginName }}/{{ .TenantID }}/{{ .SubscriptionID }}/{{ .VMID }}'
+
+const TENANT = h.object({
+  tenant_id: h.string(),
+  cloud_environment: h.string(),
+  // upstream parity: declared, never read
+  auth_type: h.string(),
+  secret_auth: h.object({ app_id: h.string(), app_secret: h.string() }),
+  token_auth: h.object({ app_id: h.string(), token_path: h.string() }),
+  allowed_vm_tags: h.list(h.string()),
+  restrict_to_subscriptions: h.list(h.string()),
+})
+
+/** The HCL operators write: upstream's keys, plus ours (tenant_id, cloud_environment, endpoints). */
+export const RAW_CONFIG_SCHEMA = h.object({
+  tenants: h.map(TENANT),
+  agent_path_template: h.string(),
+  allowed_metadata_domains: h.list(h.string()),
+  cloud_environment: h.string(),
+  trust_bundle_path: h.string(),
+  endpoints: h.object({
+    authority_host: h.string(),
+    resource_manager: h.string(),
+    ca_file: h.string(),
+    aia_issuers: h.string(),
+  }),
+})
+export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
+type RawTenant = Infer<typeof TENANT>
+
+export interface Endpoints {
+  authorityHost: string
+  armEndpoint: string
+  /** Extra PEM trust anchors for TLS to Entra and ARM (emulators, Azure Stack); read lazily. */
+  caFile: string | undefined
+}
+
+export type TenantCredential =
+  | { kind: 'client-secret'; appId: string; appSecret: string }
+  | { kind: 'client-assertion'; appId: string; tokenPath: string }
+  | { kind: 'default' }
+
+export interface TenantConfig {
+  /** The map key as configured: a tenant domain (upstream) or a tenant ID. */
+  key: string
+  /** Known without a lookup: `tenant_id`, or a key that is a GUID. Lower-case. */
+  tenantId: string | undefined
+  /** The domain whose discovery document names the tenant ID when `tenantId` is unknown. */
+  domain: string | undefined
+  cloud: AzureCloud
+  endpoints: Endpoints
+  credential: TenantCredential
+  /** Tag keys that become `vm-tag:<key>:<value>` selectors (exact, case-sensitive). */
+  allowedVmTags: ReadonlySet<string>
+  /** Lower-cased; empty allows every subscription the tenant owns. */
+  allowedSubscriptions: ReadonlySet<string>
+  /** Identity of the Azure clients this tenant needs: equal keys share clients and caches. */
+  clientKey: string
+}
+
+export interface ImdsServerConfig {
+  trustDomain: string
+  tenants: readonly TenantConfig[]
+  agentPath: AgentPathTemplate
+  /** SAN domains of accepted signing certificates. */
+  allowedDomains: readonly string[]
+  /** Extra trust anchors (CA certificates only), loaded on first use. */
+  trustBundlePath: string | undefined
+  /** Emulators only: one base URL answering for every allowed AIA issuer host. */
+  aiaIssuers: string | undefined
+  /** TLS trust for `aiaIssuers` when it is https. */
+  caFile: string | undefined
+}
+
+export const buildConfig: BuildConfig<ImdsServerConfig> = (hcl, core, report) => {
+  const raw = parseAndDecode(hcl, RAW_CONFIG_SCHEMA, report)
+  if (raw === undefined) return undefined
+  return buildFromRaw(raw, core.trustDomain, report)
+}
+
+const DOMAIN_RE =
+  /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$/
+
+export function buildFromRaw(
+  raw: RawConfig,
+  trustDomain: string,
+  report: Report,
+): ImdsServerConfig | undefined {
+  const defaultCloud =
+    cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
+  const overrides = endpointOverrides(raw.endpoints ?? {}, report)
+  const entries = Object.entries(raw.tenants ?? {})
+  if (entries.length === 0) report.error('configuration must have at least one tenant')
+
+  const tenants: TenantConfig[] = []
+  const seen = new Set<string>()
+  for (const [key, t] of entries) {
+    const tenant = buildTenant(key, t, defaultCloud, overrides, report)
+    for (const id of new Set(
+      [key.toLowerCase(), tenant.tenantId].filter((x): x is string => x !== undefined),
+    )) {
+      if (seen.has(id))
+        report.error(`misconfigured tenant ${JSON.stringify(key)}: configured more than once`)
+      seen.add(id)
+    }
+    tenants.push(tenant)
+  }
+
+  let agentPath: AgentPathTemplate | undefined
+  const templateText = raw.agent_path_template || DEFAULT_AGENT_PATH_TEMPLATE
+  try {
+    agentPath = parseAgentPathTemplate(templateText)
+  } catch {
+    // upstream parity: the message carries the template, not the parse error
+    report.error(`failed to parse agent path template: ${JSON.stringify(raw.agent_path_template)}`)
+  }
+
+  const allowedDomains = metadataDomains(
+    raw.allowed_metadata_domains,
+    [defaultCloud, ...tenants.map((t) => t.cloud)],
+    report,
+  )
+  if (overrides.aiaIssuers !== undefined) {
+    report.warn(
+      `endpoints.aia_issuers is set: certificate issuers are fetched from ${overrides.aiaIssuers} (emulators only)`,
+    )
+  }
+
+  if (!report.ok || agentPath === undefined) return undefined
+  return {
+    trustDomain,
+    tenants,
+    agentPath,
+    allowedDomains,
+    trustBundlePath: raw.trust_bundle_path || undefined,
+    aiaIssuers: overrides.aiaIssuers,
+    caFile: overrides.caFile,
+  }
+}
+
+function buildTenant(
+  key: string,
+  t: RawTenant,
+  defaultCloud: AzureCloud,
+  overrides: EndpointOverrides,
+  report: Report,
+): TenantConfig {
+  const q = JSON.stringify(key)
+  const cloud =
+    cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
+  const endpoints: Endpoints = {
+    authorityHost: overrides.authorityHost ?? cloud.authorityHost,
+    armEndpoint: overrides.armEndpoint ?? cloud.armEndpoint,
+    caFile: overrides.caFile,
+  }
+  const keyIsGuid = isGuid(key)
+  if (!keyIsGuid && !DOMAIN_RE.test(key))
+    report.error(`misconfigured tenant ${q}: the key must be a tenant domain or tenant ID`)
+  let tenantId = keyIsGuid ? key.toLowerCase() : undefined
+  const explicit = (t.tenant_id ?? '').trim()
+  if (explicit !== '') {
+    if (!isGuid(explicit)) report.error(`misconfigured tenant ${q}: tenant_id must be a GUID`)
+    else if (tenantId !== undefined && tenantId !== explicit.toLowerCase()) {
+      report.error(`misconfigured tenant ${q}: tenant_id differs from the tenant ID used as key`)
+    } else tenantId = explicit.toLowerCase()
+  }
+  if (t.auth_type !== undefined)
+    report.warn(`misconfigured tenant ${q}: auth_type is ignored (as upstream)`)
+  const credential = tenantCredential(q, t, report)
+  const subs = (t.restrict_to_subscriptions ?? []).map((s) => s.trim())
+  if (subs.some((s) => s === '')) {
+    report.error(`misconfigured tenant ${q}: restrict_to_subscriptions entries must be non-empty`)
+  }
+  const tags = t.allowed_vm_tags ?? []
+  if (tags.some((tag) => tag === ''))
+    report.error(`misconfigured tenant ${q}: allowed_vm_tags entries must be non-empty`)
+  return {
+    key,
+    tenantId,
+    domain: keyIsGuid ? undefined : key.toLowerCase(),
+    cloud,
+    endpoints,
+    credential,
+    allowedVmTags: new Set(tags),
+    allowedSubscriptions: new Set(subs.filter((s) => s !== '').map((s) => s.toLowerCase())),
+    clientKey: clientKey(tenantId ?? key.toLowerCase(), cloud, endpoints, credential),
+  }
+}
+
+/** upstream parity: one of secret_auth and token_auth, or neither for the default credential chain. */
+function tenantCredential(q: string, t: RawTenant, report: Report): TenantCredential {
+  if (t.secret_auth !== undefined && t.token_auth !== undefined) {
+    report.error(
+      `misconfigured tenant ${q}: only one of secret_auth or token_auth may be specified in the config`,
+    )
+  }
+  if (t.token_auth !== undefined) {
+    if (!t.token_auth.token_path) report.error(`misconfigured tenant ${q}: missing token file path`)
+    if (!t.token_auth.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
+    return {
+      kind: 'client-assertion',
+      appId: t.token_auth.app_id ?? '',
+      tokenPath: t.token_auth.token_path ?? '',
+    }
+  }
+  if (t.secret_auth !== undefined) {
+    if (!t.secret_auth.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
+    // deviation: upstream reports a missing secret as "missing app id"
+    if (!t.secret_auth.app_secret) report.error(`misconfigured tenant ${q}: missing app secret`)
+    return {
+      kind: 'client-secret',
+      appId: t.secret_auth.app_id ?? '',
+      appSecret: t.secret_auth.app_secret ?? '',
+    }
+  }
+  return { kind: 'default' }
+}
+
+/**
+ * `allowed_metadata_domains`, lower-cased; by default the metadata domains of every cloud the
+ * config uses (upstream: always `metadata.azure.com`, whatever the cloud).
+ */
+function metadataDomains(
+  raw: readonly string[] | undefined,
+  clouds: readonly AzureCloud[],
+  report: Report,
+): string[] {
+  if (raw === undefined || raw.length === 0)
+    return [...new Set(clouds.flatMap((c) => c.metadataDomains))]
+  const out: string[] = []
+  for (const d of raw) {
+    const domain = d.trim().toLowerCase()
+    if (!DOMAIN_RE.test(domain))
+      report.error(`allowed_metadata_domains entry ${JSON.stringify(d)} is not a domain name`)
+    else out.push(domain)
+  }
+  return [...new Set(out)]
+}
+
+function cloudOrReport(
+  name: string | undefined,
+  what: string,
+  report: Report,
+): AzureCloud | undefined {
+  if (name === undefined || name === '') return undefined
+  const cloud = findCloud(name)
+  if (cloud === undefined)
+    report.error(`${what} ${JSON.stringify(name)} is not one of ${CLOUD_NAMES.join(', ')}`)
+  return cloud
+}
+
+interface EndpointOverrides {
+  authorityHost: string | undefined
+  armEndpoint: string | undefined
+  caFile: string | undefined
+  aiaIssuers: string | undefined
+}
+
+function endpointOverrides(
+  raw: NonNullable<RawConfig['endpoints']>,
+  report: Report,
+): EndpointOverrides {
+  const url = (
+    value: string | undefined,
+    key: string,
+    http: 'never' | 'loopback' | 'always',
+  ): string | undefined => {
+    if (value === undefined || value === '') return undefined
+    let u: URL
+    try {
+      u = new URL(value)
+    } catch {
+      report.error(`endpoints.${key} ${JSON.stringify(value)} is not a URL`)
+      return undefined
+    }
+    const httpOk =
+      u.protocol === 'http:' &&
+      (http === 'always' || (http === 'loopback' && isLoopbackHost(u.hostname)))
+    if (u.protocol !== 'https:' && !httpOk) {
+      report.error(`endpoints.${key} ${JSON.stringify(value)} must use https`)
+      return undefined
+    }
+    if (u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') {
+      report.error(
+        `endpoints.${key} ${JSON.stringify(value)} must not have credentials, a query or a fragment`,
+      )
+      return undefined
+    }
+    return value.replace(/\/+$/, '')
+  }
+  return {
+    authorityHost: url(raw.authority_host, 'authority_host', 'loopback'),
+    // the Azure SDKs refuse to send bearer tokens over plain http
+    armEndpoint: url(raw.resource_manager, 'resource_manager', 'never'),
+    caFile: raw.ca_file || undefined,
+    // AIA is plain http in production too
+    aiaIssuers: url(raw.aia_issuers, 'aia_issuers', 'always'),
+  }
+}
+
+function clientKey(tenant: string, cloud: AzureCloud, e: Endpoints, c: TenantCredential): string {
+  // the secret only distinguishes clients; it is hashed so it never sits in a map key
+  const cred =
+    c.kind === 'client-secret'
+      ? `secret:${c.appId}:${createHash('sha256').update(c.appSecret).digest('hex')}`
+      : c.kind === 'client-assertion'
+        ? `assertion:${c.appId}:${c.tokenPath}`
+        : 'default'
+  return JSON.stringify([tenant, cloud.name, e.authorityHost, e.armEndpoint, e.caFile ?? '', cred])
+}

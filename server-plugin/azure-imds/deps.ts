@@ -1,0 +1,299 @@
+import { readFile } from 'node:fs/promises'
+import type { TokenCredential } from '@azure/identity'
+import { createArmRest } from '../../shared/azure/arm-rest.js'
+import { raceAbort } from '../../shared/azure/cache.js'
+import { createCallGate } from '../../shared/azure/call-gate.js'
+import { armScope } from '../../shared/azure/clouds.js'
+import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
+import { sleep } from '../../shared/azure/retry.js'
+import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
+import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
+import { PluginError } from '../../shared/plugin/index.js'
+import { createAiaFetcher } from './aia.js'
+import { createImdsAzure, lazyImdsAzure, type ImdsAzure } from './azure.js'
+import { parsePemCertificates, type Cert } from './certificate.js'
+import type { IntermediateSource } from './chain.js'
+import type { ImdsServerConfig, TenantConfig } from './config.js'
+import { NonceRegistry } from './nonce.js'
+import { bundledIntermediates, IntermediatePool, pinnedRoots } from './roots.js'
+
+/** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
+export interface Deps {
+  /** Every time check reads this clock. */
+  now(): Date
+  nonces: NonceRegistry
+  /** The pinned roots plus the CA certificates of `trust_bundle_path`. */
+  roots(config: ImdsServerConfig): Promise<readonly Cert[]>
+  /** Bundled intermediates, then cached ones, then AIA (allow-listed). */
+  intermediates(config: ImdsServerConfig): IntermediateSource
+  /** The tenant's ID: configured, or looked up from its domain once and remembered. */
+  tenantId(tenant: TenantConfig, signal?: AbortSignal): Promise<string>
+  /** The (cached, coalescing, retrying) Azure reads of a tenant's credential. */
+  azureFor(tenant: TenantConfig): ImdsAzure
+  agentStore: AgentStore
+  log: Logger
+  metrics: Metrics
+}
+
+/** A changed trust bundle file is picked up within this long. */
+const TRUST_BUNDLE_TTL_MS = 5 * 60_000
+/** VM and NIC reads are served from memory this long (bounded staleness of tags and networks). */
+const READ_CACHE_TTL_MS = 60_000
+/** Resource Graph lookups by vmId and subscription→tenant answers are this stable. */
+const LOOKUP_CACHE_TTL_MS = 10 * 60_000
+/** upstream parity: the client-assertion file must hold a JWS with one of these algorithms. */
+const ASSERTION_ALGS = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+])
+
+/**
+ * Production dependencies. Nothing here touches the network or loads an Azure SDK until the first
+ * attestation needs it, so the plugin's cold start stays small.
+ */
+export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp): Deps {
+  if (ctx.agentStore === undefined) {
+    throw new PluginError(
+      'Internal',
+      'no-agent-store',
+      'required AgentStore host service not available',
+    )
+  }
+  const log = ctx.log
+  const files = new Map<string, { at: number; text: Promise<string> }>()
+  const readCached = (path: string, ttlMs: number): Promise<string> => {
+    const hit = files.get(path)
+    if (hit !== undefined && Date.now() - hit.at < ttlMs) return hit.text
+    const text = readFile(path, 'utf8')
+    text.catch(() => files.delete(path))
+    files.set(path, { at: Date.now(), text })
+    return text
+  }
+  const readCa = async (path: string): Promise<string> => {
+    try {
+      return await readCached(path, Number.POSITIVE_INFINITY)
+    } catch (err) {
+      throw new PluginError(
+        'Internal',
+        'ca-file-unreadable',
+        `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`,
+      )
+    }
+  }
+  const bundles = new Map<string, { text: string; roots: readonly Cert[] }>()
+  const pools = new Map<string, IntermediatePool>()
+  const tenantIds = new Map<string, Promise<string>>()
+  const clients = new Map<string, ImdsAzure>()
+
+  return {
+    now: () => new Date(),
+    nonces: new NonceRegistry({ now: () => Date.now() }),
+    log,
+    metrics: ctx.metrics,
+    agentStore: ctx.agentStore,
+    async roots(config) {
+      const path = config.trustBundlePath
+      if (path === undefined) return pinnedRoots()
+      let text: string
+      try {
+        text = await readCached(path, TRUST_BUNDLE_TTL_MS)
+      } catch (err) {
+        throw trustBundleError(
+          `unable to load trust bundle ${JSON.stringify(path)}: ${(err as Error).message}`,
+        )
+      }
+      let parsed = bundles.get(path)
+      if (parsed?.text !== text) {
+        parsed = { text, roots: [...pinnedRoots(), ...parseTrustBundle(path, text)] }
+        bundles.set(path, parsed)
+      }
+      return parsed.roots
+    },
+    intermediates(config) {
+      const key = JSON.stringify([config.aiaIssuers ?? '', config.caFile ?? ''])
+      let pool = pools.get(key)
+      if (pool === undefined) {
+        const caFile = config.caFile
+        const aiaHttp: HttpFetch =
+          caFile === undefined
+            ? http
+            : async (req) => http({ ...req, extraCa: [await readCa(caFile)] })
+        pool = new IntermediatePool({
+          bundled: bundledIntermediates(),
+          fetcher: createAiaFetcher({
+            http: aiaHttp,
+            now: () => Date.now(),
+            ...(config.aiaIssuers === undefined ? {} : { issuerOverride: config.aiaIssuers }),
+          }),
+          now: () => Date.now(),
+        })
+        pools.set(key, pool)
+      }
+      return pool
+    },
+    async tenantId(tenant, signal) {
+      if (tenant.tenantId !== undefined) return tenant.tenantId
+      const key = JSON.stringify([tenant.domain, tenant.endpoints.authorityHost])
+      let p = tenantIds.get(key)
+      if (p === undefined) {
+        p = (async () => {
+          const ca =
+            tenant.endpoints.caFile === undefined
+              ? undefined
+              : [await readCa(tenant.endpoints.caFile)]
+          return lookupTenantId({
+            http,
+            authorityHost: tenant.endpoints.authorityHost,
+            cloud: tenant.cloud,
+            domain: tenant.domain ?? tenant.key,
+            ...(ca === undefined ? {} : { extraCa: ca }),
+          })
+        })()
+        // upstream parity: a resolved domain is remembered for the life of the process
+        p.catch(() => tenantIds.delete(key))
+        tenantIds.set(key, p)
+      }
+      try {
+        return await (signal === undefined ? p : raceAbort(p, signal))
+      } catch (err) {
+        if (err instanceof PluginError) throw err
+        throw new PluginError(
+          'Internal',
+          'tenant-lookup-failed',
+          `unable to lookup tenant ID: ${(err as Error).message}`,
+          { cause: err },
+        )
+      }
+    },
+    azureFor(tenant) {
+      let client = clients.get(tenant.clientKey)
+      if (client === undefined) {
+        const tlog = log.with({ tenant: tenant.key })
+        client = lazyImdsAzure(async () => {
+          const tenantId = await this.tenantId(tenant)
+          const ca =
+            tenant.endpoints.caFile === undefined
+              ? undefined
+              : [await readCa(tenant.endpoints.caFile)]
+          const credential = await makeCredential(tenant, tenantId, ca)
+          const scope = armScope(tenant.cloud.armResourceId)
+          const common = { now: () => Date.now(), sleep, log: tlog }
+          const rest = createArmRest({
+            credential,
+            armEndpoint: tenant.endpoints.armEndpoint,
+            armScope: scope,
+            http,
+            now: () => new Date(),
+            ...(ca === undefined ? {} : { extraCa: ca }),
+          })
+          return createImdsAzure({
+            rest,
+            reads: createCallGate({ ...common, cacheTtlMs: READ_CACHE_TTL_MS }),
+            lookups: createCallGate({ ...common, cacheTtlMs: LOOKUP_CACHE_TTL_MS }),
+          })
+        })
+        clients.set(tenant.clientKey, client)
+      }
+      return client
+    },
+  }
+}
+
+/** upstream parity (main, #7143): CA certificates only, with upstream's messages. */
+export function parseTrustBundle(path: string, text: string): Cert[] {
+  let certs: Cert[]
+  try {
+    certs = parsePemCertificates(text)
+  } catch (err) {
+    throw trustBundleError(
+      `unable to load trust bundle ${JSON.stringify(path)}: ${(err as Error).message}`,
+    )
+  }
+  if (certs.length === 0)
+    throw trustBundleError(
+      `unable to load trust bundle ${JSON.stringify(path)}: no certificates found`,
+    )
+  for (const c of certs) {
+    if (!c.isCa) {
+      throw trustBundleError(
+        `trust bundle ${JSON.stringify(path)} contains a non-CA certificate (subject ${JSON.stringify(c.subject)})`,
+      )
+    }
+  }
+  return certs
+}
+
+function trustBundleError(message: string): PluginError {
+  return new PluginError('Internal', 'trust-bundle-invalid', message)
+}
+
+async function makeCredential(
+  tenant: TenantConfig,
+  tenantId: string,
+  ca: string[] | undefined,
+): Promise<TokenCredential> {
+  const { ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential } =
+    await import('@azure/identity')
+  const custom = tenant.endpoints.authorityHost !== tenant.cloud.authorityHost
+  const options = {
+    authorityHost: tenant.endpoints.authorityHost,
+    // an emulator or Azure Stack authority is not in MSAL's list of known clouds
+    ...(custom ? { disableInstanceDiscovery: true } : {}),
+    ...(ca === undefined ? {} : { tlsOptions: { ca } }),
+  }
+  const c = tenant.credential
+  switch (c.kind) {
+    case 'client-secret':
+      return new ClientSecretCredential(tenantId, c.appId, c.appSecret, options)
+    case 'client-assertion':
+      return new ClientAssertionCredential(
+        tenantId,
+        c.appId,
+        () => readAssertion(c.tokenPath),
+        options,
+      )
+    default:
+      return new DefaultAzureCredential({ ...options, tenantId })
+  }
+}
+
+/** upstream parity: the token file is re-read for every token request and must parse as a JWS. */
+export async function readAssertion(path: string): Promise<string> {
+  let token: string
+  try {
+    token = (await readFile(path, 'utf8')).trim()
+  } catch (err) {
+    throw new Error(`unable to read token file ${JSON.stringify(path)}: ${(err as Error).message}`)
+  }
+  const problem = jwsProblem(token)
+  if (problem !== undefined)
+    throw new Error(`unable to parse token file ${JSON.stringify(path)}: ${problem}`)
+  return token
+}
+
+/** Why `token` is not a compact JWS signed with an allowed algorithm; undefined when it is. */
+function jwsProblem(token: string): string | undefined {
+  const parts = token.split('.')
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p)))
+    return 'not a compact JWS'
+  let header: unknown
+  try {
+    header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8'))
+  } catch {
+    return 'malformed JWS header'
+  }
+  const alg =
+    typeof header === 'object' && header !== null
+      ? (header as Record<string, unknown>)['alg']
+      : undefined
+  return typeof alg === 'string' && ASSERTION_ALGS.has(alg)
+    ? undefined
+    : `unexpected signature algorithm ${JSON.stringify(alg)}`
+}

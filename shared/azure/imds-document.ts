@@ -1,0 +1,188 @@
+import type { Logger } from '../plugin/index.js'
+import { IMDS_ENDPOINT } from './clouds.js'
+import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
+import { goQueryEscape, ImdsError, INSTANCE_API_VERSION } from './imds.js'
+import type { ImdsDocument } from './imds-payload.js'
+import { withRetry, type RetryVerdict } from './retry.js'
+
+/** upstream parity: the attested-document api-version of pkg/common/plugin/azure (v1.15.3). */
+export const ATTESTED_API_VERSION = '2025-04-07'
+/** upstream parity: 10 s per request. */
+export const ATTESTED_REQUEST_TIMEOUT_MS = 10_000
+/**
+ * Retries stop after this long. Azure asks for up to 70 s on 410 while a VM boots, but the server
+ * waits 60 s for the challenge response, so the agent gives up sooner and says why.
+ */
+export const ATTESTED_RETRY_BUDGET_MS = 30_000
+export const ATTESTED_MAX_ATTEMPTS = 6
+const IMDS_MAX_BODY_BYTES = 256 * 1024
+const BASE_BACKOFF_MS = 500
+const MAX_BACKOFF_MS = 8_000
+
+export interface ImdsCallOptions {
+  /** IMDS base URL; `http://169.254.169.254` on Azure. */
+  endpoint?: string
+  http: HttpFetch
+  now(): number
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
+  log: Logger
+  timeoutMs?: number
+  budgetMs?: number
+  maxAttempts?: number
+  signal?: AbortSignal
+}
+
+/**
+ * `GET /metadata/attested/document?api-version=…&nonce=…` (query keys in Go's sorted order) with
+ * upstream's checks and messages. Retries what Azure says to retry (410, 429, 5xx, transport
+ * failures) within the budget; a 404 — a compute type without attested data — fails at once.
+ */
+export async function fetchAttestedDocument(
+  options: ImdsCallOptions & { nonce: string },
+): Promise<ImdsDocument> {
+  const base = (options.endpoint ?? IMDS_ENDPOINT).replace(/\/+$/, '')
+  const url =
+    `${base}/metadata/attested/document?api-version=${goQueryEscape(ATTESTED_API_VERSION)}` +
+    `&nonce=${goQueryEscape(options.nonce)}`
+  return retrying(options, 'Retrying IMDS attested document request', async () => {
+    const body = await getJson(options, url)
+    const rec = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
+    const encoding = typeof rec['encoding'] === 'string' ? rec['encoding'] : ''
+    const signature = typeof rec['signature'] === 'string' ? rec['signature'] : ''
+    if (encoding === '') throw new ImdsError('response missing encoding', 200)
+    if (signature === '') throw new ImdsError('response missing signature', 200)
+    return { encoding, signature }
+  })
+}
+
+/** The unsigned `compute` fields the agent relays as hints (never trusted by the server). */
+export interface InstanceMetadata {
+  name: string
+  subscriptionId: string
+  resourceGroupName: string
+  vmScaleSetName: string
+  resourceId: string
+  vmId: string
+  azEnvironment: string
+}
+
+/**
+ * `GET /metadata/instance?api-version=…&format=json` with upstream's required fields and messages
+ * (`response missing instance name`, …), retried like the document.
+ */
+export async function fetchInstanceMetadata(options: ImdsCallOptions): Promise<InstanceMetadata> {
+  const base = (options.endpoint ?? IMDS_ENDPOINT).replace(/\/+$/, '')
+  const url = `${base}/metadata/instance?api-version=${INSTANCE_API_VERSION}&format=json`
+  return retrying(options, 'Retrying IMDS instance metadata request', async () => {
+    const body = await getJson(options, url)
+    const compute =
+      typeof body === 'object' && body !== null
+        ? (body as Record<string, unknown>)['compute']
+        : undefined
+    const field = (name: string): string => {
+      const v =
+        typeof compute === 'object' && compute !== null
+          ? (compute as Record<string, unknown>)[name]
+          : undefined
+      return typeof v === 'string' ? v : ''
+    }
+    const m: InstanceMetadata = {
+      name: field('name'),
+      subscriptionId: field('subscriptionId'),
+      resourceGroupName: field('resourceGroupName'),
+      vmScaleSetName: field('vmScaleSetName'),
+      resourceId: field('resourceId'),
+      vmId: field('vmId'),
+      azEnvironment: field('azEnvironment'),
+    }
+    if (m.name === '') throw new ImdsError('response missing instance name', 200)
+    if (m.subscriptionId === '')
+      throw new ImdsError('response missing instance subscription id', 200)
+    if (m.resourceGroupName === '')
+      throw new ImdsError('response missing instance resource group name', 200)
+    return m
+  })
+}
+
+/** True when the failure means IMDS could not be reached at all (off Azure, or a blocked route). */
+export function isImdsUnreachable(err: unknown): boolean {
+  return (
+    err instanceof ImdsError &&
+    err.status === undefined &&
+    err.cause instanceof HttpError &&
+    (err.cause.code === 'network' || err.cause.code === 'timeout')
+  )
+}
+
+async function getJson(options: ImdsCallOptions, url: string): Promise<unknown> {
+  let res
+  try {
+    res = await options.http({
+      url,
+      headers: { Metadata: 'true' },
+      timeoutMs: options.timeoutMs ?? ATTESTED_REQUEST_TIMEOUT_MS,
+      maxBytes: IMDS_MAX_BODY_BYTES,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    })
+  } catch (err) {
+    throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, {
+      cause: err,
+    })
+  }
+  if (res.status !== 200) {
+    throw new ImdsError(
+      `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
+      res.status,
+      retryAfterMs(res.headers, new Date(options.now())),
+    )
+  }
+  try {
+    return parseJsonBody(res.body)
+  } catch (err) {
+    throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
+  }
+}
+
+function retrying<T>(
+  options: ImdsCallOptions,
+  message: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  return withRetry(attempt, {
+    maxAttempts: options.maxAttempts ?? ATTESTED_MAX_ATTEMPTS,
+    baseDelayMs: BASE_BACKOFF_MS,
+    maxDelayMs: MAX_BACKOFF_MS,
+    budgetMs: options.budgetMs ?? ATTESTED_RETRY_BUDGET_MS,
+    now: options.now,
+    sleep: options.sleep,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    classify: classifyAttestedFailure,
+    onRetry: ({ attempt: n, delayMs, error }) =>
+      options.log.debug(message, {
+        attempt: n,
+        delay_ms: delayMs,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+  })
+}
+
+/** Azure's guidance (azure-facts §1): retry 410, 429 and 5xx; not 404 on attested data, not 400. */
+export function classifyAttestedFailure(err: unknown): RetryVerdict {
+  if (!(err instanceof ImdsError)) return { retry: false }
+  const s = err.status
+  if (s === undefined) {
+    const cause = err.cause
+    return {
+      retry: !(
+        cause instanceof HttpError &&
+        (cause.code === 'bad-url' || cause.code === 'aborted')
+      ),
+    }
+  }
+  if (s === 410 || s === 429 || s >= 500) {
+    return err.retryAfterMs === undefined
+      ? { retry: true }
+      : { retry: true, afterMs: err.retryAfterMs }
+  }
+  return { retry: false }
+}
