@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { vmssVmJson } from './arm-compute-shapes.js'
 import { enumerateResources } from './arm-resources.js'
+import { TYPES } from './ids.js'
 import type { ResourceEntry } from './arm-resources.js'
 import { json } from './http-kit.js'
 import type { Reply } from './http-kit.js'
@@ -104,21 +106,49 @@ function decodeSkip(token: string): number {
   }
 }
 
+/** Tables this emulator answers: `resources`, and `computeresources` for Uniform scale-set instances. */
+const TABLES: Record<string, (sub: Subscription, seed: string) => Iterable<ResourceEntry>> = {
+  resources: enumerateResources,
+  computeresources: enumerateUniformInstances,
+}
+
 function execute(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
   const [table, ...rest] = stages
-  if (table?.toLowerCase() !== 'resources')
-    throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
-  if (rest.some((s) => /^mv-expand\b/i.test(s))) return nicSummary(subs, seed, rest)
+  const enumerate = TABLES[table?.trim().toLowerCase() ?? '']
+  if (enumerate === undefined) throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
+  if (enumerate === enumerateResources && rest.some((s) => /^mv-expand\b/i.test(s))) {
+    return nicSummary(subs, seed, rest)
+  }
   const typeHint = typeFilter(rest[0])
   let rows: Row[] = []
   for (const sub of subs) {
-    for (const e of enumerateResources(sub, seed)) {
+    for (const e of enumerate(sub, seed)) {
       if (typeHint && e.type.toLowerCase() !== typeHint) continue
       rows.push(graphRow(e))
     }
   }
   for (const stage of rest) rows = applyStage(rows, stage)
   return rows
+}
+
+/** Uniform scale-set instances, which ARG lists in `computeresources`, not in `resources`. */
+function* enumerateUniformInstances(sub: Subscription, seed: string): IterableIterator<ResourceEntry> {
+  for (const group of sub.resourceGroups) {
+    for (const ss of group.scaleSets) {
+      if (ss.orchestrationMode === 'Flexible') continue
+      for (const vm of ss.instances()) {
+        yield {
+          id: vm.id,
+          name: vm.name,
+          type: TYPES.vmssVm,
+          location: vm.location,
+          resourceGroup: group,
+          tags: vm.tags,
+          full: () => vmssVmJson(vm, seed),
+        }
+      }
+    }
+  }
 }
 
 /** Cheap pre-filter so a `type` clause skips building JSON for unrelated resources. */
