@@ -29,8 +29,10 @@ removeStaleOutput(dist)
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const bundles = Object.entries(pkg.spireAzure?.bundles ?? {})
+const lazyPackages = pkg.spireAzure?.lazy ?? []
 if (bundles.length > 0) {
   const { build } = await import('esbuild')
+  const lazyPlugin = await createLazyPlugin(build, lazyPackages)
   mkdirSync(join(dist, 'bin'), { recursive: true })
   // the repo's package.json says "type": "module"; these extensionless bundles are CommonJS
   writeFileSync(join(dist, 'bin', 'package.json'), '{ "type": "commonjs" }\n')
@@ -54,8 +56,7 @@ if (bundles.length > 0) {
         minifyWhitespace: true,
         legalComments: 'none',
         logLevel: 'error',
-        // Azure SDK modules stay lazy (dynamic import) inside the bundle, off the start-up path
-        splitting: false,
+        plugins: [lazyPlugin],
       })
       chmodSync(outfile, 0o755)
     }),
@@ -65,6 +66,82 @@ if (bundles.length > 0) {
 if (result.status !== 0) {
   console.error('build: tsc reported errors')
   process.exit(result.status ?? 1)
+}
+
+/**
+ * Heavy packages (Azure SDKs, pkijs, …) are imported with `await import()` after the handshake, yet V8
+ * still pre-parses every function of a bundle at start-up. Each listed package is therefore bundled on
+ * its own and embedded in the plugin file as a string, compiled on first require: the plugin stays one
+ * file (plugin_checksum covers all of it) and start-up only scans the string.
+ */
+async function createLazyPlugin(build, packages) {
+  const chunks = new Map()
+  for (const name of packages) {
+    const out = await build({
+      // the other lazy packages stay shared single copies (pkijs and asn1js must agree on classes)
+      external: packages.filter((p) => p !== name),
+      stdin: { contents: `module.exports = require(${JSON.stringify(name)})`, resolveDir: root },
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      minifySyntax: true,
+      minifyWhitespace: true,
+      legalComments: 'none',
+      logLevel: 'error',
+      write: false,
+      metafile: true,
+    })
+    const imports = Object.values(out.metafile.outputs).flatMap((o) => o.imports)
+    const needs = [...new Set(imports.filter((i) => i.external && packages.includes(i.path)).map((i) => i.path))]
+    chunks.set(name, { text: out.outputFiles[0].text, needs })
+  }
+  const filter = new RegExp(
+    `^(${packages.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`,
+  )
+  return {
+    name: 'lazy-chunks',
+    setup(b) {
+      if (packages.length === 0) return
+      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'lazy-chunk' }))
+      b.onResolve({ filter: /^lazy-chunk-runtime$/ }, () => ({
+        path: 'runtime',
+        namespace: 'lazy-chunk-runtime',
+      }))
+      b.onLoad({ filter: /.*/, namespace: 'lazy-chunk-runtime' }, () => ({
+        contents: lazyRuntime(),
+        loader: 'js',
+      }))
+      b.onLoad({ filter: /.*/, namespace: 'lazy-chunk' }, (args) => {
+        const chunk = chunks.get(args.path)
+        // only the lazy packages this chunk really requires are pulled into the plugin file
+        const cases = chunk.needs.map((p) => `case ${JSON.stringify(p)}: return require(${JSON.stringify(p)})`)
+        return {
+          contents: [
+            `const load = require('lazy-chunk-runtime')`,
+            `const chunkRequire = (id) => { switch (id) { ${[...cases, 'default: return require(id)'].join('; ')} } }`,
+            `module.exports = load(${JSON.stringify(args.path)}, ${JSON.stringify(chunk.text)}, chunkRequire)`,
+          ].join('\n'),
+          loader: 'js',
+        }
+      })
+    },
+  }
+}
+
+function lazyRuntime() {
+  return `
+const vm = require('node:vm')
+module.exports = function loadChunk(name, source, chunkRequire) {
+  const wrapper = vm.runInThisContext(
+    '(function (exports, require, module, __filename, __dirname) {' + source + '\\n})',
+    { filename: __filename + ' [' + name + ']' },
+  )
+  const mod = { exports: {} }
+  wrapper.call(mod.exports, mod.exports, chunkRequire, mod, __filename, __dirname)
+  return mod.exports
+}
+`
 }
 
 /** Deletes compiled files whose TypeScript source is gone, so a deleted test cannot keep running. */
