@@ -32,7 +32,7 @@ import {
 export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
   return {
     async attest(payload, config, io) {
-      const start = Date.now()
+      const start = deps.now().getTime()
       try {
         const { token } = parseMsiPayload(payload)
         if (token === '') {
@@ -71,7 +71,7 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
           subscription_id: compute.subscriptionId,
           resource_group: compute.resourceGroup,
           vm_name: compute.name,
-          elapsed_ms: Date.now() - start,
+          elapsed_ms: deps.now().getTime() - start,
         })
         deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
         return { spiffeId: agentId, selectorValues, canReattest: false }

@@ -85,15 +85,17 @@ export function parseMsiToken(token: string): ParsedToken {
       `${GO_JOSE}: unexpected signature algorithm ${JSON.stringify(alg)}; expected ${expected}`,
     )
   }
+  // upstream parity: go-jose only base64-decodes the payload here; its JSON is read with the
+  // claims, after the signature, so a non-JSON payload is an `unable to verify token` error
+  if (!/^[A-Za-z0-9_-]*$/.test(payloadPart)) throw unparsable('illegal base64 data')
   const payload = decodeJsonPart(payloadPart)
-  if ('error' in payload) throw unparsable(payload.error)
   const kid = header.value['kid']
   if (typeof kid !== 'string' || kid === '') throw invalid('missing-key-id', 'token missing key id')
   return {
     compact: token,
     alg: alg as ParsedToken['alg'],
     kid,
-    untrustedClaims: isRecord(payload.value) ? payload.value : {},
+    untrustedClaims: 'value' in payload && isRecord(payload.value) ? payload.value : {},
   }
 }
 

@@ -204,6 +204,17 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     })
   }
 
+  test('a signed non-JSON payload parses, and fails at the claims decode as in go-jose', async () => {
+    const token = parseMsiToken(
+      `${b64({ alg: 'RS256', kid: 'rs-key' })}.${Buffer.from('not json').toString('base64url')}.c2ln`,
+    )
+    assert.deepEqual(token.untrustedClaims, {})
+    await assert.rejects(
+      verifyTokenSignature(token, [rs.jwk]),
+      pluginError('InvalidArgument', 'bad-signature', /^unable to verify token: /),
+    )
+  })
+
   test('missing tid: Internal "token missing tenant ID claim"', async () => {
     await assert.rejects(
       verified({ tid: undefined }),
