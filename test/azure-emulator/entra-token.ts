@@ -96,9 +96,15 @@ export async function handleTokenRequest(
 }
 
 /** `https://management.azure.com/.default` → `https://management.azure.com/` (the v1 resource). */
+/**
+ * Entra maps `<resource>/.default` to the resource: `https://management.azure.com/.default` gives
+ * `https://management.azure.com`, and Go azidentity's `https://management.core.windows.net//.default`
+ * gives `https://management.core.windows.net/`.
+ */
 function resourceFromScope(scope: string | null): string | undefined {
   const first = scope?.split(' ').find((s) => s.endsWith('/.default'))
-  return first?.slice(0, -'.default'.length)
+  const resource = first?.slice(0, -'/.default'.length)
+  return resource === '' ? undefined : resource
 }
 
 function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {

@@ -106,7 +106,10 @@ test('@azure/identity ClientSecretCredential gets a token from the emulator', as
   })
   const at = await cred.getToken('https://management.azure.com/.default')
   const claims = decodeJwt(at.token)
-  assert.equal(claims.aud, 'https://management.azure.com/')
+  // Entra maps `<resource>/.default` to `<resource>`; Go azidentity's `…//.default` keeps one slash
+  assert.equal(claims.aud, 'https://management.azure.com')
+  const goStyle = await cred.getToken('https://management.core.windows.net//.default')
+  assert.equal(decodeJwt(goStyle.token).aud, 'https://management.core.windows.net/')
   assert.equal(claims.oid, app.objectId)
   assert.equal(claims.appid, app.clientId)
   assert.ok(emu.counters.get('entra.token') >= 1)

@@ -38,7 +38,7 @@ function nodeAttestor(external: string | undefined, data: string): string {
   const cmd =
     external === undefined
       ? ''
-      : `plugin_cmd = "${process.execPath}"\n    plugin_args = ["${external}"]\n    `
+      : `plugin_cmd = "${external}"\n    `
   return `NodeAttestor "azure_msi" {\n    ${cmd}plugin_data {\n${data}\n    }\n  }`
 }
 

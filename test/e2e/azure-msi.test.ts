@@ -17,7 +17,7 @@ import {
 
 /**
  * The real-SPIRE loop for azure_msi: spire-server and spire-agent v1.15.3 load our two plugins
- * (`plugin_cmd` = this Node, `plugin_args` = the compiled main), the agent attests with a managed
+ * (`plugin_cmd` = the bundled executable in dist/bin), the agent attests with a managed
  * identity token from the emulator's IMDS, the server verifies it against the emulator's Entra ID
  * and resolves selectors from its ARM, and a workload on that node gets an X.509 SVID through an
  * entry keyed on `azure_msi:vm-name:frontend:blog`.
@@ -77,8 +77,7 @@ plugins {
     plugin_data {}
   }
   NodeAttestor "azure_msi" {
-    plugin_cmd = "${process.execPath}"
-    plugin_args = ["${MSI_SERVER_MAIN}"]
+    plugin_cmd = "${MSI_SERVER_MAIN}"
     plugin_data {
 ${indent(serverHclFor(emu, [{ tenant: 'contoso' }], 'allowed_vm_tags = ["environment"]'))}
     }
@@ -101,8 +100,7 @@ function agentConf(dir: string, name: string, port: number, imds: string): strin
 
 plugins {
   NodeAttestor "azure_msi" {
-    plugin_cmd = "${process.execPath}"
-    plugin_args = ["${MSI_AGENT_MAIN}"]
+    plugin_cmd = "${MSI_AGENT_MAIN}"
     plugin_data {
       imds_endpoint = "${imds}"
     }

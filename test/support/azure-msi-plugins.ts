@@ -3,21 +3,20 @@ import { PluginProcess, type LaunchOptions } from '../../shared/host/index.js'
 import type { Emulator } from '../azure-emulator/index.js'
 import { REPO_ROOT } from './paths.js'
 
-/** Compiled entry points of the azure_msi plugins (package.json `bin`), run with this Node. */
-export const MSI_SERVER_MAIN = join(REPO_ROOT, 'dist/server-plugin/azure-msi/main.js')
-export const MSI_AGENT_MAIN = join(REPO_ROOT, 'dist/agent-plugin/azure-msi/main.js')
+/** The bundled azure_msi executables (package.json `bin`, dist/bin), as operators deploy them. */
+export const MSI_SERVER_MAIN = join(REPO_ROOT, 'dist/bin/spire-server-nodeattestor-azure-msi')
+export const MSI_AGENT_MAIN = join(REPO_ROOT, 'dist/bin/spire-agent-nodeattestor-azure-msi')
 
-type Extra = Partial<Omit<LaunchOptions, 'command' | 'side' | 'args'>> & { trustDomain?: string }
+type Extra = Partial<Omit<LaunchOptions, 'command' | 'side'>> & { trustDomain?: string }
 
-/** Loads a plugin as SPIRE does (launch, Init, Configure): `node <main.js>`. */
+/** Loads a plugin as SPIRE does (launch, Init, Configure). */
 export function loadMsi(
   side: 'server' | 'agent',
   hcl: string,
   extra: Extra = {},
 ): Promise<PluginProcess> {
   return PluginProcess.load({
-    command: process.execPath,
-    args: [side === 'server' ? MSI_SERVER_MAIN : MSI_AGENT_MAIN],
+    command: side === 'server' ? MSI_SERVER_MAIN : MSI_AGENT_MAIN,
     name: 'azure_msi',
     side,
     hcl,
