@@ -15,16 +15,43 @@ interface Target {
   hcl: string
 }
 
+const bin = (name: string): string => join(REPO_ROOT, 'dist/bin', name)
+const TENANT_ID = '0a1b2c3d-1111-2222-3333-444455556666'
+
 const TARGETS: Target[] = [
   {
+    label: 'azure_msi server',
+    command: bin('spire-server-nodeattestor-azure-msi'),
+    side: 'server',
+    hcl: `tenants = { "${TENANT_ID}" = {} }`,
+  },
+  {
+    label: 'azure_msi agent',
+    command: bin('spire-agent-nodeattestor-azure-msi'),
+    side: 'agent',
+    hcl: '',
+  },
+  {
+    label: 'azure_imds server',
+    command: bin('spire-server-nodeattestor-azure-imds'),
+    side: 'server',
+    hcl: `tenants = { "contoso.onmicrosoft.com" = { tenant_id = "${TENANT_ID}" } }`,
+  },
+  {
+    label: 'azure_imds agent',
+    command: bin('spire-agent-nodeattestor-azure-imds'),
+    side: 'agent',
+    hcl: 'tenant_domain = "contoso.onmicrosoft.com"',
+  },
+  {
     label: 'test attestor (server, runtime only)',
-    command: join(REPO_ROOT, 'dist/bin/cr-test-server'),
+    command: bin('cr-test-server'),
     side: 'server',
     hcl: 'secret = "s"',
   },
   {
     label: 'test attestor (agent, runtime only)',
-    command: join(REPO_ROOT, 'dist/bin/cr-test-agent'),
+    command: bin('cr-test-agent'),
     side: 'agent',
     hcl: 'secret = "s"\nidentity = "n"',
   },

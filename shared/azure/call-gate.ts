@@ -16,6 +16,11 @@ export interface CallGateOptions {
   budgetMs?: number
   attemptTimeoutMs?: number
   random?(): number
+  /**
+   * Turns a non-ARM failure of `call` into an ArmError (then retried as transient when it has no
+   * status, like a transport error). Without it such failures pass through untouched.
+   */
+  toArmError?(err: unknown): ArmError
 }
 
 const BASE_BACKOFF_MS = 500
@@ -30,11 +35,11 @@ export type GatedCall = <T>(
 ) => Promise<T>
 
 /**
- * The `arm-resilient.ts` policy for calls outside `ArmClient` (Resource Graph, subscriptions):
- * identical concurrent calls share one request, successes are cached for a bounded time,
- * transient failures are retried with backoff, and a 429/503's Retry-After holds back every
- * later call through this gate until it passes — or fails them at once when the wait would
- * overrun the budget.
+ * The resilience policy of every Azure read (ARM, Resource Graph, subscriptions): identical
+ * concurrent calls share one request, successes are cached for a bounded time, transient failures
+ * are retried with backoff, and a 429/503's Retry-After holds back every later call through this
+ * gate until it passes — or fails them at once when the wait would overrun the budget, so an
+ * attestation storm cannot turn into an ARM 429 storm.
  */
 export function createCallGate(options: CallGateOptions): GatedCall {
   const cache = new TtlCache<unknown>({
@@ -73,8 +78,9 @@ export function createCallGate(options: CallGateOptions): GatedCall {
             return await call(AbortSignal.timeout(attemptTimeoutMs))
           } catch (err) {
             // a non-ARM error (e.g. the caller's own "no result" signal) passes through untouched
-            if (!(err instanceof ArmError)) throw err
-            const e = err
+            // unless the gate was told how to read it
+            if (!(err instanceof ArmError) && options.toArmError === undefined) throw err
+            const e = err instanceof ArmError ? err : options.toArmError!(err)
             if (e.status === 429 || e.status === 503) {
               const after = e.retryAfterMs ?? BASE_BACKOFF_MS
               blockedUntil = Math.max(blockedUntil, options.now() + after)
@@ -97,8 +103,9 @@ export function createCallGate(options: CallGateOptions): GatedCall {
           ...(options.random === undefined ? {} : { random: options.random }),
           classify: (err) => {
             if (!(err instanceof ArmError) || !err.transient) return { retry: false }
+            // a Retry-After in force replaces the backoff (and ends the loop if it overruns the budget)
             const gate = Math.max(0, blockedUntil - options.now())
-            return gate > 0 ? { retry: true, afterMs: 0 } : { retry: true }
+            return gate > 0 ? { retry: true, afterMs: gate } : { retry: true }
           },
           onRetry: ({ attempt, delayMs, error }) =>
             options.log.debug('Retrying ARM request', {
