@@ -1,7 +1,13 @@
 import type { Logger } from '../plugin/index.js'
 import { IMDS_ENDPOINT } from './clouds.js'
 import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
-import { goQueryEscape, ImdsError, INSTANCE_API_VERSION } from './imds.js'
+import {
+  goQueryEscape,
+  ImdsError,
+  INSTANCE_API_VERSION,
+  parseInstanceCompute,
+  type InstanceCompute,
+} from './imds.js'
 import type { ImdsDocument } from './imds-payload.js'
 import { withRetry, type RetryVerdict } from './retry.js'
 
@@ -56,15 +62,7 @@ export async function fetchAttestedDocument(
 }
 
 /** The unsigned `compute` fields the agent relays as hints (never trusted by the server). */
-export interface InstanceMetadata {
-  name: string
-  subscriptionId: string
-  resourceGroupName: string
-  vmScaleSetName: string
-  resourceId: string
-  vmId: string
-  azEnvironment: string
-}
+export type InstanceMetadata = InstanceCompute
 
 /**
  * `GET /metadata/instance?api-version=…&format=json` with upstream's required fields and messages
@@ -74,33 +72,7 @@ export async function fetchInstanceMetadata(options: ImdsCallOptions): Promise<I
   const base = (options.endpoint ?? IMDS_ENDPOINT).replace(/\/+$/, '')
   const url = `${base}/metadata/instance?api-version=${INSTANCE_API_VERSION}&format=json`
   return retrying(options, 'Retrying IMDS instance metadata request', async () => {
-    const body = await getJson(options, url)
-    const compute =
-      typeof body === 'object' && body !== null
-        ? (body as Record<string, unknown>)['compute']
-        : undefined
-    const field = (name: string): string => {
-      const v =
-        typeof compute === 'object' && compute !== null
-          ? (compute as Record<string, unknown>)[name]
-          : undefined
-      return typeof v === 'string' ? v : ''
-    }
-    const m: InstanceMetadata = {
-      name: field('name'),
-      subscriptionId: field('subscriptionId'),
-      resourceGroupName: field('resourceGroupName'),
-      vmScaleSetName: field('vmScaleSetName'),
-      resourceId: field('resourceId'),
-      vmId: field('vmId'),
-      azEnvironment: field('azEnvironment'),
-    }
-    if (m.name === '') throw new ImdsError('response missing instance name', 200)
-    if (m.subscriptionId === '')
-      throw new ImdsError('response missing instance subscription id', 200)
-    if (m.resourceGroupName === '')
-      throw new ImdsError('response missing instance resource group name', 200)
-    return m
+    return parseInstanceCompute(await getJson(options, url), 200)
   })
 }
 

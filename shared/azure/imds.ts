@@ -161,12 +161,15 @@ export function classifyImdsFailure(err: unknown): RetryVerdict {
 /** upstream parity: the instance metadata api-version of pkg/common/plugin/azure (v1.15.3). */
 export const INSTANCE_API_VERSION = '2025-04-07'
 
-/** The unsigned `compute` fields upstream reads: hints for routing, never for decisions. */
+/** The unsigned `compute` fields we read: hints for routing, never for decisions. */
 export interface InstanceCompute {
   name: string
   subscriptionId: string
   resourceGroupName: string
   vmScaleSetName: string
+  resourceId: string
+  vmId: string
+  azEnvironment: string
 }
 
 /**
@@ -205,9 +208,17 @@ export async function fetchInstanceCompute(options: {
   } catch (err) {
     throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
   }
+  return parseInstanceCompute(body, res.status)
+}
+
+/**
+ * The `compute` section of `/metadata/instance` (unsigned: hints only), with upstream's required
+ * fields and messages. Shared by the msi server's own-subscription lookup and the imds agent.
+ */
+export function parseInstanceCompute(untrustedBody: unknown, status: number): InstanceCompute {
   const compute =
-    typeof body === 'object' && body !== null
-      ? (body as Record<string, unknown>)['compute']
+    typeof untrustedBody === 'object' && untrustedBody !== null
+      ? (untrustedBody as Record<string, unknown>)['compute']
       : undefined
   const field = (name: string): string => {
     const v =
@@ -221,11 +232,13 @@ export async function fetchInstanceCompute(options: {
     subscriptionId: field('subscriptionId'),
     resourceGroupName: field('resourceGroupName'),
     vmScaleSetName: field('vmScaleSetName'),
+    resourceId: field('resourceId'),
+    vmId: field('vmId'),
+    azEnvironment: field('azEnvironment'),
   }
-  if (c.name === '') throw new ImdsError('response missing instance name', res.status)
-  if (c.subscriptionId === '')
-    throw new ImdsError('response missing instance subscription id', res.status)
+  if (c.name === '') throw new ImdsError('response missing instance name', status)
+  if (c.subscriptionId === '') throw new ImdsError('response missing instance subscription id', status)
   if (c.resourceGroupName === '')
-    throw new ImdsError('response missing instance resource group name', res.status)
+    throw new ImdsError('response missing instance resource group name', status)
   return c
 }
