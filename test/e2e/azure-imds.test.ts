@@ -11,13 +11,19 @@ import {
   tenantHcl,
 } from '../support/azure-imds-plugins.js'
 import {
+  E2E_TRUST_DOMAIN,
   ensureSpire,
   freePort,
   run,
+  spireAgentConf,
+  spireServerConf,
   SPIRE_VERSION,
-  SpireProcess,
+  startSpireAgent,
+  startSpireServer,
   writeFile,
+  type NodeAttestorConf,
   type SpireLogLine,
+  type SpireProcess,
 } from '../support/spire.js'
 
 /**
@@ -28,66 +34,19 @@ import {
 const installed = ensureSpire()
 const skip = 'skip' in installed ? installed.skip : false
 const spire = 'skip' in installed ? { server: '', agent: '' } : installed
-const TRUST_DOMAIN = 'example.org'
+const TRUST_DOMAIN = E2E_TRUST_DOMAIN
 
-function serverConf(dir: string, port: number, pluginData: string): string {
-  return `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${dir}/server/api.sock"
-  trust_domain = "${TRUST_DOMAIN}"
-  data_dir = "${dir}/server/data"
-  log_level = "DEBUG"
-  log_format = "json"
-}
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${dir}/server/data/datastore.sqlite3"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  NodeAttestor "azure_imds" {
-    plugin_cmd = "${IMDS_SERVER_MAIN}"
-    plugin_data {
-${pluginData}
-    }
-  }
-}
-`
-}
+const imdsServer = (pluginData: string): NodeAttestorConf => ({
+  name: 'azure_imds',
+  pluginCmd: IMDS_SERVER_MAIN,
+  pluginData,
+})
 
-function agentConf(dir: string, name: string, port: number, imds: string): string {
-  return `agent {
-  data_dir = "${dir}/${name}/data"
-  log_level = "DEBUG"
-  log_format = "json"
-  server_address = "127.0.0.1"
-  server_port = "${port}"
-  socket_path = "${dir}/${name}/agent.sock"
-  trust_bundle_path = "${dir}/bundle.pem"
-  trust_domain = "${TRUST_DOMAIN}"
-}
-plugins {
-  NodeAttestor "azure_imds" {
-    plugin_cmd = "${IMDS_AGENT_MAIN}"
-    plugin_data {
-      tenant_domain = "contoso.onmicrosoft.com"
-      imds_endpoint = "${imds}"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
-    plugin_data {}
-  }
-}
-`
-}
+const imdsAgent = (imds: string): NodeAttestorConf => ({
+  name: 'azure_imds',
+  pluginCmd: IMDS_AGENT_MAIN,
+  pluginData: `tenant_domain = "contoso.onmicrosoft.com"\nimds_endpoint = "${imds}"`,
+})
 
 const fromPlugin = (l: SpireLogLine): boolean =>
   l.plugin_name === 'azure_imds' && l.external === true
@@ -108,26 +67,8 @@ describe(
       dir = mkdtempSync(join(tmpdir(), 'e2e-imds'))
       port = await freePort()
       const data = serverHcl(emu, tenantHcl(emu, 'contoso', 'allowed_vm_tags = ["environment"]'))
-      writeFile(join(dir, 'server.conf'), serverConf(dir, port, data))
-      server = new SpireProcess(spire.server, ['run', '-config', join(dir, 'server.conf')], dir)
-      await server.waitForLine(
-        (l) => /Starting Server APIs/i.test(l.msg),
-        60_000,
-        'the server to start',
-      )
-      for (let i = 0; ; i++) {
-        const res = run(
-          spire.server,
-          ['bundle', 'show', '-socketPath', `${dir}/server/api.sock`],
-          dir,
-        )
-        if (res.status === 0) {
-          writeFile(join(dir, 'bundle.pem'), res.stdout)
-          break
-        }
-        if (i > 100) throw new Error(`bundle show failed: ${res.stderr}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
+      const conf = spireServerConf({ dir, port, nodeAttestor: imdsServer(data) })
+      server = await startSpireServer(spire.server, dir, conf)
     })
 
     after(async () => {
@@ -141,11 +82,13 @@ describe(
       name: string,
       vm: string,
     ): Promise<{ agent: SpireProcess; spiffeId: string }> {
-      const conf = writeFile(
-        join(dir, `${name}.conf`),
-        agentConf(dir, name, port, emu.endpoints.imdsFor(vm)),
+      const nodeAttestor = imdsAgent(emu.endpoints.imdsFor(vm))
+      const agent = startSpireAgent(
+        spire.agent,
+        dir,
+        name,
+        spireAgentConf({ dir, name, port, nodeAttestor }),
       )
-      const agent = new SpireProcess(spire.agent, ['run', '-config', conf], dir)
       agents.push(agent)
       const ok = await agent.waitForLine(
         (l) => l.msg === 'Node attestation was successful',
@@ -208,11 +151,9 @@ describe(
 
     test('a second agent on the same VM is refused through AgentStore TOFU', async () => {
       await new Promise((r) => setTimeout(r, 1_100))
-      const conf = writeFile(
-        join(dir, 'blog2.conf'),
-        agentConf(dir, 'blog2', port, emu.endpoints.imdsFor('frontend/blog')),
-      )
-      const agent = new SpireProcess(spire.agent, ['run', '-config', conf], dir)
+      const nodeAttestor = imdsAgent(emu.endpoints.imdsFor('frontend/blog'))
+      const conf = spireAgentConf({ dir, name: 'blog2', port, nodeAttestor })
+      const agent = startSpireAgent(spire.agent, dir, 'blog2', conf)
       agents.push(agent)
       await agent.waitForLine(
         (l) => /attestation data has already been used to attest an agent/.test(JSON.stringify(l)),
@@ -228,7 +169,8 @@ describe(
     })
 
     test('spire-server validate reports the plugin’s notes', () => {
-      const bad = writeFile(join(dir, 'validate.conf'), serverConf(dir, port, 'tenants = {}'))
+      const conf = spireServerConf({ dir, port, nodeAttestor: imdsServer('tenants = {}') })
+      const bad = writeFile(join(dir, 'validate.conf'), conf)
       const res = run(spire.server, ['validate', '-config', bad], dir)
       assert.match(res.stdout + res.stderr, /configuration must have at least one tenant/)
     })

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,12 +6,19 @@ import { after, before, describe, test } from 'node:test'
 import { startEmulator, type Emulator } from '../azure-emulator/index.js'
 import { MSI_AGENT_MAIN, MSI_SERVER_MAIN, serverHclFor } from '../support/azure-msi-plugins.js'
 import {
+  E2E_TRUST_DOMAIN,
   ensureSpire,
+  exec,
   freePort,
+  spireAgentConf,
+  spireServerConf,
   SPIRE_VERSION,
-  SpireProcess,
+  startSpireAgent,
+  startSpireServer,
   writeFile,
+  type NodeAttestorConf,
   type SpireLogLine,
+  type SpireProcess,
 } from '../support/spire.js'
 
 /**
@@ -25,95 +31,24 @@ import {
 const spire = ensureSpire()
 const skip = 'skip' in spire ? spire.skip : false
 const bins = 'skip' in spire ? { server: '', agent: '' } : spire
-const TRUST_DOMAIN = 'example.org'
+const TRUST_DOMAIN = E2E_TRUST_DOMAIN
 const NODE_ALIAS = `spiffe://${TRUST_DOMAIN}/node/frontend-blog`
 const WORKLOAD = `spiffe://${TRUST_DOMAIN}/workload/blog-web`
 
-/** Like run(), but async: the emulator lives in this process and must keep answering meanwhile. */
-function exec(
-  command: string,
-  args: string[],
-  cwd: string,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('exit', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
+const msiServer = (
+  emu: Emulator,
+  extra = 'allowed_vm_tags = ["environment"]',
+): NodeAttestorConf => ({
+  name: 'azure_msi',
+  pluginCmd: MSI_SERVER_MAIN,
+  pluginData: serverHclFor(emu, [{ tenant: 'contoso' }], extra),
+})
 
-const indent = (text: string) =>
-  text
-    .split('\n')
-    .map((l) => `      ${l}`)
-    .join('\n')
-
-function serverConf(dir: string, port: number, emu: Emulator): string {
-  return `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${dir}/server/api.sock"
-  trust_domain = "${TRUST_DOMAIN}"
-  data_dir = "${dir}/server/data"
-  log_level = "DEBUG"
-  log_format = "json"
-}
-
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${dir}/server/data/datastore.sqlite3"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  NodeAttestor "azure_msi" {
-    plugin_cmd = "${MSI_SERVER_MAIN}"
-    plugin_data {
-${indent(serverHclFor(emu, [{ tenant: 'contoso' }], 'allowed_vm_tags = ["environment"]'))}
-    }
-  }
-}
-`
-}
-
-function agentConf(dir: string, name: string, port: number, imds: string): string {
-  return `agent {
-  data_dir = "${dir}/${name}/data"
-  log_level = "DEBUG"
-  log_format = "json"
-  server_address = "127.0.0.1"
-  server_port = "${port}"
-  socket_path = "${dir}/${name}/agent.sock"
-  trust_bundle_path = "${dir}/bundle.pem"
-  trust_domain = "${TRUST_DOMAIN}"
-}
-
-plugins {
-  NodeAttestor "azure_msi" {
-    plugin_cmd = "${MSI_AGENT_MAIN}"
-    plugin_data {
-      imds_endpoint = "${imds}"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
-    plugin_data {}
-  }
-}
-`
-}
+const msiAgent = (imds: string): NodeAttestorConf => ({
+  name: 'azure_msi',
+  pluginCmd: MSI_AGENT_MAIN,
+  pluginData: `imds_endpoint = "${imds}"`,
+})
 
 const fromPlugin = (l: SpireLogLine): boolean =>
   l.plugin_name === 'azure_msi' && l.external === true
@@ -134,23 +69,12 @@ describe(
       emu = await startEmulator()
       dir = mkdtempSync(join(tmpdir(), 'e2e-msi'))
       port = await freePort()
-      writeFile(join(dir, 'server.conf'), serverConf(dir, port, emu))
-      server = new SpireProcess(bins.server, ['run', '-config', join(dir, 'server.conf')], dir)
-      await server.waitForLine(
-        (l) => /Starting Server APIs/i.test(l.msg),
-        60_000,
-        'the server to start',
+      server = await startSpireServer(
+        bins.server,
+        dir,
+        spireServerConf({ dir, port, nodeAttestor: msiServer(emu) }),
       )
       const sock = `${dir}/server/api.sock`
-      for (let i = 0; ; i++) {
-        const res = await exec(bins.server, ['bundle', 'show', '-socketPath', sock], dir)
-        if (res.status === 0) {
-          writeFile(join(dir, 'bundle.pem'), res.stdout)
-          break
-        }
-        if (i > 100) throw new Error(`bundle show failed: ${res.stderr}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
       // a node alias for every agent on frontend/blog, and a workload under it
       const uid = String(process.getuid?.() ?? 0)
       const node = await exec(
@@ -198,11 +122,9 @@ describe(
     })
 
     test('the agent attests with its managed identity; SPIRE records the azure_msi selectors', async () => {
-      const conf = writeFile(
-        join(dir, 'agent1.conf'),
-        agentConf(dir, 'agent1', port, emu.endpoints.imdsFor('frontend/blog')),
-      )
-      const agent = new SpireProcess(bins.agent, ['run', '-config', conf], dir)
+      const nodeAttestor = msiAgent(emu.endpoints.imdsFor('frontend/blog'))
+      const conf = spireAgentConf({ dir, name: 'agent1', port, nodeAttestor })
+      const agent = startSpireAgent(bins.agent, dir, 'agent1', conf)
       agents.push(agent)
       const ok = await agent.waitForLine(
         (l) => l.msg === 'Node attestation was successful',
@@ -250,11 +172,9 @@ describe(
 
     test("the same VM attesting again is refused by TOFU, with SPIRE's facade prefix", async () => {
       await new Promise((r) => setTimeout(r, 1_100)) // SPIRE rate-limits attestation per client IP
-      const conf = writeFile(
-        join(dir, 'agent2.conf'),
-        agentConf(dir, 'agent2', port, emu.endpoints.imdsFor('frontend/blog')),
-      )
-      const agent = new SpireProcess(bins.agent, ['run', '-config', conf], dir)
+      const nodeAttestor = msiAgent(emu.endpoints.imdsFor('frontend/blog'))
+      const conf = spireAgentConf({ dir, name: 'agent2', port, nodeAttestor })
+      const agent = startSpireAgent(bins.agent, dir, 'agent2', conf)
       agents.push(agent)
       const refusal = await agent.waitForLine(
         (l) =>
@@ -269,10 +189,12 @@ describe(
     })
 
     test('spire-server validate reports our config notes', async () => {
-      const bad = writeFile(
-        join(dir, 'validate.conf'),
-        serverConf(dir, port, emu).replace('allowed_vm_tags', 'allowed_vm_tag'),
-      )
+      const conf = spireServerConf({
+        dir,
+        port,
+        nodeAttestor: msiServer(emu, 'allowed_vm_tag = ["environment"]'),
+      })
+      const bad = writeFile(join(dir, 'validate.conf'), conf)
       const res = await exec(bins.server, ['validate', '-config', bad], dir)
       assert.match(res.stdout + res.stderr, /unknown configurations detected: allowed_vm_tag/)
     })

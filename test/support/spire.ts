@@ -71,13 +71,19 @@ export class SpireProcess {
     return this.lines.find(pred)
   }
 
-  async waitForLine(pred: (l: SpireLogLine) => boolean, timeoutMs: number, what: string): Promise<SpireLogLine> {
+  async waitForLine(
+    pred: (l: SpireLogLine) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<SpireLogLine> {
     const end = Date.now() + timeoutMs
     for (;;) {
       const hit = this.lines.find(pred)
       if (hit) return hit
       if (Date.now() > end) {
-        throw new Error(`timed out waiting for ${what}; last log lines:\n${this.raw.slice(-25).join('\n')}`)
+        throw new Error(
+          `timed out waiting for ${what}; last log lines:\n${this.raw.slice(-25).join('\n')}`,
+        )
       }
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -93,7 +99,11 @@ export class SpireProcess {
   }
 }
 
-export function run(command: string, args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
+export function run(
+  command: string,
+  args: string[],
+  cwd: string,
+): { status: number | null; stdout: string; stderr: string } {
   const res = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 60_000 })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
 }
@@ -112,4 +122,157 @@ export function pidsMatching(needle: string): number[] {
     .filter((l) => l.trim() !== '')
     .map(Number)
     .filter((pid) => pid !== process.pid)
+}
+
+/** Like run(), but async: an emulator living in this process must keep answering meanwhile. */
+export function exec(
+  command: string,
+  args: string[],
+  cwd: string,
+  timeoutMs = 60_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+}
+
+export const E2E_TRUST_DOMAIN = 'example.org'
+
+/** One external NodeAttestor block: `plugin_cmd` and the body of `plugin_data` (HCL). */
+export interface NodeAttestorConf {
+  name: string
+  pluginCmd: string
+  pluginData: string
+}
+
+const indentBlock = (text: string, spaces: number): string =>
+  text
+    .split('\n')
+    .map((l) => (l.trim() === '' ? '' : ' '.repeat(spaces) + l))
+    .join('\n')
+
+function nodeAttestorBlock(na: NodeAttestorConf): string {
+  return `  NodeAttestor "${na.name}" {
+    plugin_cmd = "${na.pluginCmd}"
+    plugin_data {
+${indentBlock(na.pluginData, 6)}
+    }
+  }`
+}
+
+/** A loopback spire-server config: sqlite datastore, memory keys, JSON debug logs, our attestor. */
+export function spireServerConf(o: {
+  dir: string
+  port: number
+  nodeAttestor: NodeAttestorConf
+  trustDomain?: string
+}): string {
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${o.port}"
+  socket_path = "${o.dir}/server/api.sock"
+  trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
+  data_dir = "${o.dir}/server/data"
+  log_level = "DEBUG"
+  log_format = "json"
+}
+
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "${o.dir}/server/data/datastore.sqlite3"
+    }
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+${nodeAttestorBlock(o.nodeAttestor)}
+}
+`
+}
+
+/** A spire-agent config in `<dir>/<name>/` that trusts `<dir>/bundle.pem`, with the unix workload attestor. */
+export function spireAgentConf(o: {
+  dir: string
+  name: string
+  port: number
+  nodeAttestor: NodeAttestorConf
+  trustDomain?: string
+}): string {
+  return `agent {
+  data_dir = "${o.dir}/${o.name}/data"
+  log_level = "DEBUG"
+  log_format = "json"
+  server_address = "127.0.0.1"
+  server_port = "${o.port}"
+  socket_path = "${o.dir}/${o.name}/agent.sock"
+  trust_bundle_path = "${o.dir}/bundle.pem"
+  trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
+}
+
+plugins {
+${nodeAttestorBlock(o.nodeAttestor)}
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`
+}
+
+/**
+ * Starts `spire-server run` with `<dir>/server.conf`, waits for its APIs, and writes the trust bundle
+ * agents need to `<dir>/bundle.pem`.
+ */
+export async function startSpireServer(
+  serverBin: string,
+  dir: string,
+  conf: string,
+): Promise<SpireProcess> {
+  writeFile(join(dir, 'server.conf'), conf)
+  const server = new SpireProcess(serverBin, ['run', '-config', join(dir, 'server.conf')], dir)
+  await server.waitForLine(
+    (l) => /Starting Server APIs/i.test(l.msg),
+    60_000,
+    'the server to start',
+  )
+  for (let i = 0; ; i++) {
+    const res = await exec(
+      serverBin,
+      ['bundle', 'show', '-socketPath', `${dir}/server/api.sock`],
+      dir,
+    )
+    if (res.status === 0) {
+      writeFile(join(dir, 'bundle.pem'), res.stdout)
+      return server
+    }
+    if (i > 100) throw new Error(`bundle show failed: ${res.stderr}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Starts `spire-agent run` with the given config, written to `<dir>/<name>.conf`. */
+export function startSpireAgent(
+  agentBin: string,
+  dir: string,
+  name: string,
+  conf: string,
+): SpireProcess {
+  return new SpireProcess(
+    agentBin,
+    ['run', '-config', writeFile(join(dir, `${name}.conf`), conf)],
+    dir,
+  )
 }
