@@ -1,5 +1,4 @@
-import { IMDS_ENDPOINT } from '../../shared/azure/clouds.js'
-import { parseGoDuration } from '../../shared/azure/duration.js'
+import { buildDurationMs, buildImdsEndpoint } from '../../shared/azure/config-values.js'
 import {
   ATTESTED_REQUEST_TIMEOUT_MS,
   ATTESTED_RETRY_BUDGET_MS,
@@ -39,14 +38,14 @@ export function buildFromRaw(raw: RawConfig, report: Report): ImdsAgentConfig | 
   const tenantDomain = (raw.tenant_domain ?? '').trim()
   // upstream parity: the only check upstream makes
   if (tenantDomain === '') report.error('tenant_domain is required')
-  const imdsEndpoint = endpoint(raw.imds_endpoint, report)
-  const requestTimeoutMs = duration(
+  const imdsEndpoint = buildImdsEndpoint(raw.imds_endpoint, report)
+  const requestTimeoutMs = buildDurationMs(
     raw.request_timeout,
     'request_timeout',
     ATTESTED_REQUEST_TIMEOUT_MS,
     report,
   )
-  const retryTimeoutMs = duration(
+  const retryTimeoutMs = buildDurationMs(
     raw.retry_timeout,
     'retry_timeout',
     ATTESTED_RETRY_BUDGET_MS,
@@ -59,39 +58,4 @@ export function buildFromRaw(raw: RawConfig, report: Report): ImdsAgentConfig | 
   }
   if (!report.ok) return undefined
   return { tenantDomain, imdsEndpoint, requestTimeoutMs, retryTimeoutMs }
-}
-
-function endpoint(value: string | undefined, report: Report): string {
-  if (value === undefined || value === '') return IMDS_ENDPOINT
-  let u: URL | undefined
-  try {
-    u = new URL(value)
-  } catch {
-    u = undefined
-  }
-  if (
-    u === undefined ||
-    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
-    u.search !== '' ||
-    u.hash !== ''
-  ) {
-    report.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
-    return IMDS_ENDPOINT
-  }
-  return value.replace(/\/+$/, '')
-}
-
-function duration(
-  value: string | undefined,
-  key: string,
-  fallback: number,
-  report: Report,
-): number {
-  if (value === undefined || value === '') return fallback
-  const ms = parseGoDuration(value)
-  if (ms === undefined || ms <= 0) {
-    report.error(`${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`)
-    return fallback
-  }
-  return ms
 }

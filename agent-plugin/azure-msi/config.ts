@@ -1,5 +1,4 @@
-import { IMDS_ENDPOINT } from '../../shared/azure/clouds.js'
-import { parseGoDuration } from '../../shared/azure/duration.js'
+import { buildDurationMs, buildImdsEndpoint } from '../../shared/azure/config-values.js'
 import {
   IMDS_REQUEST_TIMEOUT_MS,
   IMDS_RETRY_BUDGET_MS,
@@ -42,14 +41,19 @@ export const buildConfig: BuildConfig<MsiAgentConfig> = (hcl, _core, report) => 
 
 export function buildFromRaw(raw: RawConfig, report: Report): MsiAgentConfig | undefined {
   const identity = identitySelector(raw, report)
-  const imdsEndpoint = endpoint(raw.imds_endpoint, report)
-  const requestTimeoutMs = duration(
+  const imdsEndpoint = buildImdsEndpoint(raw.imds_endpoint, report)
+  const requestTimeoutMs = buildDurationMs(
     raw.request_timeout,
     'request_timeout',
     IMDS_REQUEST_TIMEOUT_MS,
     report,
   )
-  const retryTimeoutMs = duration(raw.retry_timeout, 'retry_timeout', IMDS_RETRY_BUDGET_MS, report)
+  const retryTimeoutMs = buildDurationMs(
+    raw.retry_timeout,
+    'retry_timeout',
+    IMDS_RETRY_BUDGET_MS,
+    report,
+  )
   if (!report.ok || identity === undefined) return undefined
   return {
     resourceId: raw.resource_id || DEFAULT_RESOURCE_ID,
@@ -82,39 +86,4 @@ function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector |
     report.error(`${kind} ${JSON.stringify(value)} must be a GUID`)
   }
   return { kind, value }
-}
-
-function endpoint(value: string | undefined, report: Report): string {
-  if (value === undefined || value === '') return IMDS_ENDPOINT
-  let u: URL | undefined
-  try {
-    u = new URL(value)
-  } catch {
-    u = undefined
-  }
-  if (
-    u === undefined ||
-    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
-    u.search !== '' ||
-    u.hash !== ''
-  ) {
-    report.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
-    return IMDS_ENDPOINT
-  }
-  return value.replace(/\/+$/, '')
-}
-
-function duration(
-  value: string | undefined,
-  key: string,
-  fallback: number,
-  report: Report,
-): number {
-  if (value === undefined || value === '') return fallback
-  const ms = parseGoDuration(value)
-  if (ms === undefined || ms <= 0) {
-    report.error(`${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`)
-    return fallback
-  }
-  return ms
 }
