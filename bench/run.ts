@@ -71,13 +71,16 @@ async function main(): Promise<void> {
     const starts = samples.map((x) => x.wallMs)
     const cpu = median(samples.map((x) => x.cpuMs))
     const rss: number[] = []
-    for (let i = 0; i < Math.max(3, Math.floor(runs / 5)); i++) rss.push(await measureIdleRss(t.command, t.side, t.hcl))
+    for (let i = 0; i < Math.max(3, Math.floor(runs / 5)); i++)
+      rss.push(await measureIdleRss(t.command, t.side, t.hcl))
     const s = median(starts)
     const r = median(rss)
     rows.push(
       `| ${t.label} | ${s.toFixed(0)} ms | ${Math.min(...starts).toFixed(0)}–${Math.max(...starts).toFixed(0)} ms | ${cpu.toFixed(0)} ms | ${r.toFixed(1)} MB | ${cpu <= START_TARGET_MS && r <= RSS_TARGET_MB ? 'yes' : 'NO'} |`,
     )
-    process.stderr.write(`${t.label}: start ${s.toFixed(1)} ms (cpu ${cpu} ms), rss ${r.toFixed(1)} MB\n`)
+    process.stderr.write(
+      `${t.label}: start ${s.toFixed(1)} ms (cpu ${cpu} ms), rss ${r.toFixed(1)} MB\n`,
+    )
   }
   const baseline = median(await nodeBaselineCpu(runs))
   const table = [
@@ -102,7 +105,10 @@ async function main(): Promise<void> {
 async function nodeBaselineCpu(runs: number): Promise<number[]> {
   const out: number[] = []
   for (let i = 0; i < runs; i++) {
-    const res = spawnSync(process.execPath, ['-e', 'const u=process.cpuUsage();process.stdout.write(String((u.user+u.system)/1000))'])
+    const res = spawnSync(process.execPath, [
+      '-e',
+      'const u=process.cpuUsage();process.stdout.write(String((u.user+u.system)/1000))',
+    ])
     out.push(Number(res.stdout.toString()))
   }
   return out

@@ -94,7 +94,9 @@ async function createLazyPlugin(build, packages) {
       metafile: true,
     })
     const imports = Object.values(out.metafile.outputs).flatMap((o) => o.imports)
-    const needs = [...new Set(imports.filter((i) => i.external && packages.includes(i.path)).map((i) => i.path))]
+    const needs = [
+      ...new Set(imports.filter((i) => i.external && packages.includes(i.path)).map((i) => i.path)),
+    ]
     // brotli + base64: V8 scans a fifth of the bytes at start-up; inflating on first use is cheap
     const packed = brotliCompressSync(Buffer.from(out.outputFiles[0].text)).toString('base64')
     chunks.set(name, { packed, needs })
@@ -118,7 +120,9 @@ async function createLazyPlugin(build, packages) {
       b.onLoad({ filter: /.*/, namespace: 'lazy-chunk' }, (args) => {
         const chunk = chunks.get(args.path)
         // only the lazy packages this chunk really requires are pulled into the plugin file
-        const cases = chunk.needs.map((p) => `case ${JSON.stringify(p)}: return require(${JSON.stringify(p)})`)
+        const cases = chunk.needs.map(
+          (p) => `case ${JSON.stringify(p)}: return require(${JSON.stringify(p)})`,
+        )
         return {
           contents: [
             `const load = require('lazy-chunk-runtime')`,

@@ -237,7 +237,8 @@ export function parseInstanceCompute(untrustedBody: unknown, status: number): In
     azEnvironment: field('azEnvironment'),
   }
   if (c.name === '') throw new ImdsError('response missing instance name', status)
-  if (c.subscriptionId === '') throw new ImdsError('response missing instance subscription id', status)
+  if (c.subscriptionId === '')
+    throw new ImdsError('response missing instance subscription id', status)
   if (c.resourceGroupName === '')
     throw new ImdsError('response missing instance resource group name', status)
   return c

@@ -68,10 +68,12 @@ export async function serverAttest(
       } catch (err) {
         throw toHostCallError(err, plugin.prefix)
       }
-      if (res === undefined) throw new HostCallError('Internal', 'plugin closed stream unexpectedly', plugin.prefix)
+      if (res === undefined)
+        throw new HostCallError('Internal', 'plugin closed stream unexpectedly', plugin.prefix)
       if (res.agent_attributes) {
         const a = res.agent_attributes
-        if (!a.spiffe_id) throw new HostCallError('Internal', 'plugin response missing agent ID', plugin.prefix)
+        if (!a.spiffe_id)
+          throw new HostCallError('Internal', 'plugin response missing agent ID', plugin.prefix)
         return {
           spiffeId: a.spiffe_id,
           selectorValues: a.selector_values ?? [],
@@ -79,10 +81,18 @@ export async function serverAttest(
         }
       }
       if (res.challenge === undefined) {
-        throw new HostCallError('Internal', 'plugin response missing challenge or agent attributes', plugin.prefix)
+        throw new HostCallError(
+          'Internal',
+          'plugin response missing challenge or agent attributes',
+          plugin.prefix,
+        )
       }
       if (options.onChallenge === undefined) {
-        throw new HostCallError('Internal', 'plugin issued a challenge but no responder was given', plugin.prefix)
+        throw new HostCallError(
+          'Internal',
+          'plugin issued a challenge but no responder was given',
+          plugin.prefix,
+        )
       }
       const response = await options.onChallenge(new Uint8Array(res.challenge))
       stream.write({ challenge_response: Buffer.from(response) })
@@ -106,7 +116,9 @@ export class AgentSession {
   }
 
   /** Opens the stream and reads the payload the plugin must send unprompted. */
-  static async open(plugin: PluginProcess): Promise<{ session: AgentSession; payload: Uint8Array }> {
+  static async open(
+    plugin: PluginProcess,
+  ): Promise<{ session: AgentSession; payload: Uint8Array }> {
     const session = new AgentSession(plugin)
     let first: PayloadOrChallengeResponse | undefined
     try {
@@ -117,11 +129,19 @@ export class AgentSession {
     }
     if (first === undefined) {
       session.close()
-      throw new HostCallError('Internal', 'plugin closed stream before returning attestation data', plugin.prefix)
+      throw new HostCallError(
+        'Internal',
+        'plugin closed stream before returning attestation data',
+        plugin.prefix,
+      )
     }
     if (!first.payload || first.payload.length === 0) {
       session.close()
-      throw new HostCallError('Internal', 'plugin response missing attestation payload', plugin.prefix)
+      throw new HostCallError(
+        'Internal',
+        'plugin response missing attestation payload',
+        plugin.prefix,
+      )
     }
     return { session, payload: new Uint8Array(first.payload) }
   }
@@ -135,10 +155,18 @@ export class AgentSession {
       throw toHostCallError(err, this.#plugin.prefix)
     }
     if (res === undefined) {
-      throw new HostCallError('Internal', 'plugin closed stream before handling the challenge', this.#plugin.prefix)
+      throw new HostCallError(
+        'Internal',
+        'plugin closed stream before handling the challenge',
+        this.#plugin.prefix,
+      )
     }
     if (!res.challenge_response || res.challenge_response.length === 0) {
-      throw new HostCallError('Internal', 'plugin response missing challenge response', this.#plugin.prefix)
+      throw new HostCallError(
+        'Internal',
+        'plugin response missing challenge response',
+        this.#plugin.prefix,
+      )
     }
     return new Uint8Array(res.challenge_response)
   }
@@ -157,7 +185,10 @@ export async function attestAgentToServer(
 ): Promise<AgentAttributesResult> {
   const { session, payload } = await AgentSession.open(agent)
   try {
-    return await serverAttest(server, payload, { ...options, onChallenge: (c) => session.respond(c) })
+    return await serverAttest(server, payload, {
+      ...options,
+      onChallenge: (c) => session.respond(c),
+    })
   } finally {
     session.close()
   }

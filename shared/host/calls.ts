@@ -28,7 +28,8 @@ export class HostCallError extends Error {
 export function toHostCallError(err: unknown, prefix?: string): HostCallError {
   if (err instanceof HostCallError) return err
   const e = err as Partial<ServiceError>
-  if (typeof e.code === 'number') return new HostCallError(statusName(e.code), e.details ?? '', prefix)
+  if (typeof e.code === 'number')
+    return new HostCallError(statusName(e.code), e.details ?? '', prefix)
   return new HostCallError('Internal', err instanceof Error ? err.message : String(err), prefix)
 }
 
@@ -66,7 +67,11 @@ export class PluginConnection {
     })
   }
 
-  bidi<Req, Res>(service: ServiceName, rpc: string, metadata = new Metadata()): ClientDuplexStream<Req, Res> {
+  bidi<Req, Res>(
+    service: ServiceName,
+    rpc: string,
+    metadata = new Metadata(),
+  ): ClientDuplexStream<Req, Res> {
     const def = method(service, rpc)
     return this.#client.makeBidiStreamRequest(
       def.path,

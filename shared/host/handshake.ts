@@ -44,7 +44,9 @@ export function parseHandshakeLine(rawLine: string): Handshake {
     )
   }
   if (!/^-?\d+$/.test(app)) {
-    throw new HandshakeError(`Error parsing protocol version: strconv.Atoi: parsing ${JSON.stringify(app)}: invalid syntax`)
+    throw new HandshakeError(
+      `Error parsing protocol version: strconv.Atoi: parsing ${JSON.stringify(app)}: invalid syntax`,
+    )
   }
   const appVersion = Number(app)
   if (!CLIENT_APP_VERSIONS.includes(appVersion)) {
@@ -59,7 +61,9 @@ export function parseHandshakeLine(rawLine: string): Handshake {
   }
   const proto = protocol === undefined || protocol === '' ? 'netrpc' : protocol
   if (proto !== 'grpc') {
-    throw new HandshakeError(`unsupported plugin protocol ${JSON.stringify(proto)}. Supported: [grpc]`)
+    throw new HandshakeError(
+      `unsupported plugin protocol ${JSON.stringify(proto)}. Supported: [grpc]`,
+    )
   }
   if (cert !== undefined && cert.length > 50) {
     throw new HandshakeError(

@@ -61,14 +61,19 @@ export interface RunningHostServices {
  * Serves host services on a fresh unix socket, as SPIRE's catalog does for broker id 1
  * (os.CreateTemp("", "plugin"), plain grpc server, no TLS).
  */
-export async function startHostServices(options: HostServicesOptions): Promise<RunningHostServices> {
+export async function startHostServices(
+  options: HostServicesOptions,
+): Promise<RunningHostServices> {
   const dir = mkdtempSync(join(tmpdir(), 'plugin'))
   const address = join(dir, 'host.sock')
   const server = new Server()
   const store = options.agentStore
   if (store !== undefined) {
     server.addService(serviceDefinition(SERVICE.agentStore), {
-      GetAgentInfo(call: ServerUnaryCall<GetAgentInfoRequest, unknown>, cb: sendUnaryData<unknown>) {
+      GetAgentInfo(
+        call: ServerUnaryCall<GetAgentInfoRequest, unknown>,
+        cb: sendUnaryData<unknown>,
+      ) {
         const id = call.request.agent_id
         store.calls.push(id)
         if (store.failWith !== undefined) cb(store.failWith)
@@ -82,7 +87,10 @@ export async function startHostServices(options: HostServicesOptions): Promise<R
   if (metrics !== undefined) {
     const record =
       (rpc: RecordedMetric['rpc']) =>
-      (call: ServerUnaryCall<MetricRequest & Partial<MeasureSinceRequest>, unknown>, cb: sendUnaryData<unknown>) => {
+      (
+        call: ServerUnaryCall<MetricRequest & Partial<MeasureSinceRequest>, unknown>,
+        cb: sendUnaryData<unknown>,
+      ) => {
         const labels: Record<string, string> = {}
         for (const l of call.request.labels ?? []) labels[l.name] = l.value
         metrics.calls.push({

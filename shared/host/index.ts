@@ -1,6 +1,23 @@
-export { PluginProcess, SPIRE_HOST_SERVICES, START_TIMEOUT_MS, DEINIT_TIMEOUT_MS, EXIT_GRACE_MS } from './launcher.js'
-export type { LaunchOptions, AgentAttributesResult, CloseResult, ExitInfo, Side } from './launcher.js'
-export { serverAttest, AgentSession, attestAgentToServer, type ServerAttestOptions } from './attest.js'
+export {
+  PluginProcess,
+  SPIRE_HOST_SERVICES,
+  START_TIMEOUT_MS,
+  DEINIT_TIMEOUT_MS,
+  EXIT_GRACE_MS,
+} from './launcher.js'
+export type {
+  LaunchOptions,
+  AgentAttributesResult,
+  CloseResult,
+  ExitInfo,
+  Side,
+} from './launcher.js'
+export {
+  serverAttest,
+  AgentSession,
+  attestAgentToServer,
+  type ServerAttestOptions,
+} from './attest.js'
 export { HostCallError } from './calls.js'
 export { parseHandshakeLine, HandshakeError, type Handshake } from './handshake.js'
 export { parsePluginLogLine, type PluginLogEntry, type HostLogLevel } from './plugin-log.js'

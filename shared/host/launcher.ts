@@ -218,7 +218,9 @@ export class PluginProcess {
 
   async #connect(): Promise<void> {
     const target =
-      this.handshake.network === 'unix' ? `unix://${this.handshake.address}` : this.handshake.address
+      this.handshake.network === 'unix'
+        ? `unix://${this.handshake.address}`
+        : this.handshake.address
     const conn = new PluginConnection(target)
     this.#conn = conn
     await conn.waitReady(5_000).catch((err: Error) => {
@@ -276,7 +278,10 @@ export class PluginProcess {
     }
   }
 
-  async validate(hcl: string, trustDomain = 'example.org'): Promise<{ valid: boolean; notes: string[] }> {
+  async validate(
+    hcl: string,
+    trustDomain = 'example.org',
+  ): Promise<{ valid: boolean; notes: string[] }> {
     const res = await this.#rpc().unary<ValidateResponse>(
       SERVICE.config,
       'Validate',
@@ -288,12 +293,19 @@ export class PluginProcess {
 
   /** go-plugin's Ping: Health/Check for `plugin`. */
   async health(service = 'plugin'): Promise<string> {
-    const res = await this.#rpc().unary<{ status?: string }>(SERVICE.health, 'Check', { service }, RPC_TIMEOUT_MS)
+    const res = await this.#rpc().unary<{ status?: string }>(
+      SERVICE.health,
+      'Check',
+      { service },
+      RPC_TIMEOUT_MS,
+    )
     return res.status ?? 'UNKNOWN'
   }
 
   /** Opens a raw bidi stream on the attestor service of this side (for relays and fault tests). */
-  openAttestStream<Req, Res>(metadata?: import('@grpc/grpc-js').Metadata): ClientDuplexStream<Req, Res> {
+  openAttestStream<Req, Res>(
+    metadata?: import('@grpc/grpc-js').Metadata,
+  ): ClientDuplexStream<Req, Res> {
     return this.#options.side === 'server'
       ? this.#rpc().bidi<Req, Res>(SERVICE.serverNodeAttestor, 'Attest', metadata)
       : this.#rpc().bidi<Req, Res>(SERVICE.agentNodeAttestor, 'AidAttestation', metadata)
@@ -306,10 +318,13 @@ export class PluginProcess {
   async close(): Promise<CloseResult> {
     const started = Date.now()
     if (this.#exitInfo === undefined && this.#conn !== undefined) {
-      await this.#conn.unary(SERVICE.init, 'Deinit', {}, DEINIT_TIMEOUT_MS).catch((err: unknown) => {
-        const e = toHostCallError(err)
-        if (e.code !== 'Unimplemented') this.logs.push(hostNote(`Failed to deinitialize plugin: ${e.message}`))
-      })
+      await this.#conn
+        .unary(SERVICE.init, 'Deinit', {}, DEINIT_TIMEOUT_MS)
+        .catch((err: unknown) => {
+          const e = toHostCallError(err)
+          if (e.code !== 'Unimplemented')
+            this.logs.push(hostNote(`Failed to deinitialize plugin: ${e.message}`))
+        })
       this.#broker?.end()
       await this.#conn.unary(SERVICE.controller, 'Shutdown', {}, EXIT_GRACE_MS).catch(() => {})
     }

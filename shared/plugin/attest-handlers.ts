@@ -31,7 +31,10 @@ function fail(call: ServerDuplexStream<unknown, unknown>, err: unknown, log: Log
   call.emit('error', status)
 }
 
-function streamSignal(call: ServerDuplexStream<unknown, unknown>, shutdown: AbortSignal): AbortController {
+function streamSignal(
+  call: ServerDuplexStream<unknown, unknown>,
+  shutdown: AbortSignal,
+): AbortController {
   const controller = new AbortController()
   call.on('cancelled', () => controller.abort(new Error('stream cancelled')))
   shutdown.addEventListener('abort', () => controller.abort(new Error('plugin shutting down')), {
@@ -64,7 +67,11 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
           call.write({ challenge: Buffer.from(data) })
           const reply = await reader.next('the challenge response', CHALLENGE_RESPONSE_TIMEOUT_MS)
           if (reply === undefined) {
-            throw new PluginError('Cancelled', 'stream-ended', 'stream ended before the challenge response')
+            throw new PluginError(
+              'Cancelled',
+              'stream-ended',
+              'stream ended before the challenge response',
+            )
           }
           const response = reply.challenge_response
           if (reply.request !== 'challenge_response' || response === undefined) {
@@ -124,7 +131,11 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
         const challenge = msg.challenge ?? Buffer.alloc(0)
         const response = await attestor.respond(new Uint8Array(challenge), config, io)
         if (response.length === 0) {
-          throw new PluginError('Internal', 'empty-response', 'attestor produced an empty challenge response')
+          throw new PluginError(
+            'Internal',
+            'empty-response',
+            'attestor produced an empty challenge response',
+          )
         }
         if (call.cancelled) return
         call.write({ challenge_response: Buffer.from(response) })

@@ -38,7 +38,10 @@ export function healthService(): UntypedServiceImplementation {
  * plugin.GRPCBroker/StartStream: the host opens it and keeps it for the plugin's life. We record every
  * ConnInfo and never end the stream ourselves (wire-protocol.md §8).
  */
-export function brokerService(connections: BrokerConnections, log: Logger): UntypedServiceImplementation {
+export function brokerService(
+  connections: BrokerConnections,
+  log: Logger,
+): UntypedServiceImplementation {
   return {
     StartStream(call: ServerDuplexStream<ConnInfo, ConnInfo>) {
       call.on('data', (info: ConnInfo) => {

@@ -73,7 +73,8 @@ export function createSocketPlace(env: Env): SocketPlace {
 /** PLUGIN_UNIX_SOCKET_GROUP: chgrp the socket (group name or id) and make it 0660, as go-plugin does. */
 export function applySocketGroup(path: string, group: string): void {
   const gid = /^\d+$/.test(group) ? Number(group) : lookupGroupId(group)
-  if (gid === undefined) throw new Error(`PLUGIN_UNIX_SOCKET_GROUP: unknown group ${JSON.stringify(group)}`)
+  if (gid === undefined)
+    throw new Error(`PLUGIN_UNIX_SOCKET_GROUP: unknown group ${JSON.stringify(group)}`)
   chownSync(path, -1, gid)
   chmodSync(path, 0o660)
 }

@@ -1,7 +1,13 @@
 export { serve, type ServeOptions } from './serve.js'
 export { PluginError, isPluginError, errorMessage, type StatusName } from './errors.js'
 export { Report } from './report.js'
-export { createHclogLogger, NOOP_LOGGER, type Logger, type LogFields, type LogLevel } from './logger.js'
+export {
+  createHclogLogger,
+  NOOP_LOGGER,
+  type Logger,
+  type LogFields,
+  type LogLevel,
+} from './logger.js'
 export {
   assertNotAttested,
   NOOP_METRICS,

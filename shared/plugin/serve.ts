@@ -70,7 +70,8 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
 
   const runtime = new PluginRuntime(definition, log)
   const protocol = negotiateProtocol(env)
-  if (protocol.warning !== undefined) log.warn('Protocol version negotiation', { detail: protocol.warning })
+  if (protocol.warning !== undefined)
+    log.warn('Protocol version negotiation', { detail: protocol.warning })
 
   let place: ReturnType<typeof createSocketPlace>
   try {

@@ -44,7 +44,11 @@ export class StreamReader<T> {
               const i = this.#waiters.indexOf(waiter)
               if (i >= 0) this.#waiters.splice(i, 1)
               reject(
-                new PluginError('DeadlineExceeded', 'stream-timeout', `timed out waiting for ${what}`),
+                new PluginError(
+                  'DeadlineExceeded',
+                  'stream-timeout',
+                  `timed out waiting for ${what}`,
+                ),
               )
             }, timeoutMs)
       const waiter: Waiter<T> = {

@@ -132,7 +132,10 @@ function execute(subs: readonly Subscription[], seed: string, stages: string[]):
 }
 
 /** Uniform scale-set instances, which ARG lists in `computeresources`, not in `resources`. */
-function* enumerateUniformInstances(sub: Subscription, seed: string): IterableIterator<ResourceEntry> {
+function* enumerateUniformInstances(
+  sub: Subscription,
+  seed: string,
+): IterableIterator<ResourceEntry> {
   for (const group of sub.resourceGroups) {
     for (const ss of group.scaleSets) {
       if (ss.orchestrationMode === 'Flexible') continue

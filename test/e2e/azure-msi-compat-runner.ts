@@ -35,10 +35,7 @@ function exec(
 }
 
 function nodeAttestor(external: string | undefined, data: string): string {
-  const cmd =
-    external === undefined
-      ? ''
-      : `plugin_cmd = "${external}"\n    `
+  const cmd = external === undefined ? '' : `plugin_cmd = "${external}"\n    `
   return `NodeAttestor "azure_msi" {\n    ${cmd}plugin_data {\n${data}\n    }\n  }`
 }
 

@@ -8,7 +8,10 @@ export const CR_AGENT_MAIN = join(REPO_ROOT, 'dist/bin/cr-test-agent')
 
 export const CR_SECRET = 'correct horse battery staple'
 
-type Extra = Partial<Omit<LaunchOptions, 'command' | 'side'>> & { hcl?: string; trustDomain?: string }
+type Extra = Partial<Omit<LaunchOptions, 'command' | 'side'>> & {
+  hcl?: string
+  trustDomain?: string
+}
 
 export function loadCrServer(extra: Extra = {}): Promise<PluginProcess> {
   return PluginProcess.load({

@@ -2,14 +2,24 @@ import type { FieldSpec, MessageSpec } from './codec.js'
 
 /** Message schemas of proto/, field for field (checked against the .proto files by wire.test.ts). */
 const msg = (name: string, fields: FieldSpec[]): MessageSpec => ({ name, fields })
-const s = (name: string, no: number, extra: Partial<FieldSpec> = {}): FieldSpec => ({ name, no, type: 'string', ...extra })
+const s = (name: string, no: number, extra: Partial<FieldSpec> = {}): FieldSpec => ({
+  name,
+  no,
+  type: 'string',
+  ...extra,
+})
 
 export const EMPTY = msg('google.protobuf.Empty', [])
 export const PLUGIN_EMPTY = msg('plugin.Empty', [])
 
 export const HEALTH_CHECK_REQUEST = msg('grpc.health.v1.HealthCheckRequest', [s('service', 1)])
 export const HEALTH_CHECK_RESPONSE = msg('grpc.health.v1.HealthCheckResponse', [
-  { name: 'status', no: 1, type: 'enum', values: ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] },
+  {
+    name: 'status',
+    no: 1,
+    type: 'enum',
+    values: ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'],
+  },
 ])
 
 export const CONN_INFO_KNOCK = msg('plugin.ConnInfo.Knock', [
@@ -37,7 +47,9 @@ export const INIT_RESPONSE = msg('spire.service.private.init.v1.InitResponse', [
 export const DEINIT_REQUEST = msg('spire.service.private.init.v1.DeinitRequest', [])
 export const DEINIT_RESPONSE = msg('spire.service.private.init.v1.DeinitResponse', [])
 
-export const CORE_CONFIGURATION = msg('spire.service.common.config.v1.CoreConfiguration', [s('trust_domain', 1)])
+export const CORE_CONFIGURATION = msg('spire.service.common.config.v1.CoreConfiguration', [
+  s('trust_domain', 1),
+])
 const configRequest = (name: string): MessageSpec =>
   msg(name, [
     { name: 'core_configuration', no: 1, type: 'message', message: () => CORE_CONFIGURATION },
@@ -62,7 +74,13 @@ export const AGENT_ATTRIBUTES = msg('spire.plugin.server.nodeattestor.v1.AgentAt
 ])
 export const SERVER_ATTEST_RESPONSE = msg('spire.plugin.server.nodeattestor.v1.AttestResponse', [
   { name: 'challenge', no: 1, type: 'bytes', oneof: 'response' },
-  { name: 'agent_attributes', no: 2, type: 'message', message: () => AGENT_ATTRIBUTES, oneof: 'response' },
+  {
+    name: 'agent_attributes',
+    no: 2,
+    type: 'message',
+    message: () => AGENT_ATTRIBUTES,
+    oneof: 'response',
+  },
 ])
 
 export const AGENT_CHALLENGE = msg('spire.plugin.agent.nodeattestor.v1.Challenge', [
@@ -76,27 +94,54 @@ export const PAYLOAD_OR_CHALLENGE_RESPONSE = msg(
   ],
 )
 
-export const AGENT_INFO = msg('spire.hostservice.server.agentstore.v1.AgentInfo', [s('agent_id', 1)])
-export const GET_AGENT_INFO_REQUEST = msg('spire.hostservice.server.agentstore.v1.GetAgentInfoRequest', [
+export const AGENT_INFO = msg('spire.hostservice.server.agentstore.v1.AgentInfo', [
   s('agent_id', 1),
 ])
-export const GET_AGENT_INFO_RESPONSE = msg('spire.hostservice.server.agentstore.v1.GetAgentInfoResponse', [
-  { name: 'info', no: 1, type: 'message', message: () => AGENT_INFO },
-])
+export const GET_AGENT_INFO_REQUEST = msg(
+  'spire.hostservice.server.agentstore.v1.GetAgentInfoRequest',
+  [s('agent_id', 1)],
+)
+export const GET_AGENT_INFO_RESPONSE = msg(
+  'spire.hostservice.server.agentstore.v1.GetAgentInfoResponse',
+  [{ name: 'info', no: 1, type: 'message', message: () => AGENT_INFO }],
+)
 
-export const METRIC_LABEL = msg('spire.hostservice.common.metrics.v1.Label', [s('name', 1), s('value', 2)])
-const labels: FieldSpec = { name: 'labels', no: 3, type: 'message', message: () => METRIC_LABEL, repeated: true }
+export const METRIC_LABEL = msg('spire.hostservice.common.metrics.v1.Label', [
+  s('name', 1),
+  s('value', 2),
+])
+const labels: FieldSpec = {
+  name: 'labels',
+  no: 3,
+  type: 'message',
+  message: () => METRIC_LABEL,
+  repeated: true,
+}
 const keyField = s('key', 1, { repeated: true })
 const valField: FieldSpec = { name: 'val', no: 2, type: 'float' }
-export const SET_GAUGE_REQUEST = msg('spire.hostservice.common.metrics.v1.SetGaugeRequest', [keyField, valField, labels])
-export const EMIT_KEY_REQUEST = msg('spire.hostservice.common.metrics.v1.EmitKeyRequest', [keyField, valField])
-export const INCR_COUNTER_REQUEST = msg('spire.hostservice.common.metrics.v1.IncrCounterRequest', [keyField, valField, labels])
-export const ADD_SAMPLE_REQUEST = msg('spire.hostservice.common.metrics.v1.AddSampleRequest', [keyField, valField, labels])
-export const MEASURE_SINCE_REQUEST = msg('spire.hostservice.common.metrics.v1.MeasureSinceRequest', [
+export const SET_GAUGE_REQUEST = msg('spire.hostservice.common.metrics.v1.SetGaugeRequest', [
   keyField,
-  { name: 'time', no: 2, type: 'int64' },
+  valField,
   labels,
 ])
+export const EMIT_KEY_REQUEST = msg('spire.hostservice.common.metrics.v1.EmitKeyRequest', [
+  keyField,
+  valField,
+])
+export const INCR_COUNTER_REQUEST = msg('spire.hostservice.common.metrics.v1.IncrCounterRequest', [
+  keyField,
+  valField,
+  labels,
+])
+export const ADD_SAMPLE_REQUEST = msg('spire.hostservice.common.metrics.v1.AddSampleRequest', [
+  keyField,
+  valField,
+  labels,
+])
+export const MEASURE_SINCE_REQUEST = msg(
+  'spire.hostservice.common.metrics.v1.MeasureSinceRequest',
+  [keyField, { name: 'time', no: 2, type: 'int64' }, labels],
+)
 
 export interface MethodSpec {
   requestStream: boolean

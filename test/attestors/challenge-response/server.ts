@@ -41,17 +41,29 @@ function parsePayload(bytes: Uint8Array): CrPayload {
   try {
     untrusted = JSON.parse(Buffer.from(bytes).toString('utf8'))
   } catch (err) {
-    throw new PluginError('InvalidArgument', 'malformed-payload', `failed to unmarshal data payload: ${(err as Error).message}`)
+    throw new PluginError(
+      'InvalidArgument',
+      'malformed-payload',
+      `failed to unmarshal data payload: ${(err as Error).message}`,
+    )
   }
   if (typeof untrusted !== 'object' || untrusted === null) {
     throw new PluginError('InvalidArgument', 'malformed-payload', 'payload must be a JSON object')
   }
   const { identity, selectors } = untrusted as Record<string, unknown>
   if (typeof identity !== 'string' || !IDENTITY.test(identity)) {
-    throw new PluginError('InvalidArgument', 'bad-identity', 'payload identity is missing or malformed')
+    throw new PluginError(
+      'InvalidArgument',
+      'bad-identity',
+      'payload identity is missing or malformed',
+    )
   }
   if (!Array.isArray(selectors) || !selectors.every((s): s is string => typeof s === 'string')) {
-    throw new PluginError('InvalidArgument', 'bad-selectors', 'payload selectors must be a list of strings')
+    throw new PluginError(
+      'InvalidArgument',
+      'bad-selectors',
+      'payload selectors must be a list of strings',
+    )
   }
   return { identity, selectors }
 }
@@ -62,13 +74,21 @@ export function createServerAttestor(ctx: PluginContext): ServerAttestor<CrServe
     async attest(payload, config, io) {
       const untrusted = parsePayload(payload)
       if (config.allowedIdentities && !config.allowedIdentities.has(untrusted.identity)) {
-        throw new PluginError('PermissionDenied', 'identity-not-allowed', `identity ${JSON.stringify(untrusted.identity)} is not allowed`)
+        throw new PluginError(
+          'PermissionDenied',
+          'identity-not-allowed',
+          `identity ${JSON.stringify(untrusted.identity)} is not allowed`,
+        )
       }
       const challenge = randomBytes(32)
       const response = await io.challenge(challenge)
       const expected = challengeResponse(config.secret, challenge, untrusted.identity)
       if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
-        throw new PluginError('PermissionDenied', 'bad-challenge-response', 'challenge response does not match')
+        throw new PluginError(
+          'PermissionDenied',
+          'bad-challenge-response',
+          'challenge response does not match',
+        )
       }
       const spiffeId = `spiffe://${config.trustDomain}/spire/agent/${PLUGIN_NAME}/${untrusted.identity}`
       await assertNotAttested(agentStore, spiffeId, ctx.log, io.signal)

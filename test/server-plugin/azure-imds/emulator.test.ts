@@ -194,7 +194,10 @@ describe('azure_imds through the host launcher against the emulator', { timeout:
 
   test('Uniform instance with upstream’s agent (found through Resource Graph computeresources)', async () => {
     const { attrs, cost } = await attestWithUpstreamAgent('frontend/big-uniform/42')
-    assert.ok(attrs.selectorValues.includes('vm-name:big-uniform_42'), attrs.selectorValues.join(' '))
+    assert.ok(
+      attrs.selectorValues.includes('vm-name:big-uniform_42'),
+      attrs.selectorValues.join(' '),
+    )
     assert.deepEqual(cost, { 'arm.resource-graph': 2, 'arm.vmss-vm.get': 1 })
   })
 

@@ -16,8 +16,14 @@ test('go-plugin v1.8.0 accepts every form a plugin may print', () => {
 test('go-plugin rejects what would break SPIRE, with its messages', () => {
   const cases: [string, RegExp][] = [
     ['hello world', /Unrecognized remote plugin message: hello world/],
-    ['2|1|unix|/a|grpc|', /incompatible core API version with plugin. Plugin version: 2, Core version: 1/],
-    ['1|2|unix|/a|grpc|', /incompatible API version with plugin. Plugin version: 2, Client versions: \[1\]/],
+    [
+      '2|1|unix|/a|grpc|',
+      /incompatible core API version with plugin. Plugin version: 2, Core version: 1/,
+    ],
+    [
+      '1|2|unix|/a|grpc|',
+      /incompatible API version with plugin. Plugin version: 2, Client versions: \[1\]/,
+    ],
     ['1|x|unix|/a|grpc|', /Error parsing protocol version/],
     ['1|1|udp|/a|grpc|', /unknown address type/],
     ['1|1|unix|unix:///a.sock|grpc|', /absolute path/],

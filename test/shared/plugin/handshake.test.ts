@@ -49,7 +49,10 @@ test('socket place honours PLUGIN_UNIX_SOCKET_DIR and rejects paths over sun_pat
     )
     const long = join(base, 'y'.repeat(90))
     mkdirSync(long, { recursive: true })
-    assert.throws(() => createSocketPlace({ PLUGIN_UNIX_SOCKET_DIR: long }), /longer than 103 bytes/)
+    assert.throws(
+      () => createSocketPlace({ PLUGIN_UNIX_SOCKET_DIR: long }),
+      /longer than 103 bytes/,
+    )
     assert.ok(existsSync(long))
     assert.deepEqual(readdirSync(long), [], 'no directory left behind')
   } finally {

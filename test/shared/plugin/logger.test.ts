@@ -7,7 +7,12 @@ const NOW = new Date('2026-01-02T03:04:05.678Z')
 
 function capture(level?: 'trace' | 'debug' | 'info' | 'warn' | 'error') {
   const lines: string[] = []
-  const log = createHclogLogger({ write: (l) => lines.push(l), now: () => NOW, module: 'azure_msi', ...(level ? { level } : {}) })
+  const log = createHclogLogger({
+    write: (l) => lines.push(l),
+    now: () => NOW,
+    module: 'azure_msi',
+    ...(level ? { level } : {}),
+  })
   return { lines, log }
 }
 
@@ -35,8 +40,14 @@ test('go-plugin parses our lines at their level, with fields and no host panic',
   log.warn('w')
   log.error('e', { error: new Error('boom') })
   const parsed = lines.map((l) => parsePluginLogLine(l.trimEnd()))
-  assert.deepEqual(parsed.map((p) => p.level), ['trace', 'debug', 'info', 'warn', 'error'])
-  assert.deepEqual(parsed.map((p) => p.message), ['t', 'd', 'i', 'w', 'e'])
+  assert.deepEqual(
+    parsed.map((p) => p.level),
+    ['trace', 'debug', 'info', 'warn', 'error'],
+  )
+  assert.deepEqual(
+    parsed.map((p) => p.message),
+    ['t', 'd', 'i', 'w', 'e'],
+  )
   assert.equal(parsed[2]!.fields.spiffe_id, 'spiffe://x/y')
   assert.equal(parsed[4]!.fields.error, 'boom')
   assert.ok(parsed.every((p) => p.hostPanic === undefined && p.timestamp !== undefined))

@@ -13,10 +13,22 @@ import {
   serverAttest,
 } from '../../../shared/host/index.js'
 import { challengeResponse } from '../../attestors/challenge-response/common.js'
-import { CR_SECRET, CR_SERVER_MAIN, launchCr, loadCrAgent, loadCrServer } from '../../support/plugins.js'
+import {
+  CR_SECRET,
+  CR_SERVER_MAIN,
+  launchCr,
+  loadCrAgent,
+  loadCrServer,
+} from '../../support/plugins.js'
 
-const SERVER_SERVICES = ['spire.plugin.server.nodeattestor.v1.NodeAttestor', 'spire.service.common.config.v1.Config']
-const AGENT_SERVICES = ['spire.plugin.agent.nodeattestor.v1.NodeAttestor', 'spire.service.common.config.v1.Config']
+const SERVER_SERVICES = [
+  'spire.plugin.server.nodeattestor.v1.NodeAttestor',
+  'spire.service.common.config.v1.Config',
+]
+const AGENT_SERVICES = [
+  'spire.plugin.agent.nodeattestor.v1.NodeAttestor',
+  'spire.service.common.config.v1.Config',
+]
 
 const open: PluginProcess[] = []
 after(async () => {
@@ -42,7 +54,10 @@ function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp):
 
 describe('launch and handshake', () => {
   test('run by hand: go-plugin message on stderr, exit 1, nothing on stdout', async () => {
-    const child = spawn(CR_SERVER_MAIN, [], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(CR_SERVER_MAIN, [], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
@@ -86,7 +101,9 @@ describe('launch and handshake', () => {
   test('a malformed PLUGIN_PROTOCOL_VERSIONS is logged; the plugin still advertises 1', async () => {
     const p = track(await launchCr('agent', { env: { PLUGIN_PROTOCOL_VERSIONS: 'abc' } }))
     assert.equal(p.handshake.appVersion, 1)
-    await waitFor(() => p.logs.some((l) => l.level === 'warn' && /malformed/.test(String(l.fields.detail))))
+    await waitFor(() =>
+      p.logs.some((l) => l.level === 'warn' && /malformed/.test(String(l.fields.detail))),
+    )
   })
 
   test('health: `plugin` and "" are SERVING (go-plugin Ping)', async () => {
@@ -103,7 +120,10 @@ describe('launch and handshake', () => {
     assert.equal(st.gid, gid)
     assert.equal(st.mode & 0o777, 0o660)
     await assert.rejects(
-      launchCr('agent', { env: { PLUGIN_UNIX_SOCKET_GROUP: 'no-such-group-xyz' }, startTimeoutMs: 10_000 }),
+      launchCr('agent', {
+        env: { PLUGIN_UNIX_SOCKET_GROUP: 'no-such-group-xyz' },
+        startTimeoutMs: 10_000,
+      }),
       /plugin exited before we could connect/,
     )
   })
@@ -126,7 +146,11 @@ describe('Init', () => {
   })
 
   test('server without AgentStore fails the load with Internal', async () => {
-    const p = track(await launchCr('server', { hostServiceNames: ['spire.hostservice.common.metrics.v1.Metrics'] }))
+    const p = track(
+      await launchCr('server', {
+        hostServiceNames: ['spire.hostservice.common.metrics.v1.Metrics'],
+      }),
+    )
     await rejectsWith(p.init(), 'Internal', /^required AgentStore host service not available$/)
   })
 
@@ -148,12 +172,23 @@ describe('Configure and Validate', () => {
   test('bad config: InvalidArgument with the first problem; Validate lists every note', async () => {
     const p = track(await launchCr('server'))
     await p.init()
-    await rejectsWith(p.configure('secret = ['), 'InvalidArgument', /unable to decode configuration/)
+    await rejectsWith(
+      p.configure('secret = ['),
+      'InvalidArgument',
+      /unable to decode configuration/,
+    )
     await rejectsWith(p.configure(''), 'InvalidArgument', /^secret is required$/)
-    await rejectsWith(p.configure('secret = "s"', 'Not A Domain'), 'InvalidArgument', /trust_domain is malformed/)
+    await rejectsWith(
+      p.configure('secret = "s"', 'Not A Domain'),
+      'InvalidArgument',
+      /trust_domain is malformed/,
+    )
     const v = await p.validate('secret = ""', '')
     assert.equal(v.valid, false)
-    assert.deepEqual(v.notes, ['server core configuration must contain trust_domain', 'secret is required'])
+    assert.deepEqual(v.notes, [
+      'server core configuration must contain trust_domain',
+      'secret is required',
+    ])
   })
 
   test('unknown keys are reported as notes and warnings, not errors', async () => {
@@ -161,9 +196,14 @@ describe('Configure and Validate', () => {
     await p.init()
     const v = await p.validate('secret = "s"\nallowed_identity = ["typo"]')
     assert.equal(v.valid, true)
-    assert.ok(v.notes.some((n) => /unknown configurations detected: allowed_identity/.test(n)), v.notes.join('|'))
+    assert.ok(
+      v.notes.some((n) => /unknown configurations detected: allowed_identity/.test(n)),
+      v.notes.join('|'),
+    )
     await p.configure('secret = "s"\nallowed_identity = ["typo"]')
-    await waitFor(() => p.logs.some((l) => l.level === 'warn' && l.message === 'Configuration notes'))
+    await waitFor(() =>
+      p.logs.some((l) => l.level === 'warn' && l.message === 'Configuration notes'),
+    )
   })
 
   test('attesting before Configure: FailedPrecondition "not configured"', async () => {
@@ -195,7 +235,9 @@ describe('Configure and Validate', () => {
     assert.ok(reconfigured)
     assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/race-1')
     await rejectsWith(
-      serverAttest(p, payloadFor('race-2'), { onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'race-2') }),
+      serverAttest(p, payloadFor('race-2'), {
+        onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'race-2'),
+      }),
       'PermissionDenied',
     )
   })
@@ -225,10 +267,14 @@ describe('attestation streams', () => {
   test('stray console.log and stdout writes never reach stdout; they become log lines', async () => {
     const server = track(await loadCrServer())
     const agent = track(
-      await loadCrAgent('noisy-1', { hcl: `secret = "${CR_SECRET}"\nidentity = "noisy-1"\nnoisy = true` }),
+      await loadCrAgent('noisy-1', {
+        hcl: `secret = "${CR_SECRET}"\nidentity = "noisy-1"\nnoisy = true`,
+      }),
     )
     await attestAgentToServer(agent, server)
-    await waitFor(() => agent.logs.some((l) => l.message === 'stray console.log' && l.level === 'info'))
+    await waitFor(() =>
+      agent.logs.some((l) => l.message === 'stray console.log' && l.level === 'info'),
+    )
     await waitFor(() => agent.logs.some((l) => l.message === 'Discarded stdout output'))
     assert.deepEqual(agent.extraStdout, [])
   })
@@ -243,7 +289,11 @@ describe('attestation streams', () => {
       /^attestation data has already been used to attest an agent$/,
     )
     await waitFor(() =>
-      server.logs.some((l) => l.level === 'error' && l.fields.spiffe_id === 'spiffe://example.org/spire/agent/cr_test/node-b'),
+      server.logs.some(
+        (l) =>
+          l.level === 'error' &&
+          l.fields.spiffe_id === 'spiffe://example.org/spire/agent/cr_test/node-b',
+      ),
     )
   })
 
@@ -251,7 +301,11 @@ describe('attestation streams', () => {
     const server = track(await loadCrServer())
     server.agentStore.failWith = { code: GrpcStatus.UNAVAILABLE, details: 'datastore down' }
     const agent = track(await loadCrAgent('node-c'))
-    await rejectsWith(attestAgentToServer(agent, server), 'Unavailable', /^unable to get agent info: datastore down$/)
+    await rejectsWith(
+      attestAgentToServer(agent, server),
+      'Unavailable',
+      /^unable to get agent info: datastore down$/,
+    )
   })
 
   test('messages above grpc-js default 4 MiB limit are received (limits set explicitly)', async () => {
@@ -263,8 +317,15 @@ describe('attestation streams', () => {
 
   test('bad payloads and bad answers get InvalidArgument / PermissionDenied and the plugin keeps serving', async () => {
     const server = track(await loadCrServer())
-    await rejectsWith(serverAttest(server, Buffer.from('{not json')), 'InvalidArgument', /failed to unmarshal/)
-    await rejectsWith(serverAttest(server, Buffer.from('{"identity":"../x","selectors":[]}')), 'InvalidArgument')
+    await rejectsWith(
+      serverAttest(server, Buffer.from('{not json')),
+      'InvalidArgument',
+      /failed to unmarshal/,
+    )
+    await rejectsWith(
+      serverAttest(server, Buffer.from('{"identity":"../x","selectors":[]}')),
+      'InvalidArgument',
+    )
     await rejectsWith(
       serverAttest(server, payloadFor('node-d'), { onChallenge: async () => Buffer.from('wrong') }),
       'PermissionDenied',
@@ -293,19 +354,35 @@ describe('attestation streams', () => {
     const server = track(await loadCrServer())
     const ids = Array.from({ length: 20 }, (_, i) => `par-${i}`)
     const results = await Promise.all(
-      ids.map((id) => serverAttest(server, payloadFor(id), { onChallenge: async (c) => challengeResponse(CR_SECRET, c, id) })),
+      ids.map((id) =>
+        serverAttest(server, payloadFor(id), {
+          onChallenge: async (c) => challengeResponse(CR_SECRET, c, id),
+        }),
+      ),
     )
-    assert.deepEqual(results.map((r) => r.spiffeId), ids.map((id) => `spiffe://example.org/spire/agent/cr_test/${id}`))
+    assert.deepEqual(
+      results.map((r) => r.spiffeId),
+      ids.map((id) => `spiffe://example.org/spire/agent/cr_test/${id}`),
+    )
   })
 
   test('the agent writes its payload unprompted and answers each challenge', async () => {
     const agent = track(await loadCrAgent('node-f'))
     const { session, payload } = await AgentSession.open(agent)
-    assert.deepEqual(JSON.parse(Buffer.from(payload).toString()), { identity: 'node-f', selectors: ['rack:r1', 'zone:z2'] })
+    assert.deepEqual(JSON.parse(Buffer.from(payload).toString()), {
+      identity: 'node-f',
+      selectors: ['rack:r1', 'zone:z2'],
+    })
     const c1 = Buffer.alloc(32, 1)
-    assert.deepEqual(Buffer.from(await session.respond(c1)), challengeResponse(CR_SECRET, c1, 'node-f'))
+    assert.deepEqual(
+      Buffer.from(await session.respond(c1)),
+      challengeResponse(CR_SECRET, c1, 'node-f'),
+    )
     const c2 = Buffer.alloc(32, 2)
-    assert.deepEqual(Buffer.from(await session.respond(c2)), challengeResponse(CR_SECRET, c2, 'node-f'))
+    assert.deepEqual(
+      Buffer.from(await session.respond(c2)),
+      challengeResponse(CR_SECRET, c2, 'node-f'),
+    )
     session.close()
   })
 
@@ -313,8 +390,12 @@ describe('attestation streams', () => {
     const server = track(await loadCrServer())
     const agent = track(await loadCrAgent('node-g'))
     await attestAgentToServer(agent, server)
-    await waitFor(() => server.logs.some((l) => l.level === 'info' && l.message === 'Agent attested'))
-    await waitFor(() => agent.logs.some((l) => l.level === 'info' && l.message === 'Sending attestation payload'))
+    await waitFor(() =>
+      server.logs.some((l) => l.level === 'info' && l.message === 'Agent attested'),
+    )
+    await waitFor(() =>
+      agent.logs.some((l) => l.level === 'info' && l.message === 'Sending attestation payload'),
+    )
     for (const l of [...server.logs, ...agent.logs]) {
       if (l.fields.source === 'host') continue
       assert.equal(l.hostPanic, undefined)
@@ -333,7 +414,11 @@ describe('shutdown', () => {
       assert.equal(res.signal, null, side)
       assert.equal(res.code, 0, side)
       assert.ok(res.elapsedMs < 2_000, `${side} took ${res.elapsedMs} ms`)
-      assert.equal(p.logs.find((l) => /deinitialize|failed to exit/.test(l.message)), undefined, side)
+      assert.equal(
+        p.logs.find((l) => /deinitialize|failed to exit/.test(l.message)),
+        undefined,
+        side,
+      )
     }
   })
 
@@ -344,8 +429,12 @@ describe('shutdown', () => {
       process.stdout.write(String(p.pid) + '\\n')
       setInterval(() => {}, 1000)
     `
-    const host = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    const pid = await new Promise<number>((resolve) => host.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    const host = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const pid = await new Promise<number>((resolve) =>
+      host.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    )
     assert.ok(isAlive(pid))
     host.kill('SIGKILL')
     await waitFor(() => !isAlive(pid), 5_000)

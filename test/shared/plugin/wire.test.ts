@@ -3,7 +3,11 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { serviceDefinition, SERVICE, type ServiceName } from '../../../shared/plugin/protos.js'
-import { decodeMessage, encodeMessage, type MessageSpec } from '../../../shared/plugin/wire/codec.js'
+import {
+  decodeMessage,
+  encodeMessage,
+  type MessageSpec,
+} from '../../../shared/plugin/wire/codec.js'
 import { SERVICES } from '../../../shared/plugin/wire/schema.js'
 import { REPO_ROOT } from '../../support/paths.js'
 
@@ -19,8 +23,18 @@ const FILES = [
   'spire/hostservice/server/agentstore/v1/agentstore.proto',
   'spire/hostservice/common/metrics/v1/metrics.proto',
 ]
-const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: false, arrays: true, oneofs: true }
-const proto: PackageDefinition = loadSync(FILES, { ...OPTIONS, includeDirs: [join(REPO_ROOT, 'proto')] })
+const OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  arrays: true,
+  oneofs: true,
+}
+const proto: PackageDefinition = loadSync(FILES, {
+  ...OPTIONS,
+  includeDirs: [join(REPO_ROOT, 'proto')],
+})
 
 interface FieldDescriptor {
   name: string
@@ -38,7 +52,18 @@ test('the static schemas match proto/: services, methods, streaming, paths', () 
   for (const [svc, methods] of protoServices) {
     const ours = serviceDefinition(svc as ServiceName)
     assert.deepEqual(Object.keys(ours).sort(), Object.keys(methods).sort(), svc)
-    for (const [m, def] of Object.entries(methods as Record<string, { path: string; requestStream: boolean; responseStream: boolean; requestType: MessageTypeDefinition<unknown, unknown>; responseType: MessageTypeDefinition<unknown, unknown> }>)) {
+    for (const [m, def] of Object.entries(
+      methods as Record<
+        string,
+        {
+          path: string
+          requestStream: boolean
+          responseStream: boolean
+          requestType: MessageTypeDefinition<unknown, unknown>
+          responseType: MessageTypeDefinition<unknown, unknown>
+        }
+      >,
+    )) {
       assert.equal(ours[m]!.path, def.path)
       assert.equal(ours[m]!.requestStream, def.requestStream, def.path)
       assert.equal(ours[m]!.responseStream, def.responseStream, def.path)
@@ -56,7 +81,10 @@ interface Descriptor {
   nestedType: Descriptor[]
 }
 
-function checkMessage(spec: MessageSpec, def: MessageTypeDefinition<unknown, unknown> | Descriptor): void {
+function checkMessage(
+  spec: MessageSpec,
+  def: MessageTypeDefinition<unknown, unknown> | Descriptor,
+): void {
   const d = ('type' in def ? def.type : def) as Descriptor
   const want = d.field.map((f) => ({
     name: f.name,
@@ -79,46 +107,122 @@ function checkMessage(spec: MessageSpec, def: MessageTypeDefinition<unknown, unk
     const nested =
       d.nestedType.find((n) => n.name === typeName) ??
       (proto[typeName.replace(/^\./, '')] as MessageTypeDefinition<unknown, unknown> | undefined) ??
-      (proto[`${spec.name.slice(0, spec.name.lastIndexOf('.'))}.${typeName}`] as MessageTypeDefinition<unknown, unknown>)
+      (proto[
+        `${spec.name.slice(0, spec.name.lastIndexOf('.'))}.${typeName}`
+      ] as MessageTypeDefinition<unknown, unknown>)
     assert.ok(nested, `${spec.name}.${f.name}: ${typeName}`)
     checkMessage(f.message!(), nested)
   }
 }
 
 const SAMPLES: [ServiceName, string, 'request' | 'response', Record<string, unknown>][] = [
-  [SERVICE.broker, 'StartStream', 'request', { service_id: 1, network: 'unix', address: '/tmp/plugin123', knock: { knock: true, ack: true, error: 'e' } }],
+  [
+    SERVICE.broker,
+    'StartStream',
+    'request',
+    {
+      service_id: 1,
+      network: 'unix',
+      address: '/tmp/plugin123',
+      knock: { knock: true, ack: true, error: 'e' },
+    },
+  ],
   [SERVICE.init, 'Init', 'request', { host_service_names: ['a.B', 'c.D'] }],
   [SERVICE.init, 'Init', 'response', { plugin_service_names: ['x.Y'] }],
-  [SERVICE.config, 'Configure', 'request', { core_configuration: { trust_domain: 'example.org' }, hcl_configuration: 'a = "ü"' }],
+  [
+    SERVICE.config,
+    'Configure',
+    'request',
+    { core_configuration: { trust_domain: 'example.org' }, hcl_configuration: 'a = "ü"' },
+  ],
   [SERVICE.config, 'Validate', 'response', { valid: true, notes: ['n1', 'n2'] }],
-  [SERVICE.serverNodeAttestor, 'Attest', 'request', { payload: Buffer.from('{"token":"x"}'), request: 'payload' }],
-  [SERVICE.serverNodeAttestor, 'Attest', 'request', { challenge_response: Buffer.alloc(0), request: 'challenge_response' }],
-  [SERVICE.serverNodeAttestor, 'Attest', 'response', { challenge: Buffer.from([0, 1, 255]), response: 'challenge' }],
-  [SERVICE.serverNodeAttestor, 'Attest', 'response', { agent_attributes: { spiffe_id: 'spiffe://td/x', selector_values: ['a:b'], can_reattest: true }, response: 'agent_attributes' }],
-  [SERVICE.agentNodeAttestor, 'AidAttestation', 'response', { payload: Buffer.from('p'), data: 'payload' }],
+  [
+    SERVICE.serverNodeAttestor,
+    'Attest',
+    'request',
+    { payload: Buffer.from('{"token":"x"}'), request: 'payload' },
+  ],
+  [
+    SERVICE.serverNodeAttestor,
+    'Attest',
+    'request',
+    { challenge_response: Buffer.alloc(0), request: 'challenge_response' },
+  ],
+  [
+    SERVICE.serverNodeAttestor,
+    'Attest',
+    'response',
+    { challenge: Buffer.from([0, 1, 255]), response: 'challenge' },
+  ],
+  [
+    SERVICE.serverNodeAttestor,
+    'Attest',
+    'response',
+    {
+      agent_attributes: {
+        spiffe_id: 'spiffe://td/x',
+        selector_values: ['a:b'],
+        can_reattest: true,
+      },
+      response: 'agent_attributes',
+    },
+  ],
+  [
+    SERVICE.agentNodeAttestor,
+    'AidAttestation',
+    'response',
+    { payload: Buffer.from('p'), data: 'payload' },
+  ],
   [SERVICE.agentStore, 'GetAgentInfo', 'response', { info: { agent_id: 'spiffe://td/a' } }],
-  [SERVICE.metrics, 'MeasureSince', 'request', { key: ['a', 'b'], time: '1763790000123456789', labels: [{ name: 'n', value: 'v' }] }],
+  [
+    SERVICE.metrics,
+    'MeasureSince',
+    'request',
+    { key: ['a', 'b'], time: '1763790000123456789', labels: [{ name: 'n', value: 'v' }] },
+  ],
   [SERVICE.metrics, 'IncrCounter', 'request', { key: ['k'], val: 1.5, labels: [] }],
   [SERVICE.health, 'Check', 'response', { status: 'SERVING' }],
 ]
 
 test('encodings agree with protobufjs both ways', () => {
   for (const [svc, method, dir, value] of SAMPLES) {
-    const theirs = (proto[svc] as unknown as Record<string, Record<string, (v: unknown) => Buffer>>)[method]!
+    const theirs = (
+      proto[svc] as unknown as Record<string, Record<string, (v: unknown) => Buffer>>
+    )[method]!
     const serialize = dir === 'request' ? theirs.requestSerialize! : theirs.responseSerialize!
-    const deserialize = (dir === 'request' ? theirs.requestDeserialize! : theirs.responseDeserialize!) as unknown as (b: Buffer) => unknown
+    const deserialize = (dir === 'request'
+      ? theirs.requestDeserialize!
+      : theirs.responseDeserialize!) as unknown as (b: Buffer) => unknown
     const spec = SERVICES[svc]![method]![dir]
     const ourBytes = encodeMessage(spec, value)
-    assert.deepEqual(deserialize(ourBytes), deserialize(serialize(value)), `${svc}/${method} ${dir}: protobufjs reads ours`)
-    assert.deepEqual(decodeMessage(spec, serialize(value)), value, `${svc}/${method} ${dir}: we read protobufjs`)
+    assert.deepEqual(
+      deserialize(ourBytes),
+      deserialize(serialize(value)),
+      `${svc}/${method} ${dir}: protobufjs reads ours`,
+    )
+    assert.deepEqual(
+      decodeMessage(spec, serialize(value)),
+      value,
+      `${svc}/${method} ${dir}: we read protobufjs`,
+    )
   }
 })
 
 test('malformed bytes throw instead of hanging or crashing; unknown fields are skipped', () => {
   const spec = SERVICES[SERVICE.config]!.Configure!.request
   assert.throws(() => decodeMessage(spec, Buffer.from([0x12, 0x05, 0x61])), /truncated/)
-  assert.throws(() => decodeMessage(spec, Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])), /varint/)
+  assert.throws(
+    () =>
+      decodeMessage(
+        spec,
+        Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+      ),
+    /varint/,
+  )
   assert.throws(() => decodeMessage(spec, Buffer.from([0x0f])), /wire type/)
-  const withUnknown = Buffer.concat([Buffer.from([0x98, 0x06, 0x07]), encodeMessage(spec, { hcl_configuration: 'x' })])
+  const withUnknown = Buffer.concat([
+    Buffer.from([0x98, 0x06, 0x07]),
+    encodeMessage(spec, { hcl_configuration: 'x' }),
+  ])
   assert.deepEqual(decodeMessage(spec, withUnknown), { hcl_configuration: 'x' })
 })
