@@ -1,5 +1,5 @@
 /**
- * Wire message shapes as @grpc/proto-loader presents them with PROTO_LOADER_OPTIONS (proto field names,
+ * Wire message shapes as wire/codec.ts decodes them (proto-loader's keepCase/oneofs shape: proto field names,
  * bytes as Buffer, repeated fields always arrays, oneof name as a virtual string field).
  */
 
