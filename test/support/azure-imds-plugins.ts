@@ -4,10 +4,10 @@ import { request } from 'node:http'
 import { PluginProcess } from '../../shared/host/index.js'
 import { encodeImdsPayload } from '../../shared/azure/imds-payload.js'
 import type { Emulator } from '../azure-emulator/index.js'
-import { REPO_ROOT } from './paths.js'
+import { PLUGIN_BIN_DIR } from './paths.js'
 
-export const IMDS_SERVER_MAIN = join(REPO_ROOT, 'dist/bin/spire-server-nodeattestor-azure-imds')
-export const IMDS_AGENT_MAIN = join(REPO_ROOT, 'dist/bin/spire-agent-nodeattestor-azure-imds')
+export const IMDS_SERVER_MAIN = join(PLUGIN_BIN_DIR, 'spire-server-nodeattestor-azure-imds')
+export const IMDS_AGENT_MAIN = join(PLUGIN_BIN_DIR, 'spire-agent-nodeattestor-azure-imds')
 
 /** One tenant block of the server's HCL, authenticating to the emulator with the tenant's app. */
 export function tenantHcl(emu: Emulator, tenant: string, extra = '', key?: string): string {

@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import { PluginProcess, type LaunchOptions } from '../../shared/host/index.js'
 import type { Emulator } from '../azure-emulator/index.js'
-import { REPO_ROOT } from './paths.js'
+import { PLUGIN_BIN_DIR } from './paths.js'
 
 /** The bundled azure_msi executables (package.json `bin`, dist/bin), as operators deploy them. */
-export const MSI_SERVER_MAIN = join(REPO_ROOT, 'dist/bin/spire-server-nodeattestor-azure-msi')
-export const MSI_AGENT_MAIN = join(REPO_ROOT, 'dist/bin/spire-agent-nodeattestor-azure-msi')
+export const MSI_SERVER_MAIN = join(PLUGIN_BIN_DIR, 'spire-server-nodeattestor-azure-msi')
+export const MSI_AGENT_MAIN = join(PLUGIN_BIN_DIR, 'spire-agent-nodeattestor-azure-msi')
 
 type Extra = Partial<Omit<LaunchOptions, 'command' | 'side'>> & { trustDomain?: string }
 

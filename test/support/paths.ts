@@ -20,3 +20,11 @@ function findRepoRoot(start: string): string {
     dir = parent
   }
 }
+
+/**
+ * Where the plugin executables under test live: the build's dist/bin, or another copy of them
+ * (SPIRE_AZURE_BIN_DIR), e.g. lone copies outside the repo to prove nothing leaks out of a bundle.
+ */
+export const PLUGIN_BIN_DIR = resolve(
+  process.env.SPIRE_AZURE_BIN_DIR ?? join(REPO_ROOT, 'dist', 'bin'),
+)
