@@ -93,10 +93,16 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
           elapsed_ms: Date.now() - start,
         })
         deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
+        deps.metrics.addSample([PLUGIN_NAME, 'attest', 'elapsed_ms'], Date.now() - start, {
+          result: 'ok',
+        })
         return { spiffeId: agentId, selectorValues, canReattest: false }
       } catch (err) {
         const reason = isPluginError(err) ? err.reason : 'internal'
         deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'refused', reason })
+        deps.metrics.addSample([PLUGIN_NAME, 'attest', 'elapsed_ms'], Date.now() - start, {
+          result: 'refused',
+        })
         throw err
       }
     },

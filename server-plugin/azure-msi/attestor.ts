@@ -74,10 +74,24 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
           elapsed_ms: deps.now().getTime() - start,
         })
         deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
+        deps.metrics.addSample(
+          [PLUGIN_NAME, 'attest', 'elapsed_ms'],
+          deps.now().getTime() - start,
+          {
+            result: 'ok',
+          },
+        )
         return { spiffeId: agentId, selectorValues, canReattest: false }
       } catch (err) {
         const reason = isPluginError(err) ? err.reason : 'internal'
         deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'refused', reason })
+        deps.metrics.addSample(
+          [PLUGIN_NAME, 'attest', 'elapsed_ms'],
+          deps.now().getTime() - start,
+          {
+            result: 'refused',
+          },
+        )
         throw err
       }
     },

@@ -136,6 +136,22 @@ describe('azure_imds through the host launcher against the emulator', { timeout:
     })
   })
 
+  test('attestations are counted and timed through the Metrics host service', async () => {
+    const find = (rpc: string, key: string) =>
+      server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
+    const deadline = Date.now() + 3_000
+    while (find('IncrCounter', 'azure_imds.attest').length < 2) {
+      if (Date.now() > deadline) assert.fail(JSON.stringify(server.metrics.calls))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const counters = find('IncrCounter', 'azure_imds.attest')
+    assert.ok(counters.some((c) => c.labels.result === 'ok'))
+    assert.ok(
+      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'already-attested'),
+    )
+    assert.ok(find('AddSample', 'azure_imds.attest.elapsed_ms').length >= 2)
+  })
+
   test('upstream’s agent payload (no resourceId): the VM is found by vmId with one Resource Graph query', async () => {
     const { attrs, cost } = await attestWithUpstreamAgent('frontend/worker')
     assert.ok(attrs.selectorValues.includes('vm-name:worker'))

@@ -39,6 +39,25 @@ describe('identities', () => {
     ])
   })
 
+  test('attestations are counted and timed through the Metrics host service', async () => {
+    const server = await h.freshServer()
+    await h.attest('frontend/blog', '', server)
+    await assert.rejects(serverAttest(server, Buffer.from('{"token":"x.y"}')))
+    const find = (rpc: string, key: string) =>
+      server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
+    const deadline = Date.now() + 3_000
+    while (find('AddSample', 'azure_msi.attest.elapsed_ms').length < 2) {
+      if (Date.now() > deadline) assert.fail(JSON.stringify(server.metrics.calls))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const counters = find('IncrCounter', 'azure_msi.attest')
+    assert.ok(counters.some((c) => c.labels.result === 'ok'))
+    assert.ok(
+      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'malformed-token'),
+      JSON.stringify(counters),
+    )
+  })
+
   test("the agent sends exactly upstream's payload bytes", async () => {
     const agent = await loadMsi('agent', agentHclFor(h.emu, 'frontend/plain'))
     h.track(agent)
