@@ -147,10 +147,10 @@ export function exec(
 
 export const E2E_TRUST_DOMAIN = 'example.org'
 
-/** One external NodeAttestor block: `plugin_cmd` and the body of `plugin_data` (HCL). */
+/** One NodeAttestor block: external with `pluginCmd`, SPIRE's built-in without; `pluginData` is HCL. */
 export interface NodeAttestorConf {
   name: string
-  pluginCmd: string
+  pluginCmd?: string
   pluginData: string
 }
 
@@ -161,27 +161,35 @@ const indentBlock = (text: string, spaces: number): string =>
     .join('\n')
 
 function nodeAttestorBlock(na: NodeAttestorConf): string {
-  return `  NodeAttestor "${na.name}" {
-    plugin_cmd = "${na.pluginCmd}"
+  const cmd = na.pluginCmd === undefined ? '' : `\n    plugin_cmd = "${na.pluginCmd}"`
+  return `  NodeAttestor "${na.name}" {${cmd}
     plugin_data {
 ${indentBlock(na.pluginData, 6)}
     }
   }`
 }
 
-/** A loopback spire-server config: sqlite datastore, memory keys, JSON debug logs, our attestor. */
+/** The API socket of the server called `name` (default `server`) in `dir`. */
+export const serverSocket = (dir: string, name = 'server'): string => `${dir}/${name}/api.sock`
+
+/**
+ * A loopback spire-server config living in `<dir>/<name>/` (default `server`): sqlite datastore,
+ * memory keys, JSON debug logs, the given attestor.
+ */
 export function spireServerConf(o: {
   dir: string
   port: number
   nodeAttestor: NodeAttestorConf
+  name?: string
   trustDomain?: string
 }): string {
+  const home = `${o.dir}/${o.name ?? 'server'}`
   return `server {
   bind_address = "127.0.0.1"
   bind_port = "${o.port}"
-  socket_path = "${o.dir}/server/api.sock"
+  socket_path = "${serverSocket(o.dir, o.name)}"
   trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
-  data_dir = "${o.dir}/server/data"
+  data_dir = "${home}/data"
   log_level = "DEBUG"
   log_format = "json"
 }
@@ -190,7 +198,7 @@ plugins {
   DataStore "sql" {
     plugin_data {
       database_type = "sqlite3"
-      connection_string = "${o.dir}/server/data/datastore.sqlite3"
+      connection_string = "${home}/data/datastore.sqlite3"
     }
   }
   KeyManager "memory" {
@@ -201,12 +209,16 @@ ${nodeAttestorBlock(o.nodeAttestor)}
 `
 }
 
-/** A spire-agent config in `<dir>/<name>/` that trusts `<dir>/bundle.pem`, with the unix workload attestor. */
+/**
+ * A spire-agent config in `<dir>/<name>/` trusting `trustBundle` (default `<dir>/bundle.pem`), with
+ * the unix workload attestor.
+ */
 export function spireAgentConf(o: {
   dir: string
   name: string
   port: number
   nodeAttestor: NodeAttestorConf
+  trustBundle?: string
   trustDomain?: string
 }): string {
   return `agent {
@@ -216,7 +228,7 @@ export function spireAgentConf(o: {
   server_address = "127.0.0.1"
   server_port = "${o.port}"
   socket_path = "${o.dir}/${o.name}/agent.sock"
-  trust_bundle_path = "${o.dir}/bundle.pem"
+  trust_bundle_path = "${o.trustBundle ?? `${o.dir}/bundle.pem`}"
   trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
 }
 
@@ -233,29 +245,25 @@ ${nodeAttestorBlock(o.nodeAttestor)}
 }
 
 /**
- * Starts `spire-server run` with `<dir>/server.conf`, waits for its APIs, and writes the trust bundle
- * agents need to `<dir>/bundle.pem`.
+ * Starts `spire-server run` with the config (written to `<dir>/<name>.conf`; name `server` by
+ * default, as in spireServerConf), waits for its APIs, and writes the trust bundle agents need to
+ * `bundlePath` (default `<dir>/bundle.pem`).
  */
 export async function startSpireServer(
   serverBin: string,
   dir: string,
   conf: string,
+  options: { name?: string; bundlePath?: string } = {},
 ): Promise<SpireProcess> {
-  writeFile(join(dir, 'server.conf'), conf)
-  const server = new SpireProcess(serverBin, ['run', '-config', join(dir, 'server.conf')], dir)
-  await server.waitForLine(
-    (l) => /Starting Server APIs/i.test(l.msg),
-    60_000,
-    'the server to start',
-  )
+  const name = options.name ?? 'server'
+  const file = writeFile(join(dir, `${name}.conf`), conf)
+  const server = new SpireProcess(serverBin, ['run', '-config', file], dir)
+  await server.waitForLine((l) => /Starting Server APIs/i.test(l.msg), 60_000, `${name} to start`)
   for (let i = 0; ; i++) {
-    const res = await exec(
-      serverBin,
-      ['bundle', 'show', '-socketPath', `${dir}/server/api.sock`],
-      dir,
-    )
+    const socket = serverSocket(dir, name)
+    const res = await exec(serverBin, ['bundle', 'show', '-socketPath', socket], dir)
     if (res.status === 0) {
-      writeFile(join(dir, 'bundle.pem'), res.stdout)
+      writeFile(options.bundlePath ?? join(dir, 'bundle.pem'), res.stdout)
       return server
     }
     if (i > 100) throw new Error(`bundle show failed: ${res.stderr}`)
