@@ -2,6 +2,7 @@ import type { Logger } from '../plugin/index.js'
 import { IMDS_ENDPOINT } from './clouds.js'
 import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
 import {
+  classifyImdsFailure,
   goQueryEscape,
   ImdsError,
   INSTANCE_API_VERSION,
@@ -138,23 +139,6 @@ function retrying<T>(
   })
 }
 
-/** Azure's guidance (azure-facts §1): retry 410, 429 and 5xx; not 404 on attested data, not 400. */
-export function classifyAttestedFailure(err: unknown): RetryVerdict {
-  if (!(err instanceof ImdsError)) return { retry: false }
-  const s = err.status
-  if (s === undefined) {
-    const cause = err.cause
-    return {
-      retry: !(
-        cause instanceof HttpError &&
-        (cause.code === 'bad-url' || cause.code === 'aborted')
-      ),
-    }
-  }
-  if (s === 410 || s === 429 || s >= 500) {
-    return err.retryAfterMs === undefined
-      ? { retry: true }
-      : { retry: true, afterMs: err.retryAfterMs }
-  }
-  return { retry: false }
-}
+/** Azure's guidance for attested data: as for tokens, but a 404 is final (no attested data here). */
+export const classifyAttestedFailure = (err: unknown): RetryVerdict =>
+  classifyImdsFailure(err, { retryNotFound: false })

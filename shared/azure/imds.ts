@@ -127,7 +127,7 @@ export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
       now: options.now,
       sleep: options.sleep,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      classify: classifyImdsFailure,
+      classify: (err) => classifyImdsFailure(err),
       onRetry: ({ attempt, delayMs, error }) =>
         options.log.debug('Retrying IMDS token request', {
           attempt,
@@ -138,7 +138,15 @@ export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
   )
 }
 
-export function classifyImdsFailure(err: unknown): RetryVerdict {
+/**
+ * Azure's retry guidance for IMDS (azure-facts §1): 410, 429 and 5xx, and transport failures, with
+ * Retry-After honoured. A 404 is retried for tokens (the identity may still be propagating) but
+ * not for attested data, where it means a compute type without it.
+ */
+export function classifyImdsFailure(
+  err: unknown,
+  options: { retryNotFound: boolean } = { retryNotFound: true },
+): RetryVerdict {
   if (!(err instanceof ImdsError)) return { retry: false }
   const s = err.status
   if (s === undefined) {
@@ -150,7 +158,7 @@ export function classifyImdsFailure(err: unknown): RetryVerdict {
       ),
     }
   }
-  if (s === 404 || s === 410 || s === 429 || s >= 500) {
+  if ((s === 404 && options.retryNotFound) || s === 410 || s === 429 || s >= 500) {
     return err.retryAfterMs === undefined
       ? { retry: true }
       : { retry: true, afterMs: err.retryAfterMs }
