@@ -20,6 +20,10 @@ if [ -x "$BIN/spire-server" ] && [ -x "$BIN/spire-agent" ] && [ -f "$DEST/BUILD-
   echo "$BIN"
   exit 0
 fi
+# the official toolchain's usual home, for environments whose PATH lacks it
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
 if ! command -v go >/dev/null 2>&1; then
   log "no Go toolchain on PATH; cannot build SPIRE v$VERSION"
   exit 3
