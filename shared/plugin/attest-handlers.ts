@@ -31,15 +31,24 @@ function fail(call: ServerDuplexStream<unknown, unknown>, err: unknown, log: Log
   call.emit('error', status)
 }
 
+/**
+ * An AbortController for one stream: aborted when SPIRE cancels it or the plugin shuts down. The
+ * listener on the process-wide shutdown signal is removed when the stream ends, or every
+ * attestation would leave one behind.
+ */
 function streamSignal(
   call: ServerDuplexStream<unknown, unknown>,
   shutdown: AbortSignal,
 ): AbortController {
   const controller = new AbortController()
-  call.on('cancelled', () => controller.abort(new Error('stream cancelled')))
-  shutdown.addEventListener('abort', () => controller.abort(new Error('plugin shutting down')), {
-    once: true,
+  const onShutdown = (): void => controller.abort(new Error('plugin shutting down'))
+  shutdown.addEventListener('abort', onShutdown, { once: true })
+  const release = (): void => shutdown.removeEventListener('abort', onShutdown)
+  call.on('cancelled', () => {
+    controller.abort(new Error('stream cancelled'))
+    release()
   })
+  for (const event of ['finish', 'close', 'error']) call.once(event, release)
   return controller
 }
 

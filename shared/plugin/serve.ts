@@ -7,6 +7,7 @@ import {
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js'
+import { setMaxListeners } from 'node:events'
 import { rmSync } from 'node:fs'
 import { agentAttestHandler, serverAttestHandler, type AttestRuntime } from './attest-handlers.js'
 import { BrokerConnections, HOST_SERVICES_BROKER_ID } from './broker.js'
@@ -42,6 +43,8 @@ import type { AgentAttestor, PluginContext, PluginDefinition, ServerAttestor } f
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 /** How often an orphaned plugin (host gone without Shutdown, e.g. SIGKILL) notices and exits. */
 const PARENT_CHECK_INTERVAL_MS = 1_000
+/** Above this many attestations in flight, Node warns about the shutdown signal's listeners. */
+const MAX_CONCURRENT_STREAMS = 1_000
 const LOG_LEVELS = new Set<LogLevel>(['trace', 'debug', 'info', 'warn', 'error'])
 
 export interface ServeOptions {
@@ -120,6 +123,9 @@ class PluginRuntime<C> {
     this.#definition = definition
     this.#log = log
     this.#configs = new ConfigStore(definition.buildConfig)
+    // one listener per in-flight attestation is legitimate; far more than any host runs at once
+    // would mean listeners leak, and Node's warning should say so
+    setMaxListeners(MAX_CONCURRENT_STREAMS, this.#shutdown.signal)
     this.server = new Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,

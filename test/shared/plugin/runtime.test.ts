@@ -366,6 +366,19 @@ describe('attestation streams', () => {
     )
   })
 
+  test('a long run of attestations leaves no listener behind (no leak warning past 1,000)', async () => {
+    const server = track(await loadCrServer())
+    for (let i = 0; i < 1_050; i++) {
+      await serverAttest(server, payloadFor(`leak-${i}`), {
+        onChallenge: async (c) => challengeResponse(CR_SECRET, c, `leak-${i}`),
+      })
+    }
+    assert.deepEqual(
+      server.logs.filter((l) => /MaxListeners|memory leak/i.test(l.raw)).map((l) => l.raw),
+      [],
+    )
+  })
+
   test('the agent writes its payload unprompted and answers each challenge', async () => {
     const agent = track(await loadCrAgent('node-f'))
     const { session, payload } = await AgentSession.open(agent)
