@@ -1,8 +1,9 @@
 import type { Logger } from '../plugin/index.js'
 import { IMDS_ENDPOINT } from './clouds.js'
-import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
+import { HttpError, type HttpFetch } from './http.js'
 import {
   classifyImdsFailure,
+  getImdsJson,
   goQueryEscape,
   ImdsError,
   INSTANCE_API_VERSION,
@@ -22,7 +23,6 @@ export const ATTESTED_REQUEST_TIMEOUT_MS = 10_000
  */
 export const ATTESTED_RETRY_BUDGET_MS = 30_000
 export const ATTESTED_MAX_ATTEMPTS = 6
-const IMDS_MAX_BODY_BYTES = 256 * 1024
 const BASE_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 8_000
 
@@ -88,32 +88,14 @@ export function isImdsUnreachable(err: unknown): boolean {
 }
 
 async function getJson(options: ImdsCallOptions, url: string): Promise<unknown> {
-  let res
-  try {
-    res = await options.http({
-      url,
-      headers: { Metadata: 'true' },
-      timeoutMs: options.timeoutMs ?? ATTESTED_REQUEST_TIMEOUT_MS,
-      maxBytes: IMDS_MAX_BODY_BYTES,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    })
-  } catch (err) {
-    throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, {
-      cause: err,
-    })
-  }
-  if (res.status !== 200) {
-    throw new ImdsError(
-      `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
-      res.status,
-      retryAfterMs(res.headers, new Date(options.now())),
-    )
-  }
-  try {
-    return parseJsonBody(res.body)
-  } catch (err) {
-    throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
-  }
+  const { body } = await getImdsJson({
+    http: options.http,
+    url,
+    timeoutMs: options.timeoutMs ?? ATTESTED_REQUEST_TIMEOUT_MS,
+    now: options.now,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  })
+  return body
 }
 
 function retrying<T>(

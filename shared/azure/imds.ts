@@ -81,42 +81,19 @@ export async function fetchMsiToken(options: MsiTokenOptions): Promise<string> {
   const timeoutMs = options.timeoutMs ?? IMDS_REQUEST_TIMEOUT_MS
   return withRetry(
     async () => {
-      let res
-      try {
-        res = await options.http({
-          url,
-          headers: { Metadata: 'true' },
-          timeoutMs,
-          maxBytes: IMDS_MAX_BODY_BYTES,
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
-        })
-      } catch (err) {
-        throw new ImdsError(
-          err instanceof Error ? err.message : String(err),
-          undefined,
-          undefined,
-          { cause: err },
-        )
-      }
-      if (res.status !== 200) {
-        throw new ImdsError(
-          `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
-          res.status,
-          retryAfterMs(res.headers, new Date(options.now())),
-        )
-      }
-      let body: unknown
-      try {
-        body = parseJsonBody(res.body)
-      } catch (err) {
-        throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
-      }
+      const { status, body } = await getImdsJson({
+        http: options.http,
+        url,
+        timeoutMs,
+        now: options.now,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      })
       const token =
         typeof body === 'object' && body !== null
           ? (body as Record<string, unknown>)['access_token']
           : undefined
       if (typeof token !== 'string' || token === '')
-        throw new ImdsError('response missing access token', res.status)
+        throw new ImdsError('response missing access token', status)
       return token
     },
     {
@@ -191,32 +168,54 @@ export async function fetchInstanceCompute(options: {
   signal?: AbortSignal
 }): Promise<InstanceCompute> {
   const base = (options.endpoint ?? IMDS_ENDPOINT).replace(/\/+$/, '')
+  const { status, body } = await getImdsJson({
+    http: options.http,
+    url: `${base}/metadata/instance?api-version=${INSTANCE_API_VERSION}&format=json`,
+    timeoutMs: options.timeoutMs ?? IMDS_REQUEST_TIMEOUT_MS,
+    now: Date.now,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  })
+  return parseInstanceCompute(body, status)
+}
+
+/**
+ * One IMDS GET (`Metadata: true`, bounded time and size) whose answer must be 200 and JSON.
+ * Failures are ImdsErrors that the retry classification reads: no status for transport failures,
+ * the status and any Retry-After otherwise.
+ */
+export async function getImdsJson(request: {
+  http: HttpFetch
+  url: string
+  timeoutMs: number
+  now(): number
+  signal?: AbortSignal
+}): Promise<{ status: number; body: unknown }> {
   let res
   try {
-    res = await options.http({
-      url: `${base}/metadata/instance?api-version=${INSTANCE_API_VERSION}&format=json`,
+    res = await request.http({
+      url: request.url,
       headers: { Metadata: 'true' },
-      timeoutMs: options.timeoutMs ?? IMDS_REQUEST_TIMEOUT_MS,
+      timeoutMs: request.timeoutMs,
       maxBytes: IMDS_MAX_BODY_BYTES,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
     })
   } catch (err) {
     throw new ImdsError(err instanceof Error ? err.message : String(err), undefined, undefined, {
       cause: err,
     })
   }
-  if (res.status !== 200)
+  if (res.status !== 200) {
     throw new ImdsError(
       `unexpected status code ${res.status}: ${bodySnippet(res.body)}`,
       res.status,
+      retryAfterMs(res.headers, new Date(request.now())),
     )
-  let body: unknown
+  }
   try {
-    body = parseJsonBody(res.body)
+    return { status: res.status, body: parseJsonBody(res.body) }
   } catch (err) {
     throw new ImdsError(`unable to decode response: ${(err as Error).message}`, res.status)
   }
-  return parseInstanceCompute(body, res.status)
 }
 
 /**
