@@ -21,8 +21,7 @@ const { values: args } = parseArgs({
   },
 })
 const RUNS = Number(args.runs)
-const KIT = process.env.SPIRE_AZURE_KIT ?? join(ROOT, '..', 'shared')
-const FIXTURES = join(KIT, 'fixtures', 'hcl')
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'hcl')
 
 /** Each candidate: where its module is, and a parse function giving plain trees or throwing. */
 async function loadCandidates() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds real spire-server and spire-agent from the Go module proxy into a cache outside git, and prints
+# Builds real spire-server, spire-agent and oidc-discovery-provider from the Go module proxy into a cache outside git, and prints
 # the directory holding them. Reuses a finished build. Usage: scripts/install-spire.sh [VERSION]
 #
 #   SPIRE_VERSION        default 1.15.3
@@ -16,7 +16,13 @@ BIN="$DEST/bin"
 
 log() { echo "install-spire: $*" >&2; }
 
-if [ -x "$BIN/spire-server" ] && [ -x "$BIN/spire-agent" ] && [ -f "$DEST/BUILD-INFO" ]; then
+BINARIES="spire-server spire-agent oidc-discovery-provider"
+complete() {
+  [ -f "$DEST/BUILD-INFO" ] || return 1
+  for b in $BINARIES; do [ -x "$BIN/$b" ] || return 1; done
+}
+
+if complete; then
   echo "$BIN"
   exit 0
 fi
@@ -32,7 +38,7 @@ fi
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock-v$VERSION"
 flock 9 # concurrent test runs wait for one build
-if [ -x "$BIN/spire-server" ] && [ -x "$BIN/spire-agent" ] && [ -f "$DEST/BUILD-INFO" ]; then
+if complete; then
   echo "$BIN"
   exit 0
 fi
@@ -62,13 +68,13 @@ if [ -n "$EJBCA_MOD" ] && ! (cd "$SRC" && go mod download "github.com/Keyfactor/
   PATCHES="without the ejbca UpstreamAuthority (dependency unavailable from the module proxy)"
 fi
 
-log "building spire-server and spire-agent v$VERSION (several minutes on a cold Go cache)"
+log "building spire-server, spire-agent and oidc-discovery-provider v$VERSION (10+ minutes on a cold Go cache)"
 mkdir -p "$DEST/bin.tmp"
 # the release Makefile's ldflags, so `--version` reports the release rather than "-dev-unk"
 HASH="$(go mod download -json "github.com/spiffe/spire@v$VERSION" | sed -n 's/^[[:space:]]*"Hash": "\(.*\)",*$/\1/p' | head -n1)"
 LDFLAGS="-s -w -X github.com/spiffe/spire/pkg/common/version.gittag=$VERSION"
 if [ -n "$HASH" ]; then LDFLAGS="$LDFLAGS -X github.com/spiffe/spire/pkg/common/version.githash=${HASH:0:7}"; fi
-(cd "$SRC" && go build -trimpath -ldflags "$LDFLAGS" -o "$DEST/bin.tmp/" ./cmd/spire-server ./cmd/spire-agent)
+(cd "$SRC" && go build -trimpath -ldflags "$LDFLAGS" -o "$DEST/bin.tmp/" ./cmd/spire-server ./cmd/spire-agent ./support/oidc-discovery-provider)
 rm -rf "$BIN"
 mv "$DEST/bin.tmp" "$BIN"
 {

@@ -41,9 +41,31 @@ export interface RecordedMetric {
 /** A Metrics host service that records every call. */
 export class RecordingMetrics {
   readonly calls: RecordedMetric[] = []
+  readonly #waiters = new Set<() => void>()
 
   find(rpc: RecordedMetric['rpc'], key: string): RecordedMetric[] {
     return this.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
+  }
+
+  record(call: RecordedMetric): void {
+    this.calls.push(call)
+    for (const wake of [...this.#waiters]) wake()
+  }
+
+  /**
+   * Resolves once `done` holds over the calls recorded so far, re-checked on each new call (metrics
+   * arrive on their own RPCs, after the attestation's answer). Event-driven: no clock involved.
+   */
+  until(done: (m: RecordingMetrics) => boolean): Promise<void> {
+    if (done(this)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        if (!done(this)) return
+        this.#waiters.delete(wake)
+        resolve()
+      }
+      this.#waiters.add(wake)
+    })
   }
 }
 
@@ -93,7 +115,7 @@ export async function startHostServices(
       ) => {
         const labels: Record<string, string> = {}
         for (const l of call.request.labels ?? []) labels[l.name] = l.value
-        metrics.calls.push({
+        metrics.record({
           rpc,
           key: call.request.key,
           value: rpc === 'MeasureSince' ? (call.request.time ?? '0') : (call.request.val ?? 0),

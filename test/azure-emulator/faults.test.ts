@@ -1,23 +1,53 @@
 import assert from 'node:assert/strict'
+import { EventEmitter, once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { startEmulator } from './index.js'
 import type { Emulator } from './index.js'
 import { fetchRaw, IMDS_HEADERS } from './test-helpers.js'
 
 const INSTANCE = '/metadata/instance?api-version=2021-12-13'
+
+/**
+ * The emulator's waits, injected: every wait is recorded, and while `hold` is set a wait lasts until
+ * the test releases it, so latency is checked by order and count instead of by a stopwatch.
+ */
+const waits = { asked: [] as number[], hold: false, pending: [] as (() => void)[] }
+const waitEvents = new EventEmitter()
+function injectedSleep(ms: number): Promise<void> {
+  waits.asked.push(ms)
+  if (!waits.hold) return Promise.resolve()
+  return new Promise((resolve) => {
+    waits.pending.push(resolve)
+    waitEvents.emit('held')
+  })
+}
+
 let emu: Emulator
 before(async () => {
-  emu = await startEmulator()
+  emu = await startEmulator({ sleep: injectedSleep })
 })
 after(() => emu.stop())
 
 const instance = () => fetchRaw(`${emu.endpoints.imds}${INSTANCE}`, { headers: IMDS_HEADERS })
 
-test('latency delays the answer', async () => {
+test('latency holds the answer back until the wait ends', async () => {
   emu.faults.set('imds.instance', { kind: 'latency', ms: 150 }, { times: 1 })
-  const t0 = performance.now()
-  assert.equal((await instance()).status, 200)
-  assert.ok(performance.now() - t0 >= 140)
+  waits.asked.length = 0
+  waits.hold = true
+  let answered = false
+  const held = once(waitEvents, 'held')
+  const pending = instance().then((r) => {
+    answered = true
+    return r
+  })
+  await held
+  assert.deepEqual(waits.asked, [150])
+  assert.equal(answered, false, 'no answer while the latency wait is running')
+  waits.hold = false
+  waits.pending.shift()?.()
+  assert.equal((await pending).status, 200)
+  assert.equal((await instance()).status, 200, 'times: 1 — the next answer has no latency')
+  assert.deepEqual(waits.asked, [150])
 })
 
 test('5xx, 429 with Retry-After and 410, in each service’s error shape', async () => {
@@ -60,12 +90,33 @@ test('slow body trickles the payload', async () => {
     { kind: 'slow-body', chunkBytes: 256, chunkDelayMs: 20 },
     { times: 1 },
   )
-  const t0 = performance.now()
+  waits.asked.length = 0
   const res = await instance()
-  const elapsed = performance.now() - t0
   assert.equal(res.status, 200)
   assert.ok(res.json().compute)
-  assert.ok(elapsed >= 60, `took ${elapsed.toFixed(0)} ms`)
+  // one 20 ms wait after each 256-byte chunk of the body
+  const chunks = Math.ceil(res.body.length / 256)
+  assert.ok(chunks >= 3, `body of ${res.body.length} bytes`)
+  assert.deepEqual(waits.asked, new Array(chunks).fill(20))
+})
+
+test('Retry-After is enforced: a client that comes back inside the window is counted', async () => {
+  emu.faults.clear()
+  emu.setClock(new Date('2026-01-01T00:00:00Z'))
+  try {
+    emu.faults.set('imds.instance', { kind: 'throttle', retryAfterS: 5 }, { times: 1 })
+    assert.equal((await instance()).status, 429)
+    emu.setClock(new Date('2026-01-01T00:00:04Z'))
+    assert.equal((await instance()).status, 200)
+    assert.deepEqual(emu.faults.earlyRetries, ['imds.instance'])
+    emu.setClock(new Date('2026-01-01T00:00:05Z'))
+    assert.equal((await instance()).status, 200)
+    assert.deepEqual(emu.faults.earlyRetries, ['imds.instance'], 'on time: not counted')
+  } finally {
+    emu.setClock(() => new Date())
+    emu.faults.clear()
+  }
+  assert.deepEqual(emu.faults.earlyRetries, [])
 })
 
 test('counters count per route and reset', async () => {

@@ -27,6 +27,31 @@ interface Armed {
  */
 export class Faults {
   readonly #armed = new Map<string, Armed>()
+  /** route → the emulator time before which a client told to wait (Retry-After) should not call */
+  readonly #retryNotBefore = new Map<string, number>()
+  readonly #earlyRetries: string[] = []
+
+  /**
+   * Requests that came back to a route before the Retry-After it was answered with had passed (as
+   * real ARM would see them: a client that ignores Retry-After). Measured on the emulator's clock,
+   * so a test asserts a count, and a slow machine can only make clients later, never early.
+   */
+  get earlyRetries(): readonly string[] {
+    return this.#earlyRetries
+  }
+
+  /** Notes a request to `route` at emulator time `at` (ms), before any fault is taken. */
+  observe(route: string, at: number): void {
+    const notBefore = this.#retryNotBefore.get(route)
+    if (notBefore === undefined) return
+    if (at < notBefore) this.#earlyRetries.push(route)
+    else this.#retryNotBefore.delete(route)
+  }
+
+  /** Notes that `route` was answered 429 with Retry-After `retryAfterS` at emulator time `at`. */
+  throttled(route: string, at: number, retryAfterS: number): void {
+    this.#retryNotBefore.set(route, at + retryAfterS * 1000)
+  }
 
   set(pattern: string, fault: Fault, options: FaultOptions = {}): void {
     validate(fault)
@@ -39,8 +64,11 @@ export class Faults {
   }
 
   clear(pattern?: string): void {
-    if (pattern === undefined) this.#armed.clear()
-    else this.#armed.delete(pattern)
+    if (pattern === undefined) {
+      this.#armed.clear()
+      this.#retryNotBefore.clear()
+      this.#earlyRetries.length = 0
+    } else this.#armed.delete(pattern)
   }
 
   /** The fault to apply to this request, consuming one use. */

@@ -55,6 +55,10 @@ export interface Service {
 export interface DispatchDeps {
   counters: Counters
   faults: Faults
+  /** The emulator's clock (Retry-After windows are measured on it). */
+  now(): Date
+  /** How injected latency and slow bodies wait; tests inject one to count and order the waits. */
+  sleep(ms: number): Promise<void>
   serviceFor(listener: Listener, host: string, path: string): Service
   cloudFor(service: ServiceName, host: string): Cloud | undefined
   onError(err: unknown): void
@@ -89,8 +93,11 @@ export async function dispatch(
     const route = service.match(req.method ?? 'GET', url, base)
     const routeName = route?.route ?? `${service.name}.not-found`
     deps.counters.hit(routeName)
+    const at = deps.now().getTime()
+    deps.faults.observe(routeName, at)
     fault = deps.faults.take(routeName)
-    if (fault?.kind === 'latency') await sleep(fault.ms)
+    if (fault?.kind === 'throttle') deps.faults.throttled(routeName, at, fault.retryAfterS ?? 1)
+    if (fault?.kind === 'latency') await deps.sleep(fault.ms)
     if (fault?.kind === 'reset') {
       req.socket.resetAndDestroy()
       return
@@ -103,7 +110,7 @@ export async function dispatch(
     deps.onError(err)
     reply = service.errorReply(500)
   }
-  await send(res, reply, fault?.kind === 'slow-body' ? fault : undefined)
+  await send(res, reply, deps.sleep, fault?.kind === 'slow-body' ? fault : undefined)
 }
 
 function injectedReply(service: Service, fault: Fault): Reply | undefined {
@@ -126,6 +133,7 @@ function injectedReply(service: Service, fault: Fault): Reply | undefined {
 async function send(
   res: ServerResponse,
   reply: Reply,
+  sleep: (ms: number) => Promise<void>,
   slow?: { chunkBytes?: number; chunkDelayMs?: number },
 ): Promise<void> {
   const isRaw = typeof reply.body === 'string' || Buffer.isBuffer(reply.body)

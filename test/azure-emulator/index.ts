@@ -10,6 +10,7 @@ import { createEntraService } from './entra.js'
 import type { EntraState } from './entra.js'
 import { EntraKeys } from './entra-keys.js'
 import { Faults } from './faults.js'
+import { sleep } from './http-kit.js'
 import type { DispatchDeps, Service, ServiceName } from './http-kit.js'
 import { createImdsService } from './imds.js'
 import type { ImdsState } from './imds.js'
@@ -51,6 +52,8 @@ export interface EmulatorOptions {
   defaultVm?: string
   armPageSize?: number
   keyStore?: KeyStore
+  /** How injected latency and slow bodies wait (default: a real timer); tests inject one to count waits. */
+  sleep?: (ms: number) => Promise<void>
 }
 
 export interface Endpoints {
@@ -102,6 +105,8 @@ export async function startEmulator(options: EmulatorOptions = {}) {
   const deps: DispatchDeps = {
     counters,
     faults,
+    now,
+    sleep: options.sleep ?? sleep,
     serviceFor: routeByHost(services),
     cloudFor: cloudForHost,
     onError: (err) => errors.push(err),

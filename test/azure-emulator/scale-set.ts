@@ -73,6 +73,10 @@ export class LazyScaleSet implements ScaleSet {
     this.#ipOffset = init.ipOffset
   }
 
+  get derivedCount(): number {
+    return this.#memo.size
+  }
+
   instance(index: number): Vm {
     if (!Number.isInteger(index) || index < 0 || index >= this.capacity) {
       throw new RangeError(`scale set ${this.name} has no instance ${index}`)

@@ -154,6 +154,8 @@ export interface ScaleSet {
   attestedData: boolean
   /** Derives (and memoises) the instance at `index`, 0 ≤ index < capacity. */
   instance(index: number): Vm
+  /** How many members have been derived so far (instances are derived on first use). */
+  readonly derivedCount: number
   /** Uniform: by instance id; Flexible: by VM name. */
   instanceByName(nameOrInstanceId: string): Vm | undefined
   instances(): IterableIterator<Vm>

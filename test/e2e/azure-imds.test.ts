@@ -132,7 +132,7 @@ describe(
       }
       const info = await server.waitForLine(
         (l) => fromPlugin(l) && l.msg === 'Agent attested',
-        5_000,
+        30_000,
         'the plugin’s info line',
       )
       assert.equal(info.spiffe_id, spiffeId)

@@ -148,7 +148,7 @@ describe(
       }
       const info = await server.waitForLine(
         (l) => fromPlugin(l) && l.msg === 'Agent attested',
-        5_000,
+        30_000,
         'plugin info line',
       )
       assert.equal(info.level, 'info')

@@ -75,13 +75,13 @@ describe(
     test('the server loads our plugin and its log lines arrive at their levels', async () => {
       const loaded = await server.waitForLine(
         (l) => l.msg === 'Plugin loaded' && l.plugin_name === 'cr_test',
-        10_000,
+        30_000,
         'Plugin loaded',
       )
       assert.equal(loaded.external, true)
       await server.waitForLine(
         (l) => fromPlugin(l) && l.level === 'debug' && l.msg === 'Plugin configured',
-        5_000,
+        30_000,
         'plugin debug line',
       )
     })
@@ -118,7 +118,7 @@ describe(
       // the plugins' own lines, at their levels, in SPIRE's log
       const info = await server.waitForLine(
         (l) => fromPlugin(l) && l.msg === 'Agent attested',
-        5_000,
+        30_000,
         'server plugin info line',
       )
       assert.equal(info.level, 'info')
@@ -146,7 +146,7 @@ describe(
       const refusal = await server.waitForLine(
         (l) =>
           fromPlugin(l) && l.msg === 'Attestation data has already been used to attest an agent',
-        5_000,
+        30_000,
         'the plugin TOFU log line',
       )
       assert.equal(refusal.level, 'error')
@@ -186,14 +186,15 @@ describe(
       assert.match(text, /unknown configurations detected: allowed_identity/, text)
     })
 
-    test('stopping the server unloads the plugin within 2 s, without SIGKILL', async () => {
+    test('stopping the server unloads the plugin gracefully, without SIGKILL', async () => {
       const pids = pidsMatching(CR_SERVER_MAIN)
       assert.ok(pids.length >= 1, 'server plugin process running')
       for (const a of agents) await a.stop('SIGKILL')
       server.child.kill('SIGTERM')
-      const gone = await waitGone(pids, 2_000)
-      assert.ok(gone, 'plugin processes ended within 2 s of the stop signal')
       await server.exited
+      // go-plugin itself times the graceful stop: it waits 2 s, then SIGKILLs and logs "plugin failed
+      // to exit gracefully" (checked below). The wait here is only a hang guard.
+      assert.ok(await waitGone(pids, 60_000), 'plugin processes ended after the stop signal')
       assert.equal(
         server.find((l) => l.msg === 'plugin failed to exit gracefully'),
         undefined,

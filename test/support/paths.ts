@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url'
 /** The repository root (the folder with package.json), found from this compiled file's location. */
 export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)))
 
-/** The reference kit (`../shared` beside the repo root): fixtures and docs. Override: SPIRE_AZURE_KIT. */
-export const KIT_DIR = resolve(process.env.SPIRE_AZURE_KIT ?? join(REPO_ROOT, '..', 'shared'))
+/** Fixtures the tests read, kept in the repository (provenance: test/fixtures/README.md). */
+export const FIXTURES_DIR = join(REPO_ROOT, 'test', 'fixtures')
 
-export const HCL_FIXTURES_DIR = join(KIT_DIR, 'fixtures', 'hcl')
-export const AZURE_FIXTURES_DIR = join(KIT_DIR, 'fixtures', 'azure')
+export const HCL_FIXTURES_DIR = join(FIXTURES_DIR, 'hcl')
+export const AZURE_FIXTURES_DIR = join(FIXTURES_DIR, 'azure')
 
 function findRepoRoot(start: string): string {
   let dir = start

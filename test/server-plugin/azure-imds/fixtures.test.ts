@@ -87,7 +87,7 @@ function productionTrust(now: Date) {
   }
 }
 
-describe('real Azure attested documents (reference kit)', () => {
+describe('real Azure attested documents (test/fixtures/azure)', () => {
   assert.ok(documents.length >= 4, 'the kit ships at least four documents')
 
   for (const { meta, body } of documents) {

@@ -45,11 +45,7 @@ describe('identities', () => {
     await assert.rejects(serverAttest(server, Buffer.from('{"token":"x.y"}')))
     const find = (rpc: string, key: string) =>
       server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
-    const deadline = Date.now() + 3_000
-    while (find('AddSample', 'azure_msi.attest.elapsed_ms').length < 2) {
-      if (Date.now() > deadline) assert.fail(JSON.stringify(server.metrics.calls))
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await server.metrics.until(() => find('AddSample', 'azure_msi.attest.elapsed_ms').length >= 2)
     const counters = find('IncrCounter', 'azure_msi.attest')
     assert.ok(counters.some((c) => c.labels.result === 'ok'))
     assert.ok(
