@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Benchmarks that are not timed tests: cold start and idle RSS of each plugin executable.
-// Usage: npm run bench [-- --runs N] ; writes the table into docs/performance.md.
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+// Usage: npm run bench [-- --runs N] [--attest-runs N] [--out FILE] [--write-docs]
+// Prints the tables on stdout and writes the figures as JSON (default .tmp/bench/bench-<time>.json,
+// untracked). Tracked files are never touched unless asked: --write-docs updates the tables in
+// docs/performance.md.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../test/support/paths.js'
 import { benchAttestations } from './attest.js'
 import { measureHandshake, measureIdleRss, median } from './startup.js'
@@ -17,6 +21,7 @@ interface Target {
 }
 
 const bin = (name: string): string => join(REPO_ROOT, 'dist/bin', name)
+const testBin = (name: string): string => join(REPO_ROOT, 'dist/test-bin', name)
 const TENANT_ID = '0a1b2c3d-1111-2222-3333-444455556666'
 
 const TARGETS: Target[] = [
@@ -46,13 +51,13 @@ const TARGETS: Target[] = [
   },
   {
     label: 'test attestor (server, runtime only)',
-    command: bin('cr-test-server'),
+    command: testBin('cr-test-server'),
     side: 'server',
     hcl: 'secret = "s"',
   },
   {
     label: 'test attestor (agent, runtime only)',
-    command: bin('cr-test-agent'),
+    command: testBin('cr-test-agent'),
     side: 'agent',
     hcl: 'secret = "s"\nidentity = "n"',
   },
@@ -62,8 +67,22 @@ const START_TARGET_MS = 200
 const RSS_TARGET_MB = 60
 
 async function main(): Promise<void> {
-  const runsArg = process.argv.indexOf('--runs')
-  const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 15
+  const { values: args } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '15' },
+      'attest-runs': { type: 'string' },
+      out: { type: 'string' },
+      'write-docs': { type: 'boolean', default: false },
+    },
+  })
+  const runs = Number(args.runs)
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a positive integer')
+  const started = new Date()
+  const outFile = resolve(
+    args.out ??
+      join(REPO_ROOT, '.tmp', 'bench', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`),
+  )
+  const startup: Record<string, unknown>[] = []
   const rows: string[] = []
   for (const t of TARGETS) {
     await measureHandshake(t.command) // warm the page cache
@@ -82,6 +101,15 @@ async function main(): Promise<void> {
     process.stderr.write(
       `${t.label}: start ${s.toFixed(1)} ms (cpu ${cpu} ms), rss ${r.toFixed(1)} MB\n`,
     )
+    startup.push({
+      plugin: t.label,
+      wallMsMedian: s,
+      wallMsMin: Math.min(...starts),
+      wallMsMax: Math.max(...starts),
+      cpuMsMedian: cpu,
+      idleRssMbMedian: r,
+      withinTarget: cpu <= START_TARGET_MS && r <= RSS_TARGET_MB,
+    })
   }
   const baseline = median(await nodeBaselineCpu(runs))
   const table = [
@@ -91,9 +119,10 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|',
     ...rows,
   ].join('\n')
-  writeSection('startup', table)
 
-  const attestRuns = Math.max(50, runs * 10)
+  const attestRuns = Number(args['attest-runs'] ?? Math.max(50, runs * 10))
+  if (!Number.isInteger(attestRuns) || attestRuns < 1)
+    throw new Error('--attest-runs takes a positive integer')
   const results = await benchAttestations(attestRuns)
   const attestTable = [
     `Measured ${new Date().toISOString().slice(0, 10)}, load average ${loadavg()[0]!.toFixed(1)}; one server and one agent plugin process through the host launcher against the Azure emulator on loopback; the first attestation, then ${attestRuns} more of the same VM (the launcher's AgentStore stays empty, so TOFU never short-cuts the path).`,
@@ -105,7 +134,30 @@ async function main(): Promise<void> {
         `| ${r.label} | ${r.coldMs.toFixed(0)} ms | ${r.warmMedianMs.toFixed(1)} ms | ${r.warmP95Ms.toFixed(1)} ms | ${r.armPerWarm.toFixed(2)} | ${r.entraPerWarm.toFixed(2)} | ${r.serverRssMb.toFixed(1)} MB |`,
     ),
   ].join('\n')
-  writeSection('attest', attestTable)
+  const json = {
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    date: started.toISOString(),
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverageAtEnd: loadavg()[0],
+    },
+    targets: { startCpuMs: START_TARGET_MS, idleRssMb: RSS_TARGET_MB },
+    nodeBaselineCpuMs: baseline,
+    runs,
+    startup,
+    attest: { runs: attestRuns, results },
+  }
+  mkdirSync(dirname(outFile), { recursive: true })
+  writeFileSync(outFile, JSON.stringify(json, null, 2) + '\n')
+  process.stderr.write(`bench: results written to ${outFile}\n`)
+  if (args['write-docs']) {
+    writeSection('startup', table)
+    writeSection('attest', attestTable)
+    process.stderr.write('bench: docs/performance.md updated\n')
+  }
   process.stdout.write(table + '\n\n' + attestTable + '\n')
 }
 

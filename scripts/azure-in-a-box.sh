@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
 # Azure in a box: runs a command in a fresh network + mount namespace where 169.254.169.254 and
-# Azure's real host names (login.microsoftonline.com, management.azure.com, www.microsoft.com, …)
-# are the emulator, with TLS trusted through NODE_EXTRA_CA_CERTS and SSL_CERT_FILE. Nothing leaves
-# the namespace: it has only a loopback interface.
-#
-#   scripts/azure-in-a-box.sh [--world FILE] [--default-vm KEY] [--now ISO] [--throttling] [--] CMD [ARGS…]
-#
-# Needs root (unshare -n -m) and a built tree (npm run build). Inside, the command also sees
-# AZURE_EMULATOR_INFO (the emulator's JSON summary: tenants, app secrets, VMs). Exit status is the
-# command's; 77 means the box cannot be made here (not root, or unshare refused).
+# Azure's real host names are the emulator. `scripts/azure-in-a-box.sh --help` prints the usage.
 set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/azure-in-a-box.sh [OPTIONS] [--] [COMMAND [ARGS...]]
+
+Runs COMMAND in a fresh network + mount namespace where 169.254.169.254 and Azure's real host
+names (login.microsoftonline.com, management.azure.com, www.microsoft.com, ...) are the Azure
+emulator, with TLS trusted through NODE_EXTRA_CA_CERTS and SSL_CERT_FILE. Nothing leaves the
+namespace: it has only a loopback interface. With no COMMAND it starts an interactive shell
+($SHELL, else bash) inside the box; leave it with `exit`.
+
+Options:
+  --world FILE        serve this world (JSON WorldSpec) instead of the built-in demo world
+  --default-vm KEY    the VM that 169.254.169.254 answers for (e.g. frontend/blog)
+  --now ISO           the emulator's clock (documents, tokens, certificate validity)
+  --throttling        turn on ARM's throttling model (token bucket per subscription)
+  -h, --help          print this help and exit
+
+Inside, AZURE_EMULATOR_INFO names the emulator's JSON summary (tenants, app secrets, VMs).
+Needs root (unshare -n -m) and a built tree (npm run build).
+Exit status: COMMAND's; 2 for a usage error; 77 when the box cannot be made here (not root, or
+unshare refused).
+USAGE
+}
+
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) usage; exit 0 ;;
+    --) break ;;
+  esac
+done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLI="$ROOT/dist/test/azure-emulator/cli.js"
@@ -33,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --world | --default-vm | --now) EMU_ARGS+=("$1" "$2"); shift 2 ;;
     --throttling) EMU_ARGS+=("$1"); shift ;;
     --) shift; break ;;
-    -*) echo "azure-in-a-box: unknown option $1" >&2; exit 2 ;;
+    -*) echo "azure-in-a-box: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done

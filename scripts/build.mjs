@@ -16,6 +16,7 @@ import {
 import { dirname, join, relative } from 'node:path'
 import { brotliCompressSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
+import { wrapCommonJsBundle } from './bundle-wrapper.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
@@ -29,29 +30,39 @@ cpSync(join(root, 'proto'), join(dist, 'proto'), { recursive: true })
 removeStaleOutput(dist)
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const bundles = Object.entries(pkg.spireAzure?.bundles ?? {})
+// dist/bin holds only what ships (package.json `bin`); test-only executables go to dist/test-bin
+const bundles = [
+  ...Object.entries(pkg.spireAzure?.bundles ?? {}).map(([name, entry]) => [name, entry, 'bin']),
+  ...Object.entries(pkg.spireAzure?.testBundles ?? {}).map(([name, entry]) => [
+    name,
+    entry,
+    'test-bin',
+  ]),
+]
 const lazyPackages = pkg.spireAzure?.lazy ?? []
 if (bundles.length > 0) {
   const { build } = await import('esbuild')
   const lazyPlugin = await createLazyPlugin(build, lazyPackages)
-  mkdirSync(join(dist, 'bin'), { recursive: true })
-  // the repo's package.json says "type": "module"; these extensionless bundles are CommonJS
-  writeFileSync(join(dist, 'bin', 'package.json'), '{ "type": "commonjs" }\n')
+  for (const dir of ['bin', 'test-bin']) {
+    rmSync(join(dist, dir), { recursive: true, force: true })
+    mkdirSync(join(dist, dir), { recursive: true })
+  }
   await Promise.all(
-    bundles.map(async ([name, entry]) => {
+    bundles.map(async ([name, entry, dir]) => {
       const source = join(root, entry)
       if (!existsSync(source)) {
         console.error(`build: bundle ${name}: ${entry} was not compiled; skipped`)
         return
       }
-      const outfile = join(dist, 'bin', name)
+      const outfile = join(dist, dir, name)
       await build({
         entryPoints: [source],
         outfile,
         bundle: true,
         platform: 'node',
         target: 'node20',
-        // CommonJS runs from an extensionless file wherever it is installed, with no package.json
+        // CommonJS inside a wrapper that also runs as an ES module (scripts/bundle-wrapper.mjs), so
+        // the extensionless file runs wherever it is installed, whatever package.json is above it
         format: 'cjs',
         minifySyntax: true,
         minifyWhitespace: true,
@@ -59,6 +70,7 @@ if (bundles.length > 0) {
         logLevel: 'error',
         plugins: [lazyPlugin],
       })
+      writeFileSync(outfile, wrapCommonJsBundle(readFileSync(outfile, 'utf8')))
       chmodSync(outfile, 0o755)
     }),
   )
@@ -158,7 +170,8 @@ function removeStaleOutput(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name)
     if (entry.isDirectory()) {
-      if (full !== join(dist, 'proto') && full !== join(dist, 'bin')) removeStaleOutput(full)
+      if (![join(dist, 'proto'), join(dist, 'bin'), join(dist, 'test-bin')].includes(full))
+        removeStaleOutput(full)
       continue
     }
     const m = /^(.*)\.js(\.map)?$/.exec(relative(dist, full))

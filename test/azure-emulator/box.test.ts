@@ -91,3 +91,33 @@ test('azure in a box: Go trusts the emulator through SSL_CERT_FILE and resolves 
   assert.equal(r.status, 0, r.stdout + r.stderr)
   assert.deepEqual(r.stdout.trim().split('\n'), ['401', '200', '200'])
 })
+
+test('azure-in-a-box --help and -h print the usage and exit 0, without needing root', () => {
+  for (const flag of ['--help', '-h']) {
+    const r = spawnSync('bash', [SCRIPT, flag], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, AZURE_BOX_INSIDE: '' },
+    })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^Usage: scripts\/azure-in-a-box\.sh /)
+    assert.match(r.stdout, /With no COMMAND it starts an interactive shell/)
+    assert.equal(r.stderr, '')
+  }
+})
+
+test('azure in a box with no command starts a shell inside the box', (t) => {
+  const r = spawnSync('bash', [SCRIPT], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    // the shell reads its commands from stdin, as a person would type them
+    input: 'echo "inside:$AZURE_BOX_INSIDE:${AZURE_EMULATOR_INFO:+info}"\nexit 3\n',
+    env: { ...process.env, SHELL: '/bin/bash' },
+  })
+  if (r.status === BOX_SKIP_STATUS) {
+    t.skip(`box unavailable: ${r.stderr.trim()}`)
+    return
+  }
+  assert.equal(r.status, 3, r.stderr)
+  assert.match(r.stdout, /^inside:1:info$/m)
+})

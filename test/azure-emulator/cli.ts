@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Standalone emulator: `npm run emulator -- [--world file.json] [--box] [--now ISO] [--throttling]
 // [--default-vm rg/name] [--port-imds N --port-entra N --port-arm N --port-issuers N]`.
-// Prints one JSON line (endpoints, CA file, tenants, VMs) on stdout and runs until SIGINT/SIGTERM.
+// Prints exactly one JSON document (one line: endpoints, CA file, tenants, VMs) on stdout and nothing
+// else, so `npm run --silent emulator > info.json` is valid JSON; diagnostics go to stderr. Runs until
+// SIGINT/SIGTERM (npm forwards both to it: the npm script `exec`s node), or until its parent dies,
+// then closes its listeners and removes its CA folder.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { AZURE_HOST_NAMES } from './clouds.js'
@@ -10,6 +13,7 @@ import type { EmulatorOptions } from './index.js'
 import type { WorldSpec } from './world-spec.js'
 
 const MAX_LISTED_INSTANCES = 3
+const PARENT_CHECK_MS = 500
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -41,6 +45,7 @@ async function main(): Promise<void> {
   const emu = await startEmulator(options)
   const { imdsFor: _imdsFor, caCertPem: _pem, ...endpoints } = emu.endpoints
   const summary = {
+    pid: process.pid,
     mode: options.mode,
     ...endpoints,
     hostNames: AZURE_HOST_NAMES,
@@ -68,14 +73,23 @@ async function main(): Promise<void> {
     })),
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`)
-  const stop = () => {
+  let stopping = false
+  const stop = (): void => {
+    if (stopping) return
+    stopping = true
     emu.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     )
   }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.on('SIGHUP', stop)
+  // A parent killed without forwarding a signal (SIGKILL to npm) leaves us re-parented: stop then too.
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) stop()
+  }, PARENT_CHECK_MS).unref()
 }
 
 main().catch((err: unknown) => {

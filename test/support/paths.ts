@@ -28,3 +28,6 @@ function findRepoRoot(start: string): string {
 export const PLUGIN_BIN_DIR = resolve(
   process.env.SPIRE_AZURE_BIN_DIR ?? join(REPO_ROOT, 'dist', 'bin'),
 )
+
+/** Test-only executables (the challenge–response attestor pair): built to dist/test-bin, never shipped. */
+export const TEST_BIN_DIR = join(REPO_ROOT, 'dist', 'test-bin')

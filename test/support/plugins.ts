@@ -1,10 +1,10 @@
 import { join } from 'node:path'
 import { PluginProcess, type LaunchOptions } from '../../shared/host/index.js'
-import { PLUGIN_BIN_DIR } from './paths.js'
+import { TEST_BIN_DIR } from './paths.js'
 
-/** Bundled executables (dist/bin) of the test-only challenge–response attestor pair. */
-export const CR_SERVER_MAIN = join(PLUGIN_BIN_DIR, 'cr-test-server')
-export const CR_AGENT_MAIN = join(PLUGIN_BIN_DIR, 'cr-test-agent')
+/** Bundled executables (dist/test-bin) of the test-only challenge–response attestor pair. */
+export const CR_SERVER_MAIN = join(TEST_BIN_DIR, 'cr-test-server')
+export const CR_AGENT_MAIN = join(TEST_BIN_DIR, 'cr-test-agent')
 
 export const CR_SECRET = 'correct horse battery staple'
 

@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { after, describe, test } from 'node:test'
 import { PluginProcess } from '../../../shared/host/index.js'
+import { parsePluginLogLine } from '../../../shared/host/plugin-log.js'
 import { REPO_ROOT } from '../../support/paths.js'
 
 /**
@@ -32,6 +44,10 @@ const PLUGINS: { name: string; side: 'server' | 'agent'; hcl: string }[] = [
 
 const dir = mkdtempSync(join(tmpdir(), 'lone'))
 after(() => rmSync(dir, { recursive: true, force: true }))
+/** A folder whose nearest package.json makes Node load extensionless files as ES modules. */
+const esmDir = join(dir, 'esm-app')
+mkdirSync(join(esmDir), { recursive: true })
+writeFileSync(join(esmDir, 'package.json'), '{ "type": "module" }\n')
 
 test('package.json bin points at the four bundles', () => {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
@@ -41,9 +57,24 @@ test('package.json bin points at the four bundles', () => {
   for (const [name, path] of Object.entries(pkg.bin)) assert.equal(path, `dist/bin/${name}`)
 })
 
+test('dist/bin holds only what ships: the four plugin executables', () => {
+  assert.deepEqual(
+    readdirSync(join(REPO_ROOT, 'dist/bin')).sort(),
+    PLUGINS.map((p) => p.name).sort(),
+  )
+})
+
 for (const p of PLUGINS) {
-  test(`${p.name} loads, configures and unloads from a lone copy`, async () => {
-    const file = join(dir, p.name)
+  for (const where of ['a lone copy', 'a copy under a "type": "module" package.json'] as const) {
+    test(`${p.name} loads, configures and unloads from ${where}`, async () => {
+      await loadsFrom(p, where === 'a lone copy' ? dir : esmDir)
+    })
+  }
+}
+
+async function loadsFrom(p: (typeof PLUGINS)[number], folder: string): Promise<void> {
+  {
+    const file = join(folder, p.name)
     copyFileSync(join(REPO_ROOT, 'dist/bin', p.name), file)
     const plugin = await PluginProcess.load({
       command: file,
@@ -62,5 +93,58 @@ for (const p of PLUGINS) {
       undefined,
       JSON.stringify(plugin.logs.filter((l) => l.level === 'error')),
     )
-  })
+  }
 }
+
+describe('a crash while a bundle starts is one hclog line, never minified source', () => {
+  // the same wrapper the build puts around every plugin, around code that fails as it loads
+  const wrap = async (code: string): Promise<string> => {
+    const mod = (await import(
+      pathToFileURL(join(REPO_ROOT, 'scripts', 'bundle-wrapper.mjs')).href
+    )) as {
+      wrapCommonJsBundle(code: string): string
+    }
+    return mod.wrapCommonJsBundle(code)
+  }
+  const SECRET_SOURCE = 'var minifiedSourceMarker=1;'
+  const cases = [
+    {
+      name: 'a throw at load',
+      code: `${SECRET_SOURCE}throw new TypeError("boom at load")`,
+      error: 'boom at load',
+      message: 'Plugin failed to start; exiting',
+    },
+    {
+      name: 'a throw in a timer',
+      code: `${SECRET_SOURCE}setTimeout(()=>{throw new Error("boom later")},1)`,
+      error: 'boom later',
+      message: 'Plugin crashed; exiting',
+    },
+    {
+      name: 'an unhandled rejection',
+      code: `${SECRET_SOURCE}Promise.reject(new Error("boom rejected"))`,
+      error: 'boom rejected',
+      message: 'Plugin crashed; exiting',
+    },
+  ]
+  for (const c of cases) {
+    for (const folder of [dir, esmDir]) {
+      test(`${c.name} (${folder === dir ? 'CommonJS' : 'ES module'} folder)`, async () => {
+        const file = join(folder, `crash-${cases.indexOf(c)}`)
+        writeFileSync(file, await wrap(c.code))
+        chmodSync(file, 0o755)
+        const r = spawnSync(file, [], { encoding: 'utf8', timeout: 30_000 })
+        assert.equal(r.status, 1)
+        assert.equal(r.stdout, '')
+        const lines = r.stderr.trimEnd().split('\n')
+        assert.equal(lines.length, 1, r.stderr)
+        assert.ok(!r.stderr.includes('minifiedSourceMarker'), 'no source on stderr')
+        const entry = parsePluginLogLine(lines[0]!)
+        assert.equal(entry.level, 'error')
+        assert.equal(entry.message, c.message)
+        assert.equal(entry.fields['error'], c.error)
+        assert.ok(entry.timestamp)
+      })
+    }
+  }
+})

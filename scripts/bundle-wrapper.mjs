@@ -1,0 +1,52 @@
+// Wraps an esbuild CommonJS bundle so that the one-file plugin runs wherever it is copied:
+// - as CommonJS (no package.json, or "type": "commonjs") it runs as before;
+// - inside a folder whose nearest package.json says "type": "module", Node loads the extensionless
+//   file as an ES module, where `require`, `module` and `__filename` do not exist: the wrapper then
+//   builds them with process.getBuiltinModule (Node >= 20.16) and runs the same code;
+// - a failure while the plugin starts, before the runtime's own handlers are installed, becomes one
+//   hclog JSON line on stderr and exit status 1, never Node's default report (which prints the
+//   offending line of minified source). Once the runtime installs its handlers, these stand aside.
+// The wrapper uses no syntax that is valid in only one of the two module systems.
+
+const PRELUDE = `;(function (bundle) {
+  var fail = function (what, err) {
+    var message = err && typeof err.message === 'string' ? err.message : String(err)
+    var stamp = new Date().toISOString().slice(0, 23) + '000Z'
+    process.stderr.write(
+      JSON.stringify({ '@level': 'error', '@message': what, '@timestamp': stamp, error: message.split('\\n')[0] }) + '\\n',
+    )
+    process.exit(1)
+  }
+  var onException = function (err) {
+    if (process.listenerCount('uncaughtException') === 1) fail('Plugin crashed; exiting', err)
+  }
+  var onRejection = function (reason) {
+    if (process.listenerCount('unhandledRejection') === 1) fail('Plugin crashed; exiting', reason)
+  }
+  process.on('uncaughtException', onException)
+  process.on('unhandledRejection', onRejection)
+  try {
+    if (typeof require === 'function' && typeof module === 'object') {
+      bundle.call(module.exports, exports, require, module, __filename, __dirname)
+      return
+    }
+    var get = process.getBuiltinModule
+    if (typeof get !== 'function') {
+      throw new Error(
+        'this plugin is loaded as an ES module (a package.json with "type": "module" is above it); that needs Node.js >= 20.16, or move the file elsewhere',
+      )
+    }
+    var filename = get('node:fs').realpathSync(process.argv[1])
+    var mod = { exports: {} }
+    bundle.call(mod.exports, mod.exports, get('node:module').createRequire(filename), mod, filename, get('node:path').dirname(filename))
+  } catch (err) {
+    fail('Plugin failed to start; exiting', err)
+  }
+})(function (exports, require, module, __filename, __dirname) {
+`
+
+/** The wrapped file: shebang, prelude, then the bundle as the body of a function. */
+export function wrapCommonJsBundle(code) {
+  const body = code.startsWith('#!') ? code.slice(code.indexOf('\n') + 1) : code
+  return `#!/usr/bin/env node\n${PRELUDE}${body}\n})\n`
+}
