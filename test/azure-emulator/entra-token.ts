@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose'
 import type { EntraDeps } from './entra.js'
 import { entraError } from './entra-error.js'
+import { checkFederatedAssertion } from './entra-federation.js'
 import { json } from './http-kit.js'
 import type { Reply, RequestContext } from './http-kit.js'
 import { APP_TOKEN_LIFETIME_S, issueAppToken } from './tokens.js'
@@ -46,17 +47,14 @@ export async function handleTokenRequest(
   const secret = form.get('client_secret') ?? basic?.secret
   const assertion = form.get('client_assertion')
   if (assertion !== null) {
-    // deviation: assertions are checked for shape and subject only; the emulator keeps no app certificates
-    if (
-      form.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE ||
-      !assertionNames(assertion, app.clientId)
-    ) {
-      return entraError(
-        401,
-        'invalid_client',
-        700027,
-        'Client assertion failed signature validation.',
-      )
+    if (form.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) return assertionRefused()
+    if (deps.federation.credentials(app).length > 0) {
+      // Workload identity federation: every assertion must satisfy one of the app's credentials.
+      const refusal = await checkFederatedAssertion(deps.federation, app, assertion, deps.now())
+      if (refusal) return refusal
+    } else if (!assertionNames(assertion, app.clientId)) {
+      // deviation: certificate assertions are checked for shape and subject only; the emulator keeps no app certificates
+      return assertionRefused()
     }
   } else if (secret !== app.secret) {
     return entraError(
@@ -114,6 +112,9 @@ function parseBasic(header: string | undefined): { id: string; secret: string } 
     ? { id: decodeURIComponent(id), secret: decodeURIComponent(secret) }
     : undefined
 }
+
+const assertionRefused = () =>
+  entraError(401, 'invalid_client', 700027, 'Client assertion failed signature validation.')
 
 function assertionNames(assertion: string, clientId: string): boolean {
   try {

@@ -4,6 +4,7 @@ import type { EntraKeys } from './entra-keys.js'
 import { json } from './http-kit.js'
 import type { Reply, RequestContext, Route, Service } from './http-kit.js'
 import { entraError } from './entra-error.js'
+import type { Federation } from './entra-federation.js'
 import { handleTokenRequest } from './entra-token.js'
 import type { World } from './world.js'
 import type { Tenant } from './world-types.js'
@@ -19,6 +20,8 @@ export interface EntraDeps {
   keys: EntraKeys
   now(): Date
   state: EntraState
+  /** Federated identity credentials and the issuer metadata fetched for them. */
+  federation: Federation
 }
 
 const GENERIC_TENANTS = new Set(['common', 'organizations', 'consumers'])

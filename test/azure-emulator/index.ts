@@ -8,6 +8,8 @@ import { DEFAULT_WORLD } from './default-world.js'
 import { createDocumentHelpers, createTokenHelpers } from './emulator-helpers.js'
 import { createEntraService } from './entra.js'
 import type { EntraState } from './entra.js'
+import { Federation } from './entra-federation.js'
+import type { FederatedCredentialInput } from './entra-federation.js'
 import { EntraKeys } from './entra-keys.js'
 import { Faults } from './faults.js'
 import { sleep } from './http-kit.js'
@@ -25,6 +27,7 @@ import { Throttling } from './throttling.js'
 import type { ThrottlingOptions } from './throttling.js'
 import { World } from './world.js'
 import type { WorldSpec } from './world-spec.js'
+import type { App, FederatedCredential } from './world-types.js'
 
 export { World } from './world.js'
 export { DEFAULT_WORLD } from './default-world.js'
@@ -33,6 +36,7 @@ export type { Fault, FaultOptions } from './faults.js'
 export type { Pki, Signer } from './pki.js'
 export type { AttestedDocument, AttestedContent } from './attested-document.js'
 export type { IssuedToken } from './tokens.js'
+export type { FederatedCredentialInput } from './entra-federation.js'
 export type { ThrottlingOptions } from './throttling.js'
 export type * from './world-spec.js'
 export type * from './world-types.js'
@@ -54,6 +58,10 @@ export interface EmulatorOptions {
   keyStore?: KeyStore
   /** How injected latency and slow bodies wait (default: a real timer); tests inject one to count waits. */
   sleep?: (ms: number) => Promise<void>
+  /** PEM roots trusted, besides the emulator's own, for federated issuers' discovery and JWKS. */
+  federationCa?: string
+  /** Let federated issuers and their `jwks_uri` be `http:` (Entra requires https). Default false. */
+  allowInsecureFederationIssuers?: boolean
 }
 
 export interface Endpoints {
@@ -90,9 +98,26 @@ export async function startEmulator(options: EmulatorOptions = {}) {
     tokenCache: new Map(),
   }
   const entraState: EntraState = { outage: false, ownKeys: new Set() }
+  const federation = new Federation({
+    ca: [pki.trustBundlePem, ...(options.federationCa ? [options.federationCa] : [])],
+    allowInsecure: options.allowInsecureFederationIssuers ?? false,
+    now,
+  })
+  /** An app by name or client id, in the named tenant or the only tenant that has it. */
+  const appRef = (app: string, tenant?: string): App => {
+    const tenants = tenant === undefined ? world.tenants : [world.tenant(tenant)]
+    const found = tenants.flatMap((t) => world.findApp(t, app) ?? [])
+    if (found.length === 0)
+      throw new Error(`world: app ${JSON.stringify(app)} not found${tenant ? ` in ${tenant}` : ''}`)
+    if (found.length > 1)
+      throw new Error(
+        `world: app ${JSON.stringify(app)} is in several tenants (${found.map((a) => a.tenant.name).join(', ')}): name one`,
+      )
+    return found[0]!
+  }
   const services: Record<ServiceName, Service> = {
     imds: createImdsService({ world, pki, keys, now, state: imdsState }),
-    entra: createEntraService({ world, keys, now, state: entraState }),
+    entra: createEntraService({ world, keys, now, state: entraState, federation }),
     arm: createArmService({
       world,
       keys,
@@ -148,6 +173,22 @@ export async function startEmulator(options: EmulatorOptions = {}) {
       },
       setOutage(on: boolean): void {
         entraState.outage = on
+      },
+      /**
+       * Adds a federated identity credential to an app (by name or client id; `tenant` by name, id
+       * or domain, needed only when several tenants have such an app). Entra's rules apply: unique
+       * name, unique issuer+subject, at most 20. Default audience `api://AzureADTokenExchange`.
+       */
+      addFederatedCredential(app: string, fic: FederatedCredentialInput, tenant?: string): void {
+        federation.add(appRef(app, tenant), fic)
+      },
+      /** Removes every federated credential of the app, those declared in the world included. */
+      removeFederatedCredentials(app: string, tenant?: string): void {
+        federation.remove(appRef(app, tenant))
+      },
+      /** The app's federated credentials as the emulated Entra currently sees them. */
+      federatedCredentials(app: string, tenant?: string): readonly FederatedCredential[] {
+        return federation.credentials(appRef(app, tenant))
       },
       /** Discovery/JWKS URL for a tenant's cloud, on this emulator */
       jwksUri: (tenant?: string) => {

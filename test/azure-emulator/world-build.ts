@@ -2,6 +2,7 @@ import { CLOUDS } from './clouds.js'
 import { deriveMac, deriveUuid, ipv4Add, providerId, rgId, TYPES } from './ids.js'
 import { LazyScaleSet } from './scale-set.js'
 import type {
+  FederatedCredentialSpec,
   IdentitySpec,
   NetworkRef,
   ResourceGroupSpec,
@@ -12,6 +13,7 @@ import type {
 } from './world-spec.js'
 import type {
   App,
+  FederatedCredential,
   Nic,
   Nsg,
   ResourceGroup,
@@ -31,6 +33,10 @@ const DEFAULT_VNET_PREFIX = '10.0.0.0/16'
 const DEFAULT_SUBNET_PREFIX = '10.0.0.0/20'
 /** Azure reserves the first four addresses of every subnet. */
 const FIRST_HOST_OFFSET = 4
+/** The audience Entra suggests for workload identity federation. */
+export const DEFAULT_FIC_AUDIENCE = 'api://AzureADTokenExchange'
+/** Entra allows at most 20 federated identity credentials per app. */
+export const MAX_FICS_PER_APP = 20
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? U[] : T[K] }
 
@@ -70,6 +76,10 @@ function buildTenantShell(seed: string, t: TenantSpec): Tenant {
       clientId: a.clientId ?? deriveUuid(seed, 'app-client-id', t.name, a.name),
       objectId: a.objectId ?? deriveUuid(seed, 'app-object-id', t.name, a.name),
       secret: a.secret ?? `secret-${a.name}`,
+      federatedCredentials: (a.federatedCredentials ?? []).reduce<FederatedCredential[]>(
+        (list, f) => [...list, federatedCredential(f, list, `${t.name}/${a.name}`)],
+        [],
+      ),
     })
   }
   for (const s of t.subscriptions ?? []) {
@@ -96,6 +106,34 @@ function buildTenantShell(seed: string, t: TenantSpec): Tenant {
     tenant.subscriptions.push(sub)
   }
   return tenant
+}
+
+/**
+ * Resolves one federated identity credential against those the app already has, with Entra's rules:
+ * names are unique, an issuer and subject pair is unique, at most 20 per app, at least one audience.
+ */
+export function federatedCredential(
+  spec: Omit<FederatedCredentialSpec, 'name'> & { name?: string },
+  existing: readonly FederatedCredential[],
+  appLabel: string,
+): FederatedCredential {
+  const fail = (why: string): never => {
+    throw new Error(`world: app ${appLabel}: federated credential ${why}`)
+  }
+  const taken = (n: string) => existing.some((f) => f.name.toLowerCase() === n.toLowerCase())
+  let n = existing.length + 1
+  while (spec.name === undefined && taken(`fic-${n}`)) n++
+  const name = spec.name ?? `fic-${n}`
+  if (existing.length >= MAX_FICS_PER_APP) fail(`limit of ${MAX_FICS_PER_APP} reached`)
+  if (taken(name)) fail(`name ${JSON.stringify(name)} is taken`)
+  if (!URL.canParse(spec.issuer)) fail(`issuer ${JSON.stringify(spec.issuer)} is not a URL`)
+  if (spec.subject === '') fail(`${JSON.stringify(name)} needs a subject`)
+  if (existing.some((f) => f.issuer === spec.issuer && f.subject === spec.subject))
+    fail(`issuer and subject already used (${spec.issuer}, ${spec.subject})`)
+  const audiences = spec.audiences ?? [DEFAULT_FIC_AUDIENCE]
+  if (audiences.length === 0 || audiences.some((a) => a === ''))
+    fail(`${JSON.stringify(name)} needs an audience`)
+  return { name, issuer: spec.issuer, subject: spec.subject, audiences: [...audiences] }
 }
 
 function forEachRg(

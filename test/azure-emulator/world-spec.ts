@@ -27,6 +27,23 @@ export interface AppSpec {
   /** Object id of the app's service principal (the `oid` of its tokens). */
   objectId?: string
   secret?: string
+  /**
+   * Workload identity federation: tokens from these external issuers may stand in for a secret
+   * (`client_assertion`). Issuers known only at run time: `emu.entra.addFederatedCredential`.
+   */
+  federatedCredentials?: FederatedCredentialSpec[]
+}
+
+/** A federated identity credential of an app registration (Graph `federatedIdentityCredential`). */
+export interface FederatedCredentialSpec {
+  /** Unique within the app. */
+  name: string
+  /** Compared with the assertion's `iss` exactly (case and trailing slash included). */
+  issuer: string
+  /** Compared with the assertion's `sub` exactly. */
+  subject: string
+  /** Default `['api://AzureADTokenExchange']`. */
+  audiences?: string[]
 }
 
 export interface SubscriptionSpec {

@@ -17,6 +17,15 @@ export interface App {
   clientId: string
   objectId: string
   secret: string
+  /** Declared in the world; `emu.entra.addFederatedCredential` adds more in emulator state. */
+  federatedCredentials: readonly FederatedCredential[]
+}
+
+export interface FederatedCredential {
+  name: string
+  issuer: string
+  subject: string
+  audiences: readonly string[]
 }
 
 export interface Subscription {

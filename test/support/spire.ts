@@ -7,7 +7,9 @@ import { REPO_ROOT } from './paths.js'
 
 export const SPIRE_VERSION = process.env.SPIRE_VERSION ?? '1.15.3'
 
-export type SpireBinaries = { bin: string; server: string; agent: string } | { skip: string }
+export type SpireBinaries =
+  | { bin: string; server: string; agent: string; oidcDiscoveryProvider: string }
+  | { skip: string }
 
 /**
  * Real SPIRE binaries from scripts/install-spire.sh (built once from the Go module proxy into a cache
@@ -22,7 +24,12 @@ export function ensureSpire(version = SPIRE_VERSION): SpireBinaries {
   if (res.status === 3) return { skip: `no Go toolchain to build SPIRE v${version}` }
   if (res.status !== 0) throw new Error(`install-spire.sh failed (status ${res.status})`)
   const bin = res.stdout.trim().split('\n').pop() ?? ''
-  return { bin, server: join(bin, 'spire-server'), agent: join(bin, 'spire-agent') }
+  return {
+    bin,
+    server: join(bin, 'spire-server'),
+    agent: join(bin, 'spire-agent'),
+    oidcDiscoveryProvider: join(bin, 'oidc-discovery-provider'),
+  }
 }
 
 export async function freePort(): Promise<number> {
@@ -179,11 +186,15 @@ export const serverSocket = (dir: string, name = 'server'): string => `${dir}/${
 export function spireServerConf(o: {
   dir: string
   port: number
-  nodeAttestor: NodeAttestorConf
+  /** One attestor, or several (each with its own name), as one server serving them all. */
+  nodeAttestor: NodeAttestorConf | NodeAttestorConf[]
   name?: string
   trustDomain?: string
+  /** More lines for the `server` block, e.g. `jwt_issuer = "…"`. */
+  serverExtra?: string
 }): string {
   const home = `${o.dir}/${o.name ?? 'server'}`
+  const attestors = Array.isArray(o.nodeAttestor) ? o.nodeAttestor : [o.nodeAttestor]
   return `server {
   bind_address = "127.0.0.1"
   bind_port = "${o.port}"
@@ -191,7 +202,7 @@ export function spireServerConf(o: {
   trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
   data_dir = "${home}/data"
   log_level = "DEBUG"
-  log_format = "json"
+  log_format = "json"${o.serverExtra === undefined ? '' : `\n${indentBlock(o.serverExtra, 2)}`}
 }
 
 plugins {
@@ -204,7 +215,7 @@ plugins {
   KeyManager "memory" {
     plugin_data {}
   }
-${nodeAttestorBlock(o.nodeAttestor)}
+${attestors.map(nodeAttestorBlock).join('\n')}
 }
 `
 }
