@@ -194,16 +194,29 @@ async function spireServerCli(bin: string, dir: string, args: string[]): Promise
 }
 
 export interface DemoOptions {
-  keep?: boolean
   /** Where SPIRE's binaries are (skips install-spire.sh), e.g. from a test that already has them. */
   spireBin?: string
+}
+
+/** What a running demo is made of, for `--keep` and for tests that go on from where it stops. */
+export interface DemoEnvironment {
+  emu: Emulator
+  spireBin: string
+  dir: string
+  issuer: string
+  /** Workload API sockets by attestor. */
+  sockets: ReadonlyMap<'azure_msi' | 'azure_imds', string>
+  /** The federated workload's Entra app and tenant, and the subscription it reads. */
+  federation: { tenantId: string; clientId: string; subscriptionId: string; subject: string }
+  /** How to talk to it (the lines --keep prints). */
+  howTo: string[]
 }
 
 /** Runs the demo; `cleanup` undoes everything it started (run it in a finally). */
 export async function runDemo(
   cleanup: Cleanup,
   options: DemoOptions = {},
-): Promise<DemoResult | null> {
+): Promise<{ result: DemoResult; env: DemoEnvironment } | null> {
   const started = Date.now()
   for (const main of [MSI_SERVER_MAIN, MSI_AGENT_MAIN, IMDS_SERVER_MAIN, IMDS_AGENT_MAIN]) {
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`)
@@ -357,7 +370,7 @@ server_api {
 
   // --- two agents, each on its own emulated VM
   const agents: DemoAgent[] = []
-  const sockets = new Map<string, string>()
+  const sockets = new Map<'azure_msi' | 'azure_imds', string>()
   for (const p of plan) {
     const name = p.attestor === 'azure_msi' ? 'agent-msi' : 'agent-imds'
     const conf = spireAgentConf({
@@ -455,8 +468,19 @@ server_api {
     },
     seconds: Math.round((Date.now() - started) / 1000),
   }
-  if (options.keep) {
-    keepInfo.push(
+  const env: DemoEnvironment = {
+    emu,
+    spireBin,
+    dir,
+    issuer,
+    sockets,
+    federation: {
+      tenantId: contoso.tenantId,
+      clientId: app.clientId,
+      subscriptionId: contoso.subscriptions[0]!.subscriptionId,
+      subject,
+    },
+    howTo: [
       `spire-server  ${join(spireBin, 'spire-server')} entry show -socketPath ${serverSocket(dir)}`,
       `agent (msi)   ${join(spireBin, 'spire-agent')} api fetch x509 -socketPath ${sockets.get('azure_msi')}`,
       `agent (imds)  ${join(spireBin, 'spire-agent')} api fetch x509 -socketPath ${sockets.get('azure_imds')}`,
@@ -464,12 +488,10 @@ server_api {
       `federation    node ${federationArgs.join(' ')}`,
       `OIDC          curl --cacert ${emu.endpoints.caFile} ${issuer}/.well-known/openid-configuration`,
       `files         ${dir} (configs, logs, sockets)`,
-    )
+    ],
   }
-  return demo
+  return { result: demo, env }
 }
-
-const keepInfo: string[] = []
 
 export function formatSummary(d: DemoResult): string {
   const lines = [
@@ -528,15 +550,16 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    const result = await runDemo(cleanup, { keep: values.keep })
-    if (result === null) {
+    const ran = await runDemo(cleanup)
+    if (ran === null) {
       process.exitCode = 1
       return
     }
+    const { result, env } = ran
     process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatSummary(result))
     if (values.keep) {
       process.stderr.write(
-        `\nEverything keeps running. Talk to it with:\n  ${keepInfo.join('\n  ')}\nCtrl-C stops it all.\n`,
+        `\nEverything keeps running. Talk to it with:\n  ${env.howTo.join('\n  ')}\nCtrl-C stops it all.\n`,
       )
       await new Promise<void>(() => {
         // until a signal: onSignal cleans up and exits
