@@ -25,30 +25,19 @@ import {
   type Emulator,
   type WorldSpec,
 } from '../../test/azure-emulator/index.js'
-import {
-  MSI_AGENT_MAIN,
-  MSI_SERVER_MAIN,
-  serverHclFor,
-} from '../../test/support/azure-msi-plugins.js'
-import {
-  IMDS_AGENT_MAIN,
-  IMDS_SERVER_MAIN,
-  agentHcl,
-  serverHcl,
-  tenantHcl,
-} from '../../test/support/azure-imds-plugins.js'
+import { exampleEnv, writeExampleFiles } from '../../test/azure-emulator/env.js'
+import { MSI_AGENT_MAIN, MSI_SERVER_MAIN } from '../../test/support/azure-msi-plugins.js'
+import { IMDS_AGENT_MAIN, IMDS_SERVER_MAIN } from '../../test/support/azure-imds-plugins.js'
 import { REPO_ROOT } from '../../test/support/paths.js'
 import {
   E2E_TRUST_DOMAIN as TRUST_DOMAIN,
   exec,
   freePort,
   serverSocket,
-  spireAgentConf,
-  spireServerConf,
   SPIRE_VERSION,
   startSpireAgent,
   startSpireServer,
-  writeFile,
+  type ConfigFile,
   type SpireProcess,
 } from '../../test/support/spire.js'
 import { ENTRA_FEDERATION_AUDIENCE, type AzureAccessResult } from '../federation/workload.js'
@@ -240,61 +229,30 @@ export async function runDemo(
   const dir = mkdtempSync(join(tmpdir(), 'spire-azure-demo-'))
   cleanup.add(() => rmSync(dir, { recursive: true, force: true }))
   const [port, oidcPort] = [await freePort(), await freePort()]
-  const issuer = `https://127.0.0.1:${oidcPort}`
   const contoso = emu.world.tenant('contoso')
+  // The demo runs the example configs themselves (examples/README.md), with -expandEnv
+  const env = exampleEnv(emu, { runDir: dir, serverPort: port, oidcPort })
+  writeExampleFiles(emu, env)
+  const issuer = env['SPIFFE_JWT_ISSUER']!
+  const example = (path: string): ConfigFile => ({ file: join(REPO_ROOT, 'examples', path), env })
 
   // --- spire-server with both attestors, JWT-SVIDs as Entra needs them
-  const msiServer = {
-    name: 'azure_msi',
-    pluginCmd: MSI_SERVER_MAIN,
-    pluginData: serverHclFor(emu, [{ tenant: 'contoso' }], 'allowed_vm_tags = ["environment"]'),
-  }
-  const imdsServer = {
-    name: 'azure_imds',
-    pluginCmd: IMDS_SERVER_MAIN,
-    pluginData: serverHcl(emu, tenantHcl(emu, 'contoso', 'allowed_vm_tags = ["environment"]')),
-  }
-  const serverConf = spireServerConf({
+  const server = await startSpireServer(
+    join(spireBin, 'spire-server'),
     dir,
-    port,
-    nodeAttestor: [msiServer, imdsServer],
-    // Entra takes RS256 assertions whose `iss` is the discovery document's issuer
-    serverExtra: `jwt_issuer = "${issuer}"\njwt_key_type = "rsa-2048"`,
-  })
-  const server = await startSpireServer(join(spireBin, 'spire-server'), dir, serverConf)
+    example('both/emulator-server.conf'),
+  )
   cleanup.add(() => server.stop('SIGTERM', 10_000).then(() => undefined))
   log(
-    `spire-server running (trust domain ${TRUST_DOMAIN}, NodeAttestors azure_msi and azure_imds, jwt_issuer ${issuer})`,
+    `spire-server running examples/both/emulator-server.conf (trust domain ${TRUST_DOMAIN}, NodeAttestors azure_msi and azure_imds, jwt_issuer ${issuer})`,
   )
 
   // --- SPIRE's real oidc-discovery-provider publishing the server's JWT keys over HTTPS
-  const oidcDir = join(dir, 'oidc')
-  const certFile = writeFile(join(oidcDir, 'tls.crt'), emu.pki.tls.chainPem)
-  const keyFile = writeFile(join(oidcDir, 'tls.key'), emu.pki.tls.keyPem)
-  const oidcConf = writeFile(
-    join(oidcDir, 'oidc.conf'),
-    `log_level = "INFO"
-log_format = "json"
-domains = ["127.0.0.1"]
-jwt_issuer = "${issuer}"
-set_key_use = true
-serving_cert_file {
-  cert_file_path = "${certFile}"
-  key_file_path = "${keyFile}"
-  addr = "127.0.0.1:${oidcPort}"
-}
-server_api {
-  address = "unix://${serverSocket(dir)}"
-}
-`,
-  )
+  const oidcConf = example('federation/emulator-oidc-discovery-provider.conf')
   const oidc: ChildProcess = spawn(
     join(spireBin, 'oidc-discovery-provider'),
-    ['-config', oidcConf],
-    {
-      cwd: oidcDir,
-      stdio: 'ignore',
-    },
+    ['-expandEnv', '-config', oidcConf.file],
+    { cwd: dir, stdio: 'ignore', env: { ...process.env, ...env } },
   )
   cleanup.add(async () => {
     if (oidc.exitCode === null && oidc.signalCode === null) {
@@ -328,8 +286,7 @@ server_api {
         selector: 'azure_msi:vm-name:frontend:blog',
       },
       workload: `spiffe://${TRUST_DOMAIN}/workload/blog-web`,
-      pluginCmd: MSI_AGENT_MAIN,
-      pluginData: `imds_endpoint = "${emu.endpoints.imdsFor('frontend/blog')}"`,
+      config: 'azure-msi/emulator-agent.conf',
     },
     {
       attestor: 'azure_imds' as const,
@@ -339,8 +296,7 @@ server_api {
         selector: 'azure_imds:vm-tag:environment:batch',
       },
       workload: `spiffe://${TRUST_DOMAIN}/workload/batch-job`,
-      pluginCmd: IMDS_AGENT_MAIN,
-      pluginData: agentHcl(emu, 'frontend/worker'),
+      config: 'azure-imds/emulator-agent.conf',
     },
   ]
   for (const p of plan) {
@@ -373,13 +329,12 @@ server_api {
   const sockets = new Map<'azure_msi' | 'azure_imds', string>()
   for (const p of plan) {
     const name = p.attestor === 'azure_msi' ? 'agent-msi' : 'agent-imds'
-    const conf = spireAgentConf({
+    const agent: SpireProcess = startSpireAgent(
+      join(spireBin, 'spire-agent'),
       dir,
       name,
-      port,
-      nodeAttestor: { name: p.attestor, pluginCmd: p.pluginCmd, pluginData: p.pluginData },
-    })
-    const agent: SpireProcess = startSpireAgent(join(spireBin, 'spire-agent'), dir, name, conf)
+      example(p.config),
+    )
     cleanup.add(() => agent.stop('SIGTERM', 10_000).then(() => undefined))
     const ok = await agent.waitForLine(
       (l) => l.msg === 'Node attestation was successful',
@@ -394,7 +349,9 @@ server_api {
     ]
       .map((m) => m[1]!)
       .filter((s, i, all) => s.startsWith(`${p.attestor}:`) && all.indexOf(s) === i)
-    log(`${p.attestor} agent on ${p.vm} attested as ${agentId} (${selectors.length} selectors)`)
+    log(
+      `${p.attestor} agent on ${p.vm} (examples/${p.config}) attested as ${agentId} (${selectors.length} selectors)`,
+    )
     const socket = `${dir}/${name}/agent.sock`
     sockets.set(p.attestor, socket)
     const client = new WorkloadApiClient(socket)
@@ -468,7 +425,7 @@ server_api {
     },
     seconds: Math.round((Date.now() - started) / 1000),
   }
-  const env: DemoEnvironment = {
+  const environment: DemoEnvironment = {
     emu,
     spireBin,
     dir,
@@ -490,7 +447,7 @@ server_api {
       `files         ${dir} (configs, logs, sockets)`,
     ],
   }
-  return { result: demo, env }
+  return { result: demo, env: environment }
 }
 
 export function formatSummary(d: DemoResult): string {

@@ -131,11 +131,8 @@ export function buildFromRaw(
     [defaultCloud, ...tenants.map((t) => t.cloud)],
     report,
   )
-  if (overrides.aiaIssuers !== undefined) {
-    report.warn(
-      `endpoints.aia_issuers is set: certificate issuers are fetched from ${overrides.aiaIssuers} (emulators only)`,
-    )
-  }
+  // endpoints.aia_issuers (like every endpoints override) is a deliberate setting for emulators and
+  // Azure Stack: no note, since SPIRE's `validate` fails a config on any note
 
   if (!report.ok || agentPath === undefined) return undefined
   return {

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
 import { REPO_ROOT } from '../support/paths.js'
 
@@ -71,4 +73,56 @@ describe('npm run --silent emulator', () => {
       assert.equal(stdout.trim().split('\n').length, 1)
     })
   }
+
+  test('--write-env writes the variables the emulator example configs expand', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emulator-env-'))
+    try {
+      const envFile = join(dir, 'emulator.env')
+      const npm = spawn(
+        'npm',
+        [
+          'run',
+          '--silent',
+          'emulator',
+          '--',
+          '--write-env',
+          envFile,
+          '--run-dir',
+          join(dir, 'run'),
+        ],
+        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      const exited = once(npm, 'exit')
+      let stdout = ''
+      npm.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
+      while (!stdout.includes('\n')) {
+        await Promise.race([once(npm.stdout, 'data'), exited])
+        assert.equal(npm.exitCode, null, 'the emulator exited early')
+      }
+      const info = JSON.parse(stdout) as EmulatorInfo
+      // the file is POSIX shell: source it and read the variables back
+      const read = spawnSync('bash', ['-c', `set -a; . ${JSON.stringify(envFile)}; set +a; env`], {
+        encoding: 'utf8',
+      })
+      const vars = Object.fromEntries(
+        read.stdout
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      )
+      assert.equal(vars['AZURE_EMULATOR_ENTRA'], info.entra)
+      assert.equal(vars['AZURE_EMULATOR_ARM'], info.arm)
+      assert.equal(vars['AZURE_EMULATOR_CA_FILE'], info.caFile)
+      assert.equal(vars['AZURE_TENANT_ID'], info.tenants[0]!.tenantId)
+      assert.equal(vars['SPIRE_AZURE_RUN'], join(dir, 'run'))
+      assert.match(vars['AZURE_EMULATOR_IMDS_AZURE_MSI'] ?? '', /^http:\/\/127\.0\.0\.1:\d+\/_vm\//)
+      assert.ok(
+        existsSync(vars['OIDC_CERT_FILE']!),
+        'the discovery provider’s certificate is written',
+      )
+      npm.kill('SIGTERM')
+      await exited
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Standalone emulator: `npm run emulator -- [--world file.json] [--box] [--now ISO] [--throttling]
-// [--default-vm rg/name] [--port-imds N --port-entra N --port-arm N --port-issuers N]`.
+// [--default-vm rg/name] [--port-imds N --port-entra N --port-arm N --port-issuers N]
+// [--write-env FILE [--run-dir DIR]]`. --write-env writes the variables the emulator example
+// configs expand (examples/README.md).
 // Prints exactly one JSON document (one line: endpoints, CA file, tenants, VMs) on stdout and nothing
 // else, so `npm run --silent emulator > info.json` is valid JSON; diagnostics go to stderr. Runs until
 // SIGINT/SIGTERM (npm forwards both to it: the npm script `exec`s node), or until its parent dies,
 // then closes its listeners and removes its CA folder.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { AZURE_HOST_NAMES } from './clouds.js'
+import { exampleEnv, formatEnvFile, writeExampleFiles } from './env.js'
 import { startEmulator } from './index.js'
 import type { EmulatorOptions } from './index.js'
 import type { WorldSpec } from './world-spec.js'
@@ -27,6 +30,9 @@ async function main(): Promise<void> {
       'port-entra': { type: 'string' },
       'port-arm': { type: 'string' },
       'port-issuers': { type: 'string' },
+      // not `--env-file`: Node 20 takes that flag from anywhere on its command line
+      'write-env': { type: 'string' },
+      'run-dir': { type: 'string' },
     },
   })
   const options: EmulatorOptions = {
@@ -71,6 +77,15 @@ async function main(): Promise<void> {
         (i) => s.instance(i).key,
       ),
     })),
+  }
+  if (values['write-env'] !== undefined) {
+    // the variables examples/*/emulator-*.conf expand (spire-server/agent run -expandEnv)
+    const env = exampleEnv(
+      emu,
+      values['run-dir'] === undefined ? {} : { runDir: values['run-dir'] },
+    )
+    writeExampleFiles(emu, env)
+    writeFileSync(values['write-env'], formatEnvFile(env), { mode: 0o600 })
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`)
   let stopping = false

@@ -8,8 +8,7 @@ import { REPO_ROOT } from './paths.js'
 export const SPIRE_VERSION = process.env.SPIRE_VERSION ?? '1.15.3'
 
 export type SpireBinaries =
-  | { bin: string; server: string; agent: string; oidcDiscoveryProvider: string }
-  | { skip: string }
+  { bin: string; server: string; agent: string; oidcDiscoveryProvider: string } | { skip: string }
 
 /**
  * Real SPIRE binaries from scripts/install-spire.sh (built once from the Go module proxy into a cache
@@ -58,8 +57,12 @@ export class SpireProcess {
   readonly child: ChildProcess
   readonly exited: Promise<number | null>
 
-  constructor(command: string, args: string[], cwd: string) {
-    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  constructor(command: string, args: string[], cwd: string, env?: Record<string, string>) {
+    this.child = spawn(command, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+    })
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
         this.raw.push(line)
@@ -255,23 +258,35 @@ ${nodeAttestorBlock(o.nodeAttestor)}
 `
 }
 
+/** A config given as a file to run with `-expandEnv` (its `${VAR}`s from `env`), e.g. an example. */
+export interface ConfigFile {
+  file: string
+  env: Record<string, string>
+}
+
 /**
- * Starts `spire-server run` with the config (written to `<dir>/<name>.conf`; name `server` by
- * default, as in spireServerConf), waits for its APIs, and writes the trust bundle agents need to
- * `bundlePath` (default `<dir>/bundle.pem`).
+ * Starts `spire-server run` with the config (text written to `<dir>/<name>.conf`, name `server` by
+ * default as in spireServerConf; or a ConfigFile run with -expandEnv), waits for its APIs, and writes
+ * the trust bundle agents need to `bundlePath` (default `<dir>/bundle.pem`).
  */
 export async function startSpireServer(
   serverBin: string,
   dir: string,
-  conf: string,
-  options: { name?: string; bundlePath?: string } = {},
+  conf: string | ConfigFile,
+  options: { name?: string; bundlePath?: string; socketPath?: string } = {},
 ): Promise<SpireProcess> {
   const name = options.name ?? 'server'
-  const file = writeFile(join(dir, `${name}.conf`), conf)
-  const server = new SpireProcess(serverBin, ['run', '-config', file], dir)
+  const server =
+    typeof conf === 'string'
+      ? new SpireProcess(
+          serverBin,
+          ['run', '-config', writeFile(join(dir, `${name}.conf`), conf)],
+          dir,
+        )
+      : new SpireProcess(serverBin, ['run', '-expandEnv', '-config', conf.file], dir, conf.env)
   await server.waitForLine((l) => /Starting Server APIs/i.test(l.msg), 60_000, `${name} to start`)
   for (let i = 0; ; i++) {
-    const socket = serverSocket(dir, name)
+    const socket = options.socketPath ?? serverSocket(dir, name)
     const res = await exec(serverBin, ['bundle', 'show', '-socketPath', socket], dir)
     if (res.status === 0) {
       writeFile(options.bundlePath ?? join(dir, 'bundle.pem'), res.stdout)
@@ -282,16 +297,18 @@ export async function startSpireServer(
   }
 }
 
-/** Starts `spire-agent run` with the given config, written to `<dir>/<name>.conf`. */
+/** Starts `spire-agent run` with the given config (text written to `<dir>/<name>.conf`, or a ConfigFile). */
 export function startSpireAgent(
   agentBin: string,
   dir: string,
   name: string,
-  conf: string,
+  conf: string | ConfigFile,
 ): SpireProcess {
-  return new SpireProcess(
-    agentBin,
-    ['run', '-config', writeFile(join(dir, `${name}.conf`), conf)],
-    dir,
-  )
+  return typeof conf === 'string'
+    ? new SpireProcess(
+        agentBin,
+        ['run', '-config', writeFile(join(dir, `${name}.conf`), conf)],
+        dir,
+      )
+    : new SpireProcess(agentBin, ['run', '-expandEnv', '-config', conf.file], dir, conf.env)
 }
