@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// HCL parser candidates for shared/hcl (docs/hcl-config.md): the median cost of loading each one
+// HCL parser candidates for shared/go/hcl (docs/hcl-config.md): the median cost of loading each one
 // (`import()` in a fresh process) and how many cases of the HCL fixture corpus each gets right.
 //
 // Usage: npm run build && node bench/hcl-load.mjs [--runs 21] [--candidates DIR]
@@ -26,10 +26,11 @@ const FIXTURES = join(ROOT, 'test', 'fixtures', 'hcl')
 /** Each candidate: where its module is, and a parse function giving plain trees or throwing. */
 async function loadCandidates() {
   const out = []
-  const own = join(ROOT, 'dist', 'shared', 'hcl', 'index.js')
-  if (!existsSync(own)) throw new Error('dist/shared/hcl/index.js is missing: run `npm run build`')
+  const own = join(ROOT, 'dist', 'shared', 'go', 'hcl', 'index.js')
+  if (!existsSync(own))
+    throw new Error('dist/shared/go/hcl/index.js is missing: run `npm run build`')
   const { parseHcl } = await import(pathToFileURL(own).href)
-  out.push({ name: 'own parser (shared/hcl)', file: own, parse: (text) => parseHcl(text) })
+  out.push({ name: 'own parser (shared/go/hcl)', file: own, parse: (text) => parseHcl(text) })
 
   const requireFrom = createRequire(join(args.candidates, 'package.json'))
   const resolve = (name) => {

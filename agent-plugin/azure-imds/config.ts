@@ -3,7 +3,7 @@ import {
   ATTESTED_REQUEST_TIMEOUT_MS,
   ATTESTED_RETRY_BUDGET_MS,
 } from '../../shared/azure/imds-document.js'
-import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import { h, parseAndDecode, type Infer } from '../../shared/go/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
 
 export const PLUGIN_NAME = 'azure_imds'

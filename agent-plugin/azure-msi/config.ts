@@ -5,7 +5,7 @@ import {
   type MsiIdentitySelector,
 } from '../../shared/azure/imds.js'
 import { isGuid, parseArmIdOf } from '../../shared/azure/resource-id.js'
-import { h, parseAndDecode, type Infer } from '../../shared/hcl/index.js'
+import { h, parseAndDecode, type Infer } from '../../shared/go/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
 
 export const PLUGIN_NAME = 'azure_msi'

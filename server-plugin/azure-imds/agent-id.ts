@@ -4,7 +4,7 @@ import {
   buildAgentPath,
   GoStruct,
   type GoValue,
-} from '../../shared/templates/index.js'
+} from '../../shared/go/template/index.js'
 import type { ImdsServerConfig } from './config.js'
 import { PLUGIN_NAME } from './config.js'
 

@@ -6,7 +6,7 @@ import {
   GoStruct,
   GoTypedInt,
   type GoValue,
-} from '../../shared/templates/index.js'
+} from '../../shared/go/template/index.js'
 import type { MsiServerConfig } from './config.js'
 import { PLUGIN_NAME } from './config.js'
 import { computeHint } from './resolve.js'

@@ -1,5 +1,5 @@
 import { CLOUD_NAMES, findCloud, type AzureCloud } from '../../shared/azure/clouds.js'
-import { parseGoDuration } from '../../shared/azure/duration.js'
+import { parseGoDuration } from '../../shared/go/duration.js'
 import { isLoopbackHost } from '../../shared/azure/http.js'
 import type { Report } from '../../shared/plugin/index.js'
 import type { Endpoints } from './config.js'

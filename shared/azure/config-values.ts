@@ -1,5 +1,5 @@
 import { IMDS_ENDPOINT } from './clouds.js'
-import { parseGoDuration } from './duration.js'
+import { parseGoDuration } from '../go/duration.js'
 
 /** Where config builders report problems (the plugin runtime's Report fits). */
 export interface ConfigProblems {

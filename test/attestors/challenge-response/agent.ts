@@ -1,4 +1,4 @@
-import { h, parseAndDecode } from '../../../shared/hcl/index.js'
+import { h, parseAndDecode } from '../../../shared/go/hcl/index.js'
 import type {
   AgentAttestor,
   AgentPluginDefinition,

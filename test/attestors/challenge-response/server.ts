@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { h, parseAndDecode } from '../../../shared/hcl/index.js'
+import { h, parseAndDecode } from '../../../shared/go/hcl/index.js'
 import {
   assertNotAttested,
   PluginError,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { raceAbort, TtlCache } from '../../../shared/azure/cache.js'
-import { parseGoDuration } from '../../../shared/azure/duration.js'
+import { parseGoDuration } from '../../../shared/go/duration.js'
 import { sleep, withRetry, type RetryOptions } from '../../../shared/azure/retry.js'
 
 /** A hand-moved clock whose sleep advances time instead of waiting. */

@@ -9,9 +9,9 @@ import {
   decodeConfig,
   parseAndDecode,
   parseHcl,
-} from '../../../shared/hcl/index.js'
-import type { Problems } from '../../../shared/hcl/index.js'
-import { HCL_FIXTURES_DIR } from '../../support/paths.js'
+} from '../../../../shared/go/hcl/index.js'
+import type { Problems } from '../../../../shared/go/hcl/index.js'
+import { HCL_FIXTURES_DIR } from '../../../support/paths.js'
 import { goShape, schemaFor } from './spire-schemas.js'
 
 interface FixtureCase {

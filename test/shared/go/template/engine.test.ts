@@ -12,7 +12,7 @@ import {
   TemplateError,
   goStruct,
   parseTemplate,
-} from '../../../shared/templates/index.js'
+} from '../../../../shared/go/template/index.js'
 import { render } from './helpers.js'
 
 const SAMPLE = {

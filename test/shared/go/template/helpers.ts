@@ -8,7 +8,7 @@ import {
   type Template,
   goStruct,
   parseTemplate,
-} from '../../../shared/templates/index.js'
+} from '../../../../shared/go/template/index.js'
 
 /** upstream azure.agentPathTemplateData: embedded jwt.Claims + MSITokenClaims, flattened. */
 export function msiTemplateData(tenantId: string, principalId: string): GoStruct {

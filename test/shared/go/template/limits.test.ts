@@ -10,7 +10,7 @@ import {
   buildAgentPath,
   parseAgentPathTemplate,
   parseTemplate,
-} from '../../../shared/templates/index.js'
+} from '../../../../shared/go/template/index.js'
 import { compile } from './helpers.js'
 
 // "Fast" is counted, not timed: every bound below is a count (steps, bytes, depth) that the engine

@@ -6,8 +6,12 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { SpiffeIdError, buildAgentId, validateSpiffePath } from '../../../shared/templates/index.js'
-import { REPO_ROOT } from '../../support/paths.js'
+import {
+  SpiffeIdError,
+  buildAgentId,
+  validateSpiffePath,
+} from '../../../../shared/go/template/index.js'
+import { REPO_ROOT } from '../../../support/paths.js'
 import { imdsTemplateData, msiTemplateData, render } from './helpers.js'
 
 type Result = { out: string } | { err: string } | { outBytes: number }
@@ -51,7 +55,7 @@ function isParityCase(x: unknown): x is ParityCase {
 
 function load(): { sample: unknown; cases: ParityCase[] } {
   const doc: unknown = JSON.parse(
-    readFileSync(join(REPO_ROOT, 'test/shared/templates/go-parity.json'), 'utf8'),
+    readFileSync(join(REPO_ROOT, 'test/shared/go/template/go-parity.json'), 'utf8'),
   )
   if (!isRecord(doc) || !Array.isArray(doc['cases'])) throw new Error('go-parity.json: bad shape')
   const cases = doc['cases'].filter(isParityCase)

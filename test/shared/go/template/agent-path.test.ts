@@ -16,8 +16,8 @@ import {
   buildAgentPath,
   parseAgentPathTemplate,
   validateSpiffePath,
-} from '../../../shared/templates/index.js'
-import { HCL_FIXTURES_DIR } from '../../support/paths.js'
+} from '../../../../shared/go/template/index.js'
+import { HCL_FIXTURES_DIR } from '../../../support/paths.js'
 import { imdsTemplateData, msiTemplateData } from './helpers.js'
 
 const MSI_DEFAULT = '/{{ .PluginName }}/{{ .TenantID }}/{{ .PrincipalID }}'

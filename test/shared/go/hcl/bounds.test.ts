@@ -8,7 +8,7 @@ import {
   MAX_INPUT_BYTES,
   MAX_NESTING_DEPTH,
   parseHcl,
-} from '../../../shared/hcl/index.js'
+} from '../../../../shared/go/hcl/index.js'
 
 function rejects(text: string, reason: HclSyntaxError['reason'], pattern: RegExp): void {
   assert.throws(

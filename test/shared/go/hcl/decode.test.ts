@@ -2,14 +2,14 @@
 // hcl.Decode (v1.0.1-vault-7) into an equivalent struct.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { decodeConfig, h, parseAndDecode, parseHcl } from '../../../shared/hcl/index.js'
+import { decodeConfig, h, parseAndDecode, parseHcl } from '../../../../shared/go/hcl/index.js'
 import type {
   Fields,
   HclObject,
   InferFields,
   ObjectSchema,
   Problems,
-} from '../../../shared/hcl/index.js'
+} from '../../../../shared/go/hcl/index.js'
 import { IMDS_SERVER } from './spire-schemas.js'
 
 class Collect implements Problems {

@@ -1,7 +1,7 @@
 // Schemas mirroring SPIRE v1.15.3's config structs (plus HEAD's trust_bundle_path), and a helper
 // that shows a decoded value the way go_typed.json does: Go zero values for every missing field.
-import { h } from '../../../shared/hcl/index.js'
-import type { Schema } from '../../../shared/hcl/index.js'
+import { h } from '../../../../shared/go/hcl/index.js'
+import type { Schema } from '../../../../shared/go/hcl/index.js'
 
 /** azure_msi server: MSIAttestorConfig / TenantConfig. */
 export const MSI_SERVER = h.object({

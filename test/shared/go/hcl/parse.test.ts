@@ -2,7 +2,7 @@
 // against Go's hashicorp/hcl v1.0.1-vault-7 (hcl.Decode's parser plus Token.Value).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { HclSyntaxError, literalText, parseHcl } from '../../../shared/hcl/index.js'
+import { HclSyntaxError, literalText, parseHcl } from '../../../../shared/go/hcl/index.js'
 
 interface OkCase {
   name: string

@@ -2,7 +2,7 @@
 // Expected values and messages were checked against Go's hashicorp/hcl v1.0.1-vault-7.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { HclSyntaxError, parseHcl } from '../../../shared/hcl/index.js'
+import { HclSyntaxError, parseHcl } from '../../../../shared/go/hcl/index.js'
 
 describe('JSON mode: values', () => {
   const cases: readonly { name: string; text: string; want: unknown }[] = [
