@@ -5,7 +5,7 @@ import {
   type ImdsCallOptions,
 } from '../../shared/azure/imds-document.js'
 import { encodeImdsPayload, IMDS_INITIAL_PAYLOAD } from '../../shared/azure/imds-payload.js'
-import { PluginError, type AgentAttestor } from '../../shared/plugin/index.js'
+import { PluginError, type AgentAttestor, type FailureReason } from '../../shared/plugin/index.js'
 import type { ImdsAgentConfig } from './config.js'
 import type { Deps } from './deps.js'
 
@@ -28,7 +28,7 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
       if (!NONCE_RE.test(nonce)) {
         throw new PluginError(
           'Internal',
-          'invalid-challenge',
+          'invalid_challenge',
           'invalid challenge from server: expected a nonce of up to 32 characters [A-Za-z0-9_-]',
         )
       }
@@ -43,10 +43,10 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
         signal: io.signal,
       }
       const document = await fetchAttestedDocument({ ...call, nonce }).catch((err: unknown) => {
-        throw imdsFailure('document-fetch-failed', 'unable to fetch attested document', err, config)
+        throw imdsFailure('document_fetch_failed', 'unable to fetch attested document', err, config)
       })
       const instance = await fetchInstanceMetadata(call).catch((err: unknown) => {
-        throw imdsFailure('metadata-fetch-failed', 'unable to fetch compute metadata', err, config)
+        throw imdsFailure('metadata_fetch_failed', 'unable to fetch compute metadata', err, config)
       })
       deps.log.debug('Fetched attested document', {
         subscription_id: instance.subscriptionId,
@@ -67,7 +67,7 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
 }
 
 function imdsFailure(
-  reason: string,
+  reason: FailureReason,
   prefix: string,
   err: unknown,
   config: ImdsAgentConfig,

@@ -1,4 +1,4 @@
-import { buildDurationMs, buildImdsEndpoint } from '../../shared/azure/config-values.js'
+import { buildDurationMs, buildImdsEndpoint } from '../../shared/azure/tenant-access.js'
 import {
   ATTESTED_REQUEST_TIMEOUT_MS,
   ATTESTED_RETRY_BUDGET_MS,

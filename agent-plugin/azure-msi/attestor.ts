@@ -30,7 +30,7 @@ export function createAttestor(deps: Deps): AgentAttestor<MsiAgentConfig> {
         const message = err instanceof Error ? err.message : String(err)
         throw new PluginError(
           'Internal',
-          'token-fetch-failed',
+          'token_fetch_failed',
           `unable to fetch token: ${message}`,
           { cause: err },
         )

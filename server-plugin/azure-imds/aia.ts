@@ -26,7 +26,7 @@ export const AIA_USER_AGENT = 'spire-azure-attestor/0.1 (+https://github.com/spi
 
 export class AiaError extends Error {
   override readonly name = 'AiaError'
-  readonly reason: 'aia-not-allowed' | 'aia-fetch-failed'
+  readonly reason: 'aia_not_allowed' | 'aia_fetch_failed'
 
   constructor(reason: AiaError['reason'], message: string, options?: ErrorOptions) {
     super(message, options)
@@ -44,13 +44,13 @@ export function checkAiaUrl(text: string): URL {
     url = new URL(text)
   } catch {
     throw new AiaError(
-      'aia-not-allowed',
+      'aia_not_allowed',
       `CA Issuers URL ${JSON.stringify(text)} is not a valid URL`,
     )
   }
   const refuse = (why: string): never => {
     throw new AiaError(
-      'aia-not-allowed',
+      'aia_not_allowed',
       `CA Issuers URL ${JSON.stringify(text)} is not allowed: ${why}`,
     )
   }
@@ -112,14 +112,14 @@ export function createAiaFetcher(options: AiaFetcherOptions): IssuerFetcher {
       })
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
-      throw new AiaError('aia-fetch-failed', `failed to fetch intermediate certificate: ${msg}`, {
+      throw new AiaError('aia_fetch_failed', `failed to fetch intermediate certificate: ${msg}`, {
         cause: err,
       })
     }
     if (res.status !== 200) {
       // upstream parity: a non-200 (redirects included: they are not followed) fails the fetch
       throw new AiaError(
-        'aia-fetch-failed',
+        'aia_fetch_failed',
         `failed to fetch intermediate certificate, status: ${res.status} ${bodySnippet(res.body, 64)}`.trimEnd(),
       )
     }
@@ -127,7 +127,7 @@ export function createAiaFetcher(options: AiaFetcherOptions): IssuerFetcher {
       return parseDerOrPem(res.body)
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
-      throw new AiaError('aia-fetch-failed', `failed to parse intermediate certificate: ${msg}`, {
+      throw new AiaError('aia_fetch_failed', `failed to parse intermediate certificate: ${msg}`, {
         cause: err,
       })
     }

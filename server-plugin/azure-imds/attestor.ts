@@ -1,13 +1,7 @@
 import { parseImdsPayload } from '../../shared/azure/imds-payload.js'
-import {
-  assertNotAttested,
-  isPluginError,
-  PluginError,
-  type ServerAttestor,
-} from '../../shared/plugin/index.js'
+import { assertNotAttested, PluginError, type ServerAttestor } from '../../shared/plugin/index.js'
 import { makeAgentId } from './agent-id.js'
 import type { ImdsServerConfig } from './config.js'
-import { PLUGIN_NAME } from './config.js'
 import { authorizeSubscription, checkDocumentContent } from './content.js'
 import type { Deps } from './deps.js'
 import { resolveCompute } from './resolve.js'
@@ -24,86 +18,72 @@ import { verifyDocumentSignatureAndChain } from './verify-document.js'
 export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
   return {
     async attest(_payload, config, io) {
-      const start = Date.now()
-      try {
-        // upstream parity: the first payload's content is ignored; it only opens the exchange
-        const nonce = deps.nonces.issue()
-        const response = await io.challenge(Buffer.from(nonce, 'ascii'))
-        if (response.length === 0) {
-          throw new PluginError('InvalidArgument', 'missing-payload', 'missing attestation payload')
-        }
-        const { document, metadata: untrusted } = parseImdsPayload(response)
-        if (!deps.nonces.consume(nonce)) {
-          throw new PluginError('InvalidArgument', 'nonce-expired', 'nonce expired or already used')
-        }
-        const now = deps.now()
-        const verified = await verifyDocumentSignatureAndChain(document, {
-          now,
-          roots: await deps.roots(config),
-          intermediates: deps.intermediates(config),
-          allowedDomains: config.allowedDomains,
-          signal: io.signal,
-        })
-        const content = verified.content
-        checkDocumentContent(content, { nonce, now })
-        const tenant = authorizeTenant(config, untrusted.agentDomain)
-        authorizeSubscription(content.subscriptionId, tenant.allowedSubscriptions)
-        const tenantId = await deps.tenantId(tenant, io.signal)
-        const azure = deps.azureFor(tenant)
-        checkSubscriptionTenant(
-          content.subscriptionId,
-          tenantId,
-          await azure
-            .subscriptionTenant(content.subscriptionId, io.signal)
-            .catch((err: unknown) => {
-              throw new PluginError(
-                'Internal',
-                'subscription-lookup-failed',
-                `unable to get subscription: ${(err as Error).message}`,
-                { cause: err },
-              )
-            }),
-        )
-        const agentId = makeAgentId(config, {
-          tenantId,
+      // upstream parity: the first payload's content is ignored; it only opens the exchange
+      const nonce = deps.nonces.issue()
+      const response = await io.challenge(Buffer.from(nonce, 'ascii'))
+      if (response.length === 0) {
+        throw new PluginError('InvalidArgument', 'missing_payload', 'missing attestation payload')
+      }
+      const { document, metadata: untrusted } = parseImdsPayload(response)
+      if (!deps.nonces.consume(nonce)) {
+        throw new PluginError('InvalidArgument', 'nonce_expired', 'nonce expired or already used')
+      }
+      const now = deps.now()
+      const verified = await verifyDocumentSignatureAndChain(document, {
+        now,
+        roots: await deps.roots(config),
+        intermediates: deps.intermediates(config),
+        allowedDomains: config.allowedDomains,
+        signal: io.signal,
+      })
+      const content = verified.content
+      checkDocumentContent(content, { nonce, now })
+      const tenant = authorizeTenant(config, untrusted.agentDomain)
+      authorizeSubscription(content.subscriptionId, tenant.allowedSubscriptions)
+      const tenantId = await deps.tenantId(tenant, io.signal)
+      const azure = deps.azureFor(tenant)
+      checkSubscriptionTenant(
+        content.subscriptionId,
+        tenantId,
+        await azure.subscriptionTenant(content.subscriptionId, io.signal).catch((err: unknown) => {
+          throw new PluginError(
+            'Internal',
+            'subscription_lookup_failed',
+            `unable to get subscription: ${(err as Error).message}`,
+            { cause: err },
+          )
+        }),
+      )
+      const agentId = makeAgentId(config, {
+        tenantId,
+        subscriptionId: content.subscriptionId,
+        vmId: content.vmId,
+        nonce: content.nonce,
+      })
+      await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
+      const compute = await resolveCompute(
+        azure,
+        {
           subscriptionId: content.subscriptionId,
           vmId: content.vmId,
-          nonce: content.nonce,
-        })
-        await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
-        const compute = await resolveCompute(
-          azure,
-          {
-            subscriptionId: content.subscriptionId,
-            vmId: content.vmId,
-            untrustedVmssName: untrusted.vmssName,
-            untrustedResourceId: untrusted.resourceId,
-          },
-          io.signal,
-        )
-        const selectorValues = buildSelectors(content.subscriptionId, compute, tenant.allowedVmTags)
-        deps.log.info('Agent attested', {
-          spiffe_id: agentId,
+          untrustedVmssName: untrusted.vmssName,
+          untrustedResourceId: untrusted.resourceId,
+        },
+        io.signal,
+      )
+      const selectorValues = buildSelectors(content.subscriptionId, compute, tenant.allowedVmTags)
+      return {
+        spiffeId: agentId,
+        selectorValues,
+        canReattest: false,
+        logFields: {
           tenant_id: tenantId,
           subscription_id: content.subscriptionId,
           vm_id: content.vmId,
           resource_group: compute.resourceGroup,
           vm_name: compute.name,
           found_by: compute.foundBy,
-          elapsed_ms: Date.now() - start,
-        })
-        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
-        deps.metrics.addSample([PLUGIN_NAME, 'attest', 'elapsed_ms'], Date.now() - start, {
-          result: 'ok',
-        })
-        return { spiffeId: agentId, selectorValues, canReattest: false }
-      } catch (err) {
-        const reason = isPluginError(err) ? err.reason : 'internal'
-        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'refused', reason })
-        deps.metrics.addSample([PLUGIN_NAME, 'attest', 'elapsed_ms'], Date.now() - start, {
-          result: 'refused',
-        })
-        throw err
+        },
       }
     },
   }

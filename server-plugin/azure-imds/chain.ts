@@ -1,3 +1,4 @@
+import type { FailureReason } from '../../shared/plugin/index.js'
 import { AiaError, type IssuerFetcher } from './aia.js'
 import {
   EKU_ANY,
@@ -34,7 +35,7 @@ export interface ChainOptions {
 /** Why a branch ended; the most telling one becomes the error. Lower rank wins. */
 interface DeadEnd {
   rank: number
-  reason: string
+  reason: FailureReason
   message: string
 }
 
@@ -51,7 +52,7 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
   if (leafProblem !== undefined) throw chainError(leafProblem.reason, leafProblem.message)
   const deadEnds: DeadEnd[] = []
   let fetches = 0
-  const note = (rank: number, reason: string, message: string): void => {
+  const note = (rank: number, reason: FailureReason, message: string): void => {
     deadEnds.push({ rank, reason, message })
   }
 
@@ -67,7 +68,7 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
     if (intermediatesBelow >= MAX_CHAIN_INTERMEDIATES) {
       note(
         4,
-        'chain-too-long',
+        'chain_too_long',
         `x509: no path to a pinned root within ${MAX_CHAIN_INTERMEDIATES} intermediates`,
       )
       return undefined
@@ -77,13 +78,13 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
       if (tried.has(candidate.fingerprint)) return undefined
       tried.add(candidate.fingerprint)
       if (path.some((c) => c.fingerprint === candidate.fingerprint)) {
-        note(5, 'chain-cycle', 'x509: certificate chain loops back on itself')
+        note(5, 'chain_cycle', 'x509: certificate chain loops back on itself')
         return undefined
       }
       if (!namesIssuer(current, candidate) || !signedBy(current, candidate)) {
         note(
           6,
-          'chain-untrusted',
+          'chain_untrusted',
           `x509: certificate signed by unknown authority (${current.subject} is not signed by ${candidate.subject})`,
         )
         return undefined
@@ -102,7 +103,7 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
     if (current.caIssuers.length === 0) {
       note(
         7,
-        'no-aia',
+        'no_aia',
         'failed to get intermediate certificate: failed to extract CA Issuers URL: no CA Issuers URL found in certificate',
       )
     }
@@ -110,7 +111,7 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
       if (fetches >= MAX_AIA_FETCHES) {
         note(
           4,
-          'aia-limit',
+          'aia_limit',
           `failed to get intermediate certificate: more than ${MAX_AIA_FETCHES} CA Issuers fetches`,
         )
         break
@@ -121,10 +122,10 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
         fetched = await options.intermediates.fetcher.fetch(url, options.signal)
       } catch (err) {
         if (options.signal?.aborted) throw err
-        const reason = err instanceof AiaError ? err.reason : 'aia-fetch-failed'
+        const reason = err instanceof AiaError ? err.reason : 'aia_fetch_failed'
         const msg = err instanceof Error ? err.message : String(err)
         note(
-          reason === 'aia-not-allowed' ? 2 : 3,
+          reason === 'aia_not_allowed' ? 2 : 3,
           reason,
           `failed to get intermediate certificate: ${msg}`,
         )
@@ -140,14 +141,14 @@ export async function verifyChain(leaf: Cert, options: ChainOptions): Promise<Ce
   if (chain === undefined) {
     const best = [...deadEnds].sort((a, b) => a.rank - b.rank)[0]
     if (best === undefined)
-      throw chainError('chain-untrusted', 'x509: certificate signed by unknown authority')
+      throw chainError('chain_untrusted', 'x509: certificate signed by unknown authority')
     throw chainError(best.reason, best.message)
   }
   options.intermediates.remember(chain.slice(1, -1))
   return chain
 }
 
-function chainError(reason: string, message: string) {
+function chainError(reason: FailureReason, message: string) {
   // upstream parity (main): `certificate chain validation failed: …`
   return documentError(reason, `certificate chain validation failed: ${message}`)
 }
@@ -157,7 +158,7 @@ function validityProblem(cert: Cert, now: Date): DeadEnd | undefined {
   const expired = now.getTime() > cert.notAfter.getTime()
   return {
     rank: 1,
-    reason: expired ? 'certificate-expired' : 'certificate-not-yet-valid',
+    reason: expired ? 'certificate_expired' : 'certificate_not_yet_valid',
     // Go's CertificateInvalidError{Expired} wording
     message: `x509: certificate has expired or is not yet valid: current time ${iso(now)} is ${
       expired ? `after ${iso(cert.notAfter)}` : `before ${iso(cert.notBefore)}`
@@ -178,20 +179,20 @@ function caProblem(
   if (!anchor && !ca.isCa)
     return {
       rank: 1,
-      reason: 'issuer-not-ca',
+      reason: 'issuer_not_ca',
       message: `x509: ${ca.subject} is not a CA certificate`,
     }
   if (ca.keyCertSign === false) {
     return {
       rank: 1,
-      reason: 'issuer-not-ca',
+      reason: 'issuer_not_ca',
       message: `x509: ${ca.subject} may not sign certificates (no keyCertSign)`,
     }
   }
   if (ca.pathLen !== undefined && intermediatesBelow > ca.pathLen) {
     return {
       rank: 1,
-      reason: 'path-length-exceeded',
+      reason: 'path_length_exceeded',
       message: `x509: too many intermediates for path length constraint of ${ca.subject}`,
     }
   }
@@ -199,7 +200,7 @@ function caProblem(
   if (eku !== undefined && !eku.includes(EKU_SERVER_AUTH) && !eku.includes(EKU_ANY)) {
     return {
       rank: 1,
-      reason: 'issuer-eku',
+      reason: 'issuer_eku',
       message: `x509: certificate specifies an incompatible key usage (${ca.subject})`,
     }
   }

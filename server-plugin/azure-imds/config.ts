@@ -1,10 +1,19 @@
-import { createHash } from 'node:crypto'
 import { h, parseAndDecode, type Infer } from '../../shared/go/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
 import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/go/template/index.js'
-import { CLOUD_NAMES, CLOUDS, findCloud, type AzureCloud } from '../../shared/azure/clouds.js'
-import { isLoopbackHost } from '../../shared/azure/http.js'
+import { CLOUDS, type AzureCloud } from '../../shared/azure/clouds.js'
 import { isGuid } from '../../shared/azure/resource-id.js'
+import {
+  clientKey,
+  cloudOrReport,
+  endpointOverrides,
+  resolveEndpoints,
+  type Endpoints,
+  type EndpointOverrides,
+  type TenantCredential,
+} from '../../shared/azure/tenant-access.js'
+
+export type { Endpoints, TenantCredential }
 
 export const PLUGIN_NAME = 'azure_imds'
 /** upstream parity: azure.DefaultIMDSAgentPathTemplate */
@@ -38,18 +47,6 @@ export const RAW_CONFIG_SCHEMA = h.object({
 })
 export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
 type RawTenant = Infer<typeof TENANT>
-
-export interface Endpoints {
-  authorityHost: string
-  armEndpoint: string
-  /** Extra PEM trust anchors for TLS to Entra and ARM (emulators, Azure Stack); read lazily. */
-  caFile: string | undefined
-}
-
-export type TenantCredential =
-  | { kind: 'client-secret'; appId: string; appSecret: string }
-  | { kind: 'client-assertion'; appId: string; tokenPath: string }
-  | { kind: 'default' }
 
 export interface TenantConfig {
   /** The map key as configured: a tenant domain (upstream) or a tenant ID. */
@@ -156,11 +153,7 @@ function buildTenant(
   const q = JSON.stringify(key)
   const cloud =
     cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
-  const endpoints: Endpoints = {
-    authorityHost: overrides.authorityHost ?? cloud.authorityHost,
-    armEndpoint: overrides.armEndpoint ?? cloud.armEndpoint,
-    caFile: overrides.caFile,
-  }
+  const endpoints: Endpoints = resolveEndpoints(cloud, overrides)
   const keyIsGuid = isGuid(key)
   if (!keyIsGuid && !DOMAIN_RE.test(key))
     report.error(`misconfigured tenant ${q}: the key must be a tenant domain or tenant ID`)
@@ -243,76 +236,4 @@ function metadataDomains(
     else out.push(domain)
   }
   return [...new Set(out)]
-}
-
-function cloudOrReport(
-  name: string | undefined,
-  what: string,
-  report: Report,
-): AzureCloud | undefined {
-  if (name === undefined || name === '') return undefined
-  const cloud = findCloud(name)
-  if (cloud === undefined)
-    report.error(`${what} ${JSON.stringify(name)} is not one of ${CLOUD_NAMES.join(', ')}`)
-  return cloud
-}
-
-interface EndpointOverrides {
-  authorityHost: string | undefined
-  armEndpoint: string | undefined
-  caFile: string | undefined
-  aiaIssuers: string | undefined
-}
-
-function endpointOverrides(
-  raw: NonNullable<RawConfig['endpoints']>,
-  report: Report,
-): EndpointOverrides {
-  const url = (
-    value: string | undefined,
-    key: string,
-    http: 'never' | 'loopback' | 'always',
-  ): string | undefined => {
-    if (value === undefined || value === '') return undefined
-    let u: URL
-    try {
-      u = new URL(value)
-    } catch {
-      report.error(`endpoints.${key} ${JSON.stringify(value)} is not a URL`)
-      return undefined
-    }
-    const httpOk =
-      u.protocol === 'http:' &&
-      (http === 'always' || (http === 'loopback' && isLoopbackHost(u.hostname)))
-    if (u.protocol !== 'https:' && !httpOk) {
-      report.error(`endpoints.${key} ${JSON.stringify(value)} must use https`)
-      return undefined
-    }
-    if (u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') {
-      report.error(
-        `endpoints.${key} ${JSON.stringify(value)} must not have credentials, a query or a fragment`,
-      )
-      return undefined
-    }
-    return value.replace(/\/+$/, '')
-  }
-  return {
-    authorityHost: url(raw.authority_host, 'authority_host', 'loopback'),
-    // the Azure SDKs refuse to send bearer tokens over plain http
-    armEndpoint: url(raw.resource_manager, 'resource_manager', 'never'),
-    caFile: raw.ca_file || undefined,
-    // AIA is plain http in production too
-    aiaIssuers: url(raw.aia_issuers, 'aia_issuers', 'always'),
-  }
-}
-
-function clientKey(tenant: string, cloud: AzureCloud, e: Endpoints, c: TenantCredential): string {
-  // the secret only distinguishes clients; it is hashed so it never sits in a map key
-  const cred =
-    c.kind === 'client-secret'
-      ? `secret:${c.appId}:${createHash('sha256').update(c.appSecret).digest('hex')}`
-      : c.kind === 'client-assertion'
-        ? `assertion:${c.appId}:${c.tokenPath}`
-        : 'default'
-  return JSON.stringify([tenant, cloud.name, e.authorityHost, e.armEndpoint, e.caFile ?? '', cred])
 }

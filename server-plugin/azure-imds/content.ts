@@ -1,5 +1,5 @@
 import { goJsonKind } from '../../shared/azure/payloads.js'
-import { PluginError } from '../../shared/plugin/index.js'
+import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import { documentError } from './document.js'
 
 /** Clock skew tolerated between Azure's clock and ours on both ends of the validity window. */
@@ -22,13 +22,13 @@ export function parseDocumentContent(bytes: Buffer): DocumentContent {
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)
     throw documentError(
-      'malformed-content',
+      'malformed_content',
       `failed to unmarshal attested document payload: ${msg}`,
     )
   }
   if (typeof untrusted !== 'object' || untrusted === null || Array.isArray(untrusted)) {
     throw documentError(
-      'malformed-content',
+      'malformed_content',
       `failed to unmarshal attested document payload: json: cannot unmarshal ${goJsonKind(untrusted)} into Go value of type azure.AttestedDocumentContent`,
     )
   }
@@ -38,7 +38,7 @@ export function parseDocumentContent(bytes: Buffer): DocumentContent {
       if (k.toLowerCase() !== name.toLowerCase() || v === null) continue
       if (typeof v !== 'string') {
         throw documentError(
-          'malformed-content',
+          'malformed_content',
           `failed to unmarshal attested document payload: json: cannot unmarshal ${goJsonKind(v)} into Go struct field ${path} of type string`,
         )
       }
@@ -65,15 +65,15 @@ export function checkDocumentContent(
   content: DocumentContent,
   expected: { nonce: string; now: Date },
 ): void {
-  if (content.vmId === '') throw invalid('missing-vm-id', 'missing VM ID in attested document')
+  if (content.vmId === '') throw invalid('missing_vm_id', 'missing VM ID in attested document')
   if (content.subscriptionId === '') {
-    throw invalid('missing-subscription-id', 'missing subscription ID in attested document')
+    throw invalid('missing_subscription_id', 'missing subscription ID in attested document')
   }
-  if (content.nonce !== expected.nonce) throw invalid('nonce-mismatch', 'nonce mismatch')
+  if (content.nonce !== expected.nonce) throw invalid('nonce_mismatch', 'nonce mismatch')
   const uuidProblem = uuidFormatProblem(content.vmId)
   if (uuidProblem !== undefined) {
     throw invalid(
-      'invalid-vm-id',
+      'invalid_vm_id',
       `invalid VM ID: invalid UUID format: ${JSON.stringify(content.vmId)}: ${uuidProblem}`,
     )
   }
@@ -86,20 +86,20 @@ export function checkValidityWindow(content: DocumentContent, now: Date): void {
   const expires = parseAzureTimestamp(content.expiresOn)
   if (created === undefined || expires === undefined || expires.getTime() < created.getTime()) {
     throw invalid(
-      'invalid-timestamp',
+      'invalid_timestamp',
       `invalid timeStamp in attested document (createdOn ${JSON.stringify(content.createdOn)}, expiresOn ${JSON.stringify(content.expiresOn)})`,
     )
   }
   const t = now.getTime()
   if (created.getTime() > t + DOCUMENT_CLOCK_SKEW_MS) {
     throw invalid(
-      'document-not-yet-valid',
+      'document_not_yet_valid',
       `attested document was created in the future (createdOn ${content.createdOn})`,
     )
   }
   if (expires.getTime() < t - DOCUMENT_CLOCK_SKEW_MS) {
     throw invalid(
-      'document-expired',
+      'document_expired',
       `attested document has expired (expiresOn ${content.expiresOn})`,
     )
   }
@@ -156,11 +156,11 @@ export function authorizeSubscription(
   if (allowed.has(subscriptionId.toLowerCase())) return
   throw new PluginError(
     'PermissionDenied',
-    'subscription-not-authorized',
+    'subscription_not_authorized',
     `subscription ${JSON.stringify(subscriptionId)} is not authorized`,
   )
 }
 
-function invalid(reason: string, message: string): PluginError {
+function invalid(reason: FailureReason, message: string): PluginError {
   return new PluginError('InvalidArgument', reason, message)
 }

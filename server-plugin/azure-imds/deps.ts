@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import type { TokenCredential } from '@azure/identity'
 import { createArmRest } from '../../shared/azure/arm-rest.js'
 import { raceAbort } from '../../shared/azure/cache.js'
 import { createCallGate } from '../../shared/azure/call-gate.js'
@@ -7,6 +5,7 @@ import { armScope } from '../../shared/azure/clouds.js'
 import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
+import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
 import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
 import { PluginError } from '../../shared/plugin/index.js'
 import { createAiaFetcher } from './aia.js'
@@ -41,18 +40,6 @@ const TRUST_BUNDLE_TTL_MS = 5 * 60_000
 const READ_CACHE_TTL_MS = 60_000
 /** Resource Graph lookups by vmId and subscription→tenant answers are this stable. */
 const LOOKUP_CACHE_TTL_MS = 10 * 60_000
-/** upstream parity: the client-assertion file must hold a JWS with one of these algorithms. */
-const ASSERTION_ALGS = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-])
 
 /**
  * Production dependencies. Nothing here touches the network or loads an Azure SDK until the first
@@ -62,31 +49,12 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   if (ctx.agentStore === undefined) {
     throw new PluginError(
       'Internal',
-      'no-agent-store',
+      'no_agent_store',
       'required AgentStore host service not available',
     )
   }
   const log = ctx.log
-  const files = new Map<string, { at: number; text: Promise<string> }>()
-  const readCached = (path: string, ttlMs: number): Promise<string> => {
-    const hit = files.get(path)
-    if (hit !== undefined && Date.now() - hit.at < ttlMs) return hit.text
-    const text = readFile(path, 'utf8')
-    text.catch(() => files.delete(path))
-    files.set(path, { at: Date.now(), text })
-    return text
-  }
-  const readCa = async (path: string): Promise<string> => {
-    try {
-      return await readCached(path, Number.POSITIVE_INFINITY)
-    } catch (err) {
-      throw new PluginError(
-        'Internal',
-        'ca-file-unreadable',
-        `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`,
-      )
-    }
-  }
+  const files = createFileLoader(() => Date.now())
   const bundles = new Map<string, { text: string; roots: readonly Cert[] }>()
   const pools = new Map<string, IntermediatePool>()
   const tenantIds = new Map<string, Promise<string>>()
@@ -103,7 +71,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
       if (path === undefined) return pinnedRoots()
       let text: string
       try {
-        text = await readCached(path, TRUST_BUNDLE_TTL_MS)
+        text = await files.readText(path, TRUST_BUNDLE_TTL_MS)
       } catch (err) {
         throw trustBundleError(
           `unable to load trust bundle ${JSON.stringify(path)}: ${(err as Error).message}`,
@@ -120,11 +88,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
       const key = JSON.stringify([config.aiaIssuers ?? '', config.caFile ?? ''])
       let pool = pools.get(key)
       if (pool === undefined) {
-        const caFile = config.caFile
-        const aiaHttp: HttpFetch =
-          caFile === undefined
-            ? http
-            : async (req) => http({ ...req, extraCa: [await readCa(caFile)] })
+        const aiaHttp = withCaFile(http, config.caFile, files)
         pool = new IntermediatePool({
           bundled: bundledIntermediates(),
           fetcher: createAiaFetcher({
@@ -147,7 +111,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
           const ca =
             tenant.endpoints.caFile === undefined
               ? undefined
-              : [await readCa(tenant.endpoints.caFile)]
+              : [await files.readCa(tenant.endpoints.caFile)]
           return lookupTenantId({
             http,
             authorityHost: tenant.endpoints.authorityHost,
@@ -166,7 +130,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
         if (err instanceof PluginError) throw err
         throw new PluginError(
           'Internal',
-          'tenant-lookup-failed',
+          'tenant_lookup_failed',
           `unable to lookup tenant ID: ${(err as Error).message}`,
           { cause: err },
         )
@@ -181,8 +145,14 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
           const ca =
             tenant.endpoints.caFile === undefined
               ? undefined
-              : [await readCa(tenant.endpoints.caFile)]
-          const credential = await makeCredential(tenant, tenantId, ca)
+              : [await files.readCa(tenant.endpoints.caFile)]
+          const credential = await makeCredential(
+            tenantId,
+            tenant.cloud,
+            tenant.endpoints,
+            tenant.credential,
+            ca,
+          )
           const scope = armScope(tenant.cloud.armResourceId)
           const common = { now: () => Date.now(), sleep, log: tlog }
           const rest = createArmRest({
@@ -231,69 +201,5 @@ export function parseTrustBundle(path: string, text: string): Cert[] {
 }
 
 function trustBundleError(message: string): PluginError {
-  return new PluginError('Internal', 'trust-bundle-invalid', message)
-}
-
-async function makeCredential(
-  tenant: TenantConfig,
-  tenantId: string,
-  ca: string[] | undefined,
-): Promise<TokenCredential> {
-  const { ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential } =
-    await import('@azure/identity')
-  const custom = tenant.endpoints.authorityHost !== tenant.cloud.authorityHost
-  const options = {
-    authorityHost: tenant.endpoints.authorityHost,
-    // an emulator or Azure Stack authority is not in MSAL's list of known clouds
-    ...(custom ? { disableInstanceDiscovery: true } : {}),
-    ...(ca === undefined ? {} : { tlsOptions: { ca } }),
-  }
-  const c = tenant.credential
-  switch (c.kind) {
-    case 'client-secret':
-      return new ClientSecretCredential(tenantId, c.appId, c.appSecret, options)
-    case 'client-assertion':
-      return new ClientAssertionCredential(
-        tenantId,
-        c.appId,
-        () => readAssertion(c.tokenPath),
-        options,
-      )
-    default:
-      return new DefaultAzureCredential({ ...options, tenantId })
-  }
-}
-
-/** upstream parity: the token file is re-read for every token request and must parse as a JWS. */
-export async function readAssertion(path: string): Promise<string> {
-  let token: string
-  try {
-    token = (await readFile(path, 'utf8')).trim()
-  } catch (err) {
-    throw new Error(`unable to read token file ${JSON.stringify(path)}: ${(err as Error).message}`)
-  }
-  const problem = jwsProblem(token)
-  if (problem !== undefined)
-    throw new Error(`unable to parse token file ${JSON.stringify(path)}: ${problem}`)
-  return token
-}
-
-/** Why `token` is not a compact JWS signed with an allowed algorithm; undefined when it is. */
-function jwsProblem(token: string): string | undefined {
-  const parts = token.split('.')
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p)))
-    return 'not a compact JWS'
-  let header: unknown
-  try {
-    header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8'))
-  } catch {
-    return 'malformed JWS header'
-  }
-  const alg =
-    typeof header === 'object' && header !== null
-      ? (header as Record<string, unknown>)['alg']
-      : undefined
-  return typeof alg === 'string' && ASSERTION_ALGS.has(alg)
-    ? undefined
-    : `unexpected signature algorithm ${JSON.stringify(alg)}`
+  return new PluginError('Internal', 'trust_bundle_invalid', message)
 }

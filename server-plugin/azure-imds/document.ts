@@ -1,7 +1,7 @@
 import { createHash, verify as verifySignature, constants as cryptoConstants } from 'node:crypto'
 import * as asn1js from 'asn1js'
 import * as pkijs from 'pkijs'
-import { PluginError } from '../../shared/plugin/index.js'
+import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import { CertificateParseError, parseCertificate, type Cert } from './certificate.js'
 
 /** Real documents are ~3 KiB of DER (~4 KiB of base64); anything far larger is not from IMDS. */
@@ -56,7 +56,11 @@ export interface SignedDocument {
 }
 
 /** `InvalidArgument "failed to validate attested document: <message>"` (upstream's wrapper). */
-export function documentError(reason: string, message: string, cause?: unknown): PluginError {
+export function documentError(
+  reason: FailureReason,
+  message: string,
+  cause?: unknown,
+): PluginError {
   return new PluginError(
     'InvalidArgument',
     reason,
@@ -73,17 +77,17 @@ export function documentError(reason: string, message: string, cause?: unknown):
 export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   // upstream parity: the first check and its message
   if (doc.signature === '')
-    throw documentError('missing-signature', 'missing signature in attested document')
+    throw documentError('missing_signature', 'missing signature in attested document')
   // deviation: upstream does not check the encoding (docs/plugin_server_nodeattestor_azure_imds.md)
   if (doc.encoding !== 'pkcs7') {
     throw documentError(
-      'unsupported-encoding',
+      'unsupported_encoding',
       `unsupported encoding ${JSON.stringify(doc.encoding)} (expected "pkcs7")`,
     )
   }
   if (doc.signature.length > MAX_SIGNATURE_BASE64_CHARS) {
     throw documentError(
-      'document-too-large',
+      'document_too_large',
       `signature exceeds ${MAX_SIGNATURE_BASE64_CHARS} characters`,
     )
   }
@@ -91,18 +95,18 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   const signedData = parsePkcs7(der)
   const rawCerts = signedData.certificates ?? []
   if (rawCerts.length === 0) {
-    throw documentError('no-certificates', 'no certificates found in PKCS7 signature')
+    throw documentError('no_certificates', 'no certificates found in PKCS7 signature')
   }
   if (rawCerts.length > MAX_BAG_CERTIFICATES) {
     throw documentError(
-      'too-many-certificates',
+      'too_many_certificates',
       `more than ${MAX_BAG_CERTIFICATES} certificates in PKCS7 signature`,
     )
   }
   const bag = rawCerts.map((c) => {
     if (!(c instanceof pkijs.Certificate)) {
       throw documentError(
-        'malformed-pkcs7',
+        'malformed_pkcs7',
         'failed to parse PKCS7 signature: unsupported certificate choice in bag',
       )
     }
@@ -110,7 +114,7 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
       return parseCertificate(Buffer.from(c.toSchema().toBER(false)))
     } catch (err) {
       const msg = err instanceof CertificateParseError ? err.message : String(err)
-      throw documentError('malformed-pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
+      throw documentError('malformed_pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
     }
   })
   const signerInfo = signedData.signerInfos.length === 1 ? signedData.signerInfos[0] : undefined
@@ -118,20 +122,20 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   if (signerInfo === undefined || signer === undefined) {
     // upstream parity: GetOnlySigner's failure, whether there are 0, 2+ SignerInfos or no matching cert
     throw documentError(
-      'signer-not-resolved',
+      'signer_not_resolved',
       'expected exactly one signer certificate in PKCS7 signature',
     )
   }
   const eContent = signedData.encapContentInfo.eContent
   if (signedData.encapContentInfo.eContentType !== OID_DATA || eContent === undefined) {
     throw documentError(
-      'malformed-pkcs7',
+      'malformed_pkcs7',
       'failed to parse PKCS7 signature: content is not attached data',
     )
   }
   const content = Buffer.from(eContent.getValue())
   if (content.length > MAX_CONTENT_BYTES) {
-    throw documentError('document-too-large', `signed content exceeds ${MAX_CONTENT_BYTES} bytes`)
+    throw documentError('document_too_large', `signed content exceeds ${MAX_CONTENT_BYTES} bytes`)
   }
   return { content, signer, signerInfo, bag }
 }
@@ -147,21 +151,21 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
   const hash = DIGESTS[digestOid]
   if (hash === undefined) {
     throw documentError(
-      'unsupported-algorithm',
+      'unsupported_algorithm',
       `signature verification failed: unsupported digest algorithm ${digestOid}`,
     )
   }
   const sigOid = si.signatureAlgorithm.algorithmId
   if (!(sigOid in RSA_SIGNATURES)) {
     throw documentError(
-      'unsupported-algorithm',
+      'unsupported_algorithm',
       `signature verification failed: unsupported signature algorithm ${sigOid}`,
     )
   }
   const sigHash = RSA_SIGNATURES[sigOid]
   if (sigHash !== undefined && sigHash !== hash) {
     throw documentError(
-      'unsupported-algorithm',
+      'unsupported_algorithm',
       'signature verification failed: digest and signature algorithms disagree',
     )
   }
@@ -169,7 +173,7 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
   if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) {
     throw documentError(
-      'unsupported-algorithm',
+      'unsupported_algorithm',
       `signature verification failed: signer key must be RSA of at least ${MIN_RSA_BITS} bits`,
     )
   }
@@ -185,7 +189,7 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
   )
   if (!ok)
     throw documentError(
-      'bad-signature',
+      'bad_signature',
       'signature verification failed: crypto/rsa: verification error',
     )
 }
@@ -200,7 +204,7 @@ function checkSignedAttributes(
   const ct = find(OID_ATTR_CONTENT_TYPE)?.values[0]
   if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID_DATA) {
     throw documentError(
-      'bad-signature',
+      'bad_signature',
       'signature verification failed: content-type attribute missing or not data',
     )
   }
@@ -211,7 +215,7 @@ function checkSignedAttributes(
     !digest.equals(Buffer.from(md.valueBlock.valueHexView))
   ) {
     throw documentError(
-      'bad-signature',
+      'bad_signature',
       'signature verification failed: message digest attribute does not match the content',
     )
   }
@@ -219,7 +223,7 @@ function checkSignedAttributes(
   const encoded = Buffer.from(new Uint8Array(attrs.encodedValue))
   if (encoded.length === 0)
     throw documentError(
-      'bad-signature',
+      'bad_signature',
       'signature verification failed: signed attributes not encoded',
     )
   encoded[0] = 0x31
@@ -258,7 +262,7 @@ function parsePkcs7(der: Buffer): pkijs.SignedData {
     return new pkijs.SignedData({ schema: info.content })
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)
-    throw documentError('malformed-pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
+    throw documentError('malformed_pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
   }
 }
 
@@ -277,7 +281,7 @@ export function decodeStdBase64(text: string): Buffer {
   }
   if (at !== undefined) {
     throw documentError(
-      'bad-base64',
+      'bad_base64',
       `failed to decode signature: illegal base64 data at input byte ${at}`,
     )
   }

@@ -14,7 +14,7 @@ export function checkSignerDomain(signer: Cert, allowedDomains: readonly string[
   })
   if (!ok) {
     throw documentError(
-      'san-not-allowed',
+      'san_not_allowed',
       `signing certificate validation failed: certificate does not have any valid domain in SAN (found SANs=[${signer.dnsNames.join(' ')}], allowed domains=[${allowedDomains.join(' ')}])`,
     )
   }
@@ -28,13 +28,13 @@ export function checkSignerUsage(signer: Cert): void {
   const eku = signer.extKeyUsage ?? []
   if (!eku.includes(EKU_SERVER_AUTH) && !eku.includes(EKU_ANY)) {
     throw documentError(
-      'eku-not-server-auth',
+      'eku_not_server_auth',
       'signing certificate validation failed: certificate is not valid for server authentication (EKU serverAuth missing)',
     )
   }
   if (signer.isCa) {
     throw documentError(
-      'signer-is-ca',
+      'signer_is_ca',
       'signing certificate validation failed: certificate is a CA certificate',
     )
   }

@@ -48,7 +48,7 @@ export async function resolveCompute(
   if ((vm.vmId ?? '').toLowerCase() !== input.vmId.toLowerCase()) {
     throw new PluginError(
       'PermissionDenied',
-      'resource-id-mismatch',
+      'resource_id_mismatch',
       `resource ${JSON.stringify(vm.id)} is not the attested VM ${JSON.stringify(input.vmId)}`,
     )
   }
@@ -79,14 +79,14 @@ function hintTarget(input: ResolveInput): Target {
   if (parsed === undefined || (parsed.kind !== 'vm' && parsed.kind !== 'vmss-vm')) {
     throw new PluginError(
       'InvalidArgument',
-      'invalid-resource-id',
+      'invalid_resource_id',
       `invalid resource ID hint ${JSON.stringify(hint)}`,
     )
   }
   if (parsed.subscriptionId.toLowerCase() !== input.subscriptionId.toLowerCase()) {
     throw new PluginError(
       'InvalidArgument',
-      'invalid-resource-id',
+      'invalid_resource_id',
       `resource ID hint ${JSON.stringify(hint)} is not in subscription ${JSON.stringify(input.subscriptionId)}`,
     )
   }
@@ -109,14 +109,14 @@ async function graphTarget(
     throw armFailure('unable to get virtual machine', err)
   }
   // upstream parity: the two Resource Graph outcomes and their codes
-  if (ids.length === 0) throw new PluginError('NotFound', 'vm-not-found', 'resource not found')
+  if (ids.length === 0) throw new PluginError('NotFound', 'vm_not_found', 'resource not found')
   if (ids.length > 1)
-    throw new PluginError('Internal', 'vm-ambiguous', 'expected one result for resource at most')
+    throw new PluginError('Internal', 'vm_ambiguous', 'expected one result for resource at most')
   const parsed = parseArmId(ids[0] ?? '')
   if (parsed === undefined || (parsed.kind !== 'vm' && parsed.kind !== 'vmss-vm')) {
     throw new PluginError(
       'Internal',
-      'malformed-vm-id',
+      'malformed_vm_id',
       `malformed virtual machine ID ${JSON.stringify(ids[0])}`,
     )
   }
@@ -140,7 +140,7 @@ async function readVm(
         )
   } catch (err) {
     if (err instanceof ArmError && err.notFound)
-      throw new PluginError('NotFound', 'vm-not-found', 'resource not found')
+      throw new PluginError('NotFound', 'vm_not_found', 'resource not found')
     throw armFailure('unable to get virtual machine', err)
   }
 }
@@ -156,7 +156,7 @@ async function readNics(
     if (nic === undefined) {
       throw new PluginError(
         'Internal',
-        'malformed-nic-id',
+        'malformed_nic_id',
         `malformed network interface ID ${JSON.stringify(id)}`,
       )
     }
@@ -181,7 +181,7 @@ function armFailure(prefix: string, err: unknown): PluginError {
   const throttled = err instanceof ArmError && err.status === 429
   return new PluginError(
     'Internal',
-    throttled ? 'arm-throttled' : 'arm-failed',
+    throttled ? 'arm_throttled' : 'arm_failed',
     `${prefix}: ${message}`,
     { cause: err },
   )
@@ -190,7 +190,7 @@ function armFailure(prefix: string, err: unknown): PluginError {
 /** upstream parity: validateVMSSName, wording included (`invalid VMSS name: …`). */
 export function checkScaleSetName(name: string): void {
   const fail = (why: string): never => {
-    throw new PluginError('InvalidArgument', 'invalid-vmss-name', `invalid VMSS name: ${why}`)
+    throw new PluginError('InvalidArgument', 'invalid_vmss_name', `invalid VMSS name: ${why}`)
   }
   const n = Buffer.byteLength(name)
   if (n < 1) fail(`VMSS name must be at least 1 character(s) long, got ${n}`)

@@ -20,7 +20,7 @@ export function authorizeTenant(
   if (tenant === undefined) {
     throw new PluginError(
       'PermissionDenied',
-      'tenant-not-authorized',
+      'tenant_not_authorized',
       `tenant ${JSON.stringify(untrustedAgentDomain)} is not authorized`,
     )
   }
@@ -41,7 +41,7 @@ export function checkSubscriptionTenant(
   if (found.visible && found.tenantId === tenantId.toLowerCase()) return
   throw new PluginError(
     'PermissionDenied',
-    'subscription-not-in-tenant',
+    'subscription_not_in_tenant',
     `subscription ${JSON.stringify(subscriptionId)} does not belong to tenant ${JSON.stringify(tenantId)}`,
   )
 }

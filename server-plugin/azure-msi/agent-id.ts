@@ -82,7 +82,7 @@ export function makeAgentId(config: MsiServerConfig, claims: MsiClaims): string 
     return buildAgentId(config.trustDomain, path)
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
-    throw new PluginError('Internal', 'agent-id-failed', `unable to make agent ID: ${message}`, {
+    throw new PluginError('Internal', 'agent_id_failed', `unable to make agent ID: ${message}`, {
       cause: err,
     })
   }

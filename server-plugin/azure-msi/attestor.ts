@@ -9,7 +9,6 @@ import {
 } from '../../shared/plugin/index.js'
 import { makeAgentId } from './agent-id.js'
 import type { MsiServerConfig } from './config.js'
-import { PLUGIN_NAME } from './config.js'
 import type { Deps } from './deps.js'
 import { resolveCompute } from './resolve.js'
 import { buildSelectors } from './selectors.js'
@@ -32,67 +31,47 @@ import {
 export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
   return {
     async attest(payload, config, io) {
-      const start = deps.now().getTime()
-      try {
-        const { token } = parseMsiPayload(payload)
-        if (token === '') {
-          throw new PluginError(
-            'InvalidArgument',
-            'missing-token',
-            'missing token from attestation data',
-          )
-        }
-        // deviation: the token is parsed before keys are fetched, because its (unverified) tenant
-        // and version pick the key set; upstream fetched its one key set first
-        const parsed = parseMsiToken(token)
-        const keys = await signingKeys(deps, config, parsed, io.signal)
-        const claims = await verifyTokenSignature(parsed, keys)
-        const agentId = makeAgentId(config, claims)
-        // upstream parity: TOFU runs before the tenant and claim checks
-        await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
-        const tenant = authorizeTenant(config, claims)
-        checkTokenClaims(claims, { audiences: tenant.audiences, now: deps.now() })
-        checkIssuer(claims, tenant, keys[0])
-        checkTokenType(claims)
-        authorizePrincipal(tenant, claims)
-        const subscriptionId =
-          tenant.subscriptionId ?? (await deps.serverSubscription(config.imdsEndpoint, io.signal))
-        const compute = await resolveCompute({
-          arm: deps.armFor(tenant),
-          claims,
-          subscriptionId,
-          signal: io.signal,
-        })
-        const selectorValues = buildSelectors(compute, config.allowedVmTags)
-        deps.log.info('Agent attested', {
-          spiffe_id: agentId,
+      const { token } = parseMsiPayload(payload)
+      if (token === '') {
+        throw new PluginError(
+          'InvalidArgument',
+          'missing_token',
+          'missing token from attestation data',
+        )
+      }
+      // deviation: the token is parsed before keys are fetched, because its (unverified) tenant
+      // and version pick the key set; upstream fetched its one key set first
+      const parsed = parseMsiToken(token)
+      const keys = await signingKeys(deps, config, parsed, io.signal)
+      const claims = await verifyTokenSignature(parsed, keys)
+      const agentId = makeAgentId(config, claims)
+      // upstream parity: TOFU runs before the tenant and claim checks
+      await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
+      const tenant = authorizeTenant(config, claims)
+      checkTokenClaims(claims, { audiences: tenant.audiences, now: deps.now() })
+      checkIssuer(claims, tenant, keys[0])
+      checkTokenType(claims)
+      authorizePrincipal(tenant, claims)
+      const subscriptionId =
+        tenant.subscriptionId ?? (await deps.serverSubscription(config.imdsEndpoint, io.signal))
+      const compute = await resolveCompute({
+        arm: deps.armFor(tenant),
+        claims,
+        subscriptionId,
+        signal: io.signal,
+      })
+      const selectorValues = buildSelectors(compute, config.allowedVmTags)
+      return {
+        spiffeId: agentId,
+        selectorValues,
+        canReattest: false,
+        logFields: {
           tenant_id: claims.tenantId,
           principal_id: claims.principalId,
           subscription_id: compute.subscriptionId,
           resource_group: compute.resourceGroup,
           vm_name: compute.name,
-          elapsed_ms: deps.now().getTime() - start,
-        })
-        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'ok' })
-        deps.metrics.addSample(
-          [PLUGIN_NAME, 'attest', 'elapsed_ms'],
-          deps.now().getTime() - start,
-          {
-            result: 'ok',
-          },
-        )
-        return { spiffeId: agentId, selectorValues, canReattest: false }
-      } catch (err) {
-        const reason = isPluginError(err) ? err.reason : 'internal'
-        deps.metrics.incrCounter([PLUGIN_NAME, 'attest'], 1, { result: 'refused', reason })
-        deps.metrics.addSample(
-          [PLUGIN_NAME, 'attest', 'elapsed_ms'],
-          deps.now().getTime() - start,
-          {
-            result: 'refused',
-          },
-        )
-        throw err
+        },
       }
     },
   }
@@ -121,7 +100,7 @@ async function signingKeys(
     if (err instanceof KeySourceError || !isPluginError(err)) {
       throw new PluginError(
         'Internal',
-        'jwks-unavailable',
+        'jwks_unavailable',
         `unable to obtain JWKS: ${(err as Error).message}`,
         { cause: err },
       )

@@ -1,11 +1,20 @@
-import { createHash } from 'node:crypto'
 import { h, parseAndDecode, type Infer } from '../../shared/go/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
 import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/go/template/index.js'
 import { CLOUDS, type AzureCloud } from '../../shared/azure/clouds.js'
 import { KEYS_MAX_STALE_MS, KEYS_TTL_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../shared/azure/jwks.js'
 import { isGuid } from '../../shared/azure/resource-id.js'
-import { cloudOrReport, duration, endpointOverrides, resolveEndpoints } from './config-fields.js'
+import {
+  clientKey,
+  cloudOrReport,
+  endpointOverrides,
+  resolveEndpoints,
+  type Endpoints,
+  type TenantCredential,
+} from '../../shared/azure/tenant-access.js'
+import { parseGoDuration } from '../../shared/go/duration.js'
+
+export type { Endpoints, TenantCredential }
 
 export const PLUGIN_NAME = 'azure_msi'
 /** upstream parity: azure.DefaultAgentPathTemplate */
@@ -42,17 +51,6 @@ export const RAW_CONFIG_SCHEMA = h.object({
 })
 export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
 type RawTenant = Infer<typeof TENANT>
-
-/** Where a tenant's Entra ID and ARM live: the cloud's, or the operator's overrides. */
-export interface Endpoints {
-  authorityHost: string
-  armEndpoint: string
-  /** Extra PEM trust anchors (path), read when the clients are first made. */
-  caFile: string | undefined
-}
-
-export type TenantCredential =
-  { kind: 'client-secret'; appId: string; appSecret: string } | { kind: 'default' }
 
 export interface TenantConfig {
   tenantId: string
@@ -219,22 +217,25 @@ function tenantCredential(tenantId: string, t: RawTenant, report: Report): Tenan
   return { kind: 'client-secret', appId: t.app_id ?? '', appSecret: t.app_secret ?? '' }
 }
 
-function clientKey(tenantId: string, cloud: AzureCloud, e: Endpoints, c: TenantCredential): string {
-  // the secret only distinguishes clients; it is hashed so it never sits in a map key
-  const cred =
-    c.kind === 'client-secret'
-      ? `secret:${c.appId}:${createHash('sha256').update(c.appSecret).digest('hex')}`
-      : 'default'
-  return JSON.stringify([
-    tenantId,
-    cloud.name,
-    e.authorityHost,
-    e.armEndpoint,
-    e.caFile ?? '',
-    cred,
-  ])
-}
-
 function uniq(values: readonly string[]): string[] {
   return [...new Set(values)]
+}
+
+/** A Go duration setting within [min, max] ms; `fallback` when unset or out of range (reported). */
+function duration(
+  value: string | undefined,
+  key: string,
+  fallback: number,
+  [min, max]: [number, number],
+  report: Report,
+): number {
+  if (value === undefined || value === '') return fallback
+  const ms = parseGoDuration(value)
+  if (ms === undefined || ms < min || ms > max) {
+    report.error(
+      `${key} ${JSON.stringify(value)} must be a duration between ${min / 1000}s and ${max / 1000}s`,
+    )
+    return fallback
+  }
+  return ms
 }

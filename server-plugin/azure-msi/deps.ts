@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import type { TokenCredential } from '@azure/identity'
 import type { ArmClient } from '../../shared/azure/arm.js'
 import { createResilientArm } from '../../shared/azure/arm-resilient.js'
 import { createSdkArmClient } from '../../shared/azure/arm-sdk.js'
@@ -8,6 +6,12 @@ import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { fetchInstanceCompute } from '../../shared/azure/imds.js'
 import { OidcKeySource, type KeySource } from '../../shared/azure/jwks.js'
 import { sleep } from '../../shared/azure/retry.js'
+import {
+  createFileLoader,
+  makeCredential,
+  withCaFile,
+  type FileLoader,
+} from '../../shared/azure/tenant-access.js'
 import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
 import { PluginError } from '../../shared/plugin/index.js'
 import type { Endpoints, KeyCacheTuning, TenantConfig } from './config.js'
@@ -39,29 +43,13 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   if (ctx.agentStore === undefined) {
     throw new PluginError(
       'Internal',
-      'no-agent-store',
+      'no_agent_store',
       'required AgentStore host service not available',
     )
   }
   const log = ctx.log
-  const caCache = new Map<string, Promise<string>>()
-  const readCa = (path: string): Promise<string> => {
-    let p = caCache.get(path)
-    if (p === undefined) {
-      p = readFile(path, 'utf8').catch((err: unknown) => {
-        caCache.delete(path)
-        throw new PluginError(
-          'Internal',
-          'ca-file-unreadable',
-          `unable to read ca_file ${JSON.stringify(path)}: ${(err as Error).message}`,
-        )
-      })
-      caCache.set(path, p)
-    }
-    return p
-  }
-  const withCa = (caFile: string | undefined): HttpFetch =>
-    caFile === undefined ? http : async (req) => http({ ...req, extraCa: [await readCa(caFile)] })
+  const files = createFileLoader(() => Date.now())
+  const withCa = (caFile: string | undefined): HttpFetch => withCaFile(http, caFile, files)
 
   const keySources = new Map<string, KeySource>()
   const armClients = new Map<string, ArmClient>()
@@ -92,7 +80,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
     armFor(tenant) {
       let client = armClients.get(tenant.clientKey)
       if (client === undefined) {
-        client = createResilientArm(lazyArm(tenant, withCa(tenant.endpoints.caFile), readCa), {
+        client = createResilientArm(lazyArm(tenant, withCa(tenant.endpoints.caFile), files), {
           now: () => Date.now(),
           sleep,
           log: log.with({ tenant_id: tenant.tenantId }),
@@ -117,7 +105,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
         // deviation: upstream reads this at configure time and panics when it fails
         throw new PluginError(
           'Internal',
-          'server-subscription-unknown',
+          'server_subscription_unknown',
           `unable to determine the server's subscription from IMDS (set subscription_id): ${(err as Error).message}`,
           { cause: err },
         )
@@ -127,14 +115,10 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
 }
 
 /** An ArmClient whose credential and SDK clients are made on first use. */
-function lazyArm(
-  tenant: TenantConfig,
-  http: HttpFetch,
-  readCa: (path: string) => Promise<string>,
-): ArmClient {
+function lazyArm(tenant: TenantConfig, http: HttpFetch, files: FileLoader): ArmClient {
   let inner: Promise<ArmClient> | undefined
   const get = (): Promise<ArmClient> => {
-    inner ??= makeSdkArm(tenant, http, readCa).catch((err: unknown) => {
+    inner ??= makeSdkArm(tenant, http, files).catch((err: unknown) => {
       inner = undefined
       throw err
     })
@@ -153,11 +137,19 @@ function lazyArm(
 async function makeSdkArm(
   tenant: TenantConfig,
   http: HttpFetch,
-  readCa: (path: string) => Promise<string>,
+  files: FileLoader,
 ): Promise<ArmClient> {
   const ca =
-    tenant.endpoints.caFile === undefined ? undefined : [await readCa(tenant.endpoints.caFile)]
-  const credential = await makeCredential(tenant, ca)
+    tenant.endpoints.caFile === undefined
+      ? undefined
+      : [await files.readCa(tenant.endpoints.caFile)]
+  const credential = await makeCredential(
+    tenant.tenantId,
+    tenant.cloud,
+    tenant.endpoints,
+    tenant.credential,
+    ca,
+  )
   return createSdkArmClient({
     credential,
     armEndpoint: tenant.endpoints.armEndpoint,
@@ -166,22 +158,4 @@ async function makeSdkArm(
     now: () => new Date(),
     ...(ca === undefined ? {} : { extraCa: ca }),
   })
-}
-
-async function makeCredential(
-  tenant: TenantConfig,
-  ca: string[] | undefined,
-): Promise<TokenCredential> {
-  const { ClientSecretCredential, DefaultAzureCredential } = await import('@azure/identity')
-  const custom = tenant.endpoints.authorityHost !== tenant.cloud.authorityHost
-  const options = {
-    authorityHost: tenant.endpoints.authorityHost,
-    // an emulator or Azure Stack authority is not in MSAL's list of known clouds
-    ...(custom ? { disableInstanceDiscovery: true } : {}),
-    ...(ca === undefined ? {} : { tlsOptions: { ca } }),
-  }
-  const c = tenant.credential
-  if (c.kind === 'client-secret')
-    return new ClientSecretCredential(tenant.tenantId, c.appId, c.appSecret, options)
-  return new DefaultAzureCredential({ ...options, tenantId: tenant.tenantId })
 }

@@ -1,6 +1,6 @@
 import type { ArmClient, ArmIdentity, ArmNicConfig } from '../../shared/azure/arm.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../shared/azure/resource-id.js'
-import { errorMessage, PluginError } from '../../shared/plugin/index.js'
+import { errorMessage, PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiClaims } from './verify.js'
 
 /** The compute resource an attested identity belongs to, as ARM describes it. */
@@ -25,7 +25,7 @@ export interface ResolveInput {
   signal?: AbortSignal
 }
 
-const internal = (reason: string, message: string, cause?: unknown) =>
+const internal = (reason: FailureReason, message: string, cause?: unknown) =>
   new PluginError('Internal', reason, message, cause === undefined ? undefined : { cause })
 /** upstream parity: inner errors are gRPC statuses formatted with %v. */
 const rpcInternal = (inner: string) => `rpc error: code = Internal desc = ${inner}`
@@ -152,7 +152,7 @@ export function bindIdentity(
   if (!ok) {
     throw new PluginError(
       'PermissionDenied',
-      'identity-not-attached',
+      'identity_not_attached',
       `principal ${JSON.stringify(principalId)} is not an identity of ${JSON.stringify(resourceId)}`,
     )
   }
@@ -162,7 +162,7 @@ function checkSubscription(actual: string, allowed: string): void {
   if (actual.toLowerCase() !== allowed.toLowerCase()) {
     throw new PluginError(
       'PermissionDenied',
-      'subscription-not-authorized',
+      'subscription_not_authorized',
       `subscription ${JSON.stringify(actual)} is not authorized`,
     )
   }
@@ -192,7 +192,7 @@ async function get<T>(
   } catch (err) {
     // upstream parity: `unable to get virtual machine "<rg>:<name>": rpc error: … unable to get virtual machine: <err>`
     throw internal(
-      'arm-lookup-failed',
+      'arm_lookup_failed',
       `unable to get ${what} ${JSON.stringify(`${at.resourceGroup}:${at.name}`)}: ${rpcInternal(`unable to get ${what}: ${errorMessage(err)}`)}`,
       err,
     )
@@ -205,7 +205,7 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
   const principal = claims.principalId
   const wrap = (inner: string, cause?: unknown) =>
     internal(
-      'principal-lookup-failed',
+      'principal_lookup_failed',
       `unable to get resource for principal ${JSON.stringify(principal)}: ${rpcInternal(inner)}`,
       cause,
     )
@@ -224,7 +224,7 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
   if (id === '') throw wrap('virtual machine resource missing ID')
   const ref = parseArmIdOf(id, 'vm')
   if (ref === undefined)
-    throw internal('malformed-id', `malformed virtual machine ID ${JSON.stringify(id)}`)
+    throw internal('malformed_id', `malformed virtual machine ID ${JSON.stringify(id)}`)
   checkSubscription(ref.subscriptionId, input.subscriptionId)
   const vm = await get(
     () => arm.getVirtualMachine(ref.subscriptionId, ref.resourceGroup, ref.name, signal),
@@ -255,7 +255,7 @@ async function fetchNics(
   const refs = nicIds.map((id) => {
     const ref = parseArmIdOf(id, 'nic')
     if (ref === undefined)
-      throw internal('malformed-id', `malformed network interface ID ${JSON.stringify(id)}`)
+      throw internal('malformed_id', `malformed network interface ID ${JSON.stringify(id)}`)
     return ref
   })
   return Promise.all(

@@ -2,7 +2,7 @@ import { parseArmIdOf } from '../../shared/azure/resource-id.js'
 import { PluginError } from '../../shared/plugin/index.js'
 import type { ResolvedCompute } from './resolve.js'
 
-const internal = (message: string) => new PluginError('Internal', 'malformed-id', message)
+const internal = (message: string) => new PluginError('Internal', 'malformed_id', message)
 
 /**
  * Selector values for a resolved VM, upstream's five kinds (resource-group-qualified, as upstream

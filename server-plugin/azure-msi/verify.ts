@@ -1,5 +1,5 @@
 import type { JWK } from 'jose'
-import { PluginError } from '../../shared/plugin/index.js'
+import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
 
 /**
@@ -62,13 +62,13 @@ const GO_JOSE = 'go-jose/go-jose'
 /** jose loads on the first verification, off the plugin's cold-start path. */
 let jose: Promise<typeof import('jose')> | undefined
 const loadJose = () => (jose ??= import('jose'))
-const invalid = (reason: string, message: string) =>
+const invalid = (reason: FailureReason, message: string) =>
   new PluginError('InvalidArgument', reason, message)
 
 /** Steps 6–7 of upstream's Attest: compact structure, the algorithm allow-list, a key id. */
 export function parseMsiToken(token: string): ParsedToken {
   const unparsable = (detail: string) =>
-    invalid('malformed-token', `unable to parse token: ${detail}`)
+    invalid('malformed_token', `unable to parse token: ${detail}`)
   if (token.length > MAX_TOKEN_BYTES) throw unparsable(`token exceeds ${MAX_TOKEN_BYTES} bytes`)
   const parts = token.split('.')
   if (parts.length !== 3) throw unparsable(`${GO_JOSE}: compact JWS format must have three parts`)
@@ -90,7 +90,7 @@ export function parseMsiToken(token: string): ParsedToken {
   if (!/^[A-Za-z0-9_-]*$/.test(payloadPart)) throw unparsable('illegal base64 data')
   const payload = decodeJsonPart(payloadPart)
   const kid = header.value['kid']
-  if (typeof kid !== 'string' || kid === '') throw invalid('missing-key-id', 'token missing key id')
+  if (typeof kid !== 'string' || kid === '') throw invalid('missing_key_id', 'token missing key id')
   return {
     compact: token,
     alg: alg as ParsedToken['alg'],
@@ -109,10 +109,10 @@ export async function verifyTokenSignature(
 ): Promise<MsiClaims> {
   const jwk = keys[0]
   if (jwk === undefined) {
-    throw invalid('unknown-key-id', `key id ${JSON.stringify(token.kid)} not found`)
+    throw invalid('unknown_key_id', `key id ${JSON.stringify(token.kid)} not found`)
   }
   const unverifiable = (detail: string, cause?: unknown) =>
-    new PluginError('InvalidArgument', 'bad-signature', `unable to verify token: ${detail}`, {
+    new PluginError('InvalidArgument', 'bad_signature', `unable to verify token: ${detail}`, {
       cause,
     })
   let payload: Uint8Array
@@ -131,9 +131,9 @@ export async function verifyTokenSignature(
   if ('error' in claims) throw unverifiable(claims.error)
   const c = claims.value
   if (c.tenantId === '')
-    throw new PluginError('Internal', 'missing-tenant', 'token missing tenant ID claim')
+    throw new PluginError('Internal', 'missing_tenant', 'token missing tenant ID claim')
   if (c.principalId === '')
-    throw new PluginError('Internal', 'missing-subject', 'token missing subject claim')
+    throw new PluginError('Internal', 'missing_subject', 'token missing subject claim')
   return c
 }
 
@@ -143,7 +143,7 @@ export function authorizeTenant(config: MsiServerConfig, claims: MsiClaims): Ten
   if (tenant === undefined) {
     throw new PluginError(
       'PermissionDenied',
-      'tenant-not-authorized',
+      'tenant_not_authorized',
       `tenant ${JSON.stringify(claims.tenantId)} is not authorized`,
     )
   }
@@ -158,26 +158,26 @@ export function checkTokenClaims(
   claims: MsiClaims,
   expected: { audiences: readonly string[]; now: Date },
 ): void {
-  const fail = (reason: string, what: string) =>
+  const fail = (reason: FailureReason, what: string) =>
     new PluginError(
       'Internal',
       reason,
       `unable to validate token claims: go-jose/go-jose/jwt: ${what}`,
     )
   if (!expected.audiences.some((a) => claims.audience.includes(a))) {
-    throw fail('invalid-audience', 'validation failed, invalid audience claim (aud)')
+    throw fail('invalid_audience', 'validation failed, invalid audience claim (aud)')
   }
   const nowMs = expected.now.getTime()
   const leewayMs = TOKEN_LEEWAY_S * 1000
   if (claims.notBefore !== undefined && nowMs + leewayMs < claims.notBefore * 1000) {
-    throw fail('token-not-yet-valid', 'validation failed, token not valid yet (nbf)')
+    throw fail('token_not_yet_valid', 'validation failed, token not valid yet (nbf)')
   }
   if (claims.expiry !== undefined && nowMs - leewayMs > claims.expiry * 1000) {
-    throw fail('token-expired', 'validation failed, token is expired (exp)')
+    throw fail('token_expired', 'validation failed, token is expired (exp)')
   }
   if (claims.issuedAt !== undefined && nowMs + leewayMs < claims.issuedAt * 1000) {
     // upstream parity: "validation field" is go-jose's own typo
-    throw fail('token-issued-in-future', 'validation field, token issued in the future (iat)')
+    throw fail('token_issued_in_future', 'validation field, token issued in the future (iat)')
   }
 }
 
@@ -200,7 +200,7 @@ export function checkIssuer(claims: MsiClaims, tenant: TenantConfig, jwk: JWK | 
   if (claims.issuer !== expected || !keyOk) {
     throw new PluginError(
       'PermissionDenied',
-      'issuer-mismatch',
+      'issuer_mismatch',
       `token issuer ${JSON.stringify(claims.issuer ?? '')} is not valid for tenant ${JSON.stringify(claims.tenantId)}`,
     )
   }
@@ -211,7 +211,7 @@ export function checkTokenType(claims: MsiClaims): void {
   if (claims.delegated || (claims.identityType !== undefined && claims.identityType !== 'app')) {
     throw new PluginError(
       'PermissionDenied',
-      'not-an-app-token',
+      'not_an_app_token',
       'token is not a managed identity (application) token',
     )
   }
@@ -225,7 +225,7 @@ export function authorizePrincipal(tenant: TenantConfig, claims: MsiClaims): voi
   ) {
     throw new PluginError(
       'PermissionDenied',
-      'principal-not-authorized',
+      'principal_not_authorized',
       `principal ${JSON.stringify(claims.principalId)} is not authorized`,
     )
   }

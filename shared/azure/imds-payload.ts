@@ -129,7 +129,7 @@ function stringField(obj: Record<string, unknown>, name: string, path: string): 
 function unmarshalError(reason: string): PluginError {
   return new PluginError(
     'InvalidArgument',
-    'malformed-payload',
+    'malformed_payload',
     `failed to unmarshal data payload: ${reason}`,
   )
 }

@@ -66,7 +66,7 @@ export function parseMsiPayload(bytes: Uint8Array): MsiAttestationData {
 function unmarshalError(reason: string): PluginError {
   return new PluginError(
     'InvalidArgument',
-    'malformed-payload',
+    'malformed_payload',
     `failed to unmarshal data payload: ${reason}`,
   )
 }

@@ -1,5 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js'
-import { PluginError } from './errors.js'
+import { errorMessage, isPluginError, PluginError } from './errors.js'
+import type { Metrics } from './host-services.js'
 import type { Logger } from './logger.js'
 import type {
   AgentChallenge,
@@ -9,7 +10,7 @@ import type {
 } from './messages.js'
 import { toStatus } from './status.js'
 import { StreamReader } from './stream-reader.js'
-import type { AgentAttestor, AttestIo, ServerAttestor } from './types.js'
+import type { AgentAttestor, AgentAttributes, AttestIo, ServerAttestor } from './types.js'
 
 /** SPIRE sends the payload as soon as it opens Attest; anything slower is a broken host. */
 export const FIRST_MESSAGE_TIMEOUT_MS = 30_000
@@ -17,11 +18,51 @@ export const FIRST_MESSAGE_TIMEOUT_MS = 30_000
 export const CHALLENGE_RESPONSE_TIMEOUT_MS = 60_000
 
 export interface AttestRuntime<C> {
-  attestor(): ServerAttestor<C> | AgentAttestor<C>
+  /** SPIRE's plugin name: the first part of the envelope's metric keys. */
+  name: string
+  attestor(): Promise<ServerAttestor<C> | AgentAttestor<C>>
   config(): C
   log: Logger
+  /** The Metrics host service (a no-op before Init or without it). */
+  metrics(): Metrics
+  /** Epoch milliseconds: the envelope's clock. */
+  now(): number
   /** Aborted when the plugin shuts down. */
   shutdownSignal: AbortSignal
+}
+
+/**
+ * The attestation envelope every server attestor runs in, owned here rather than by each attestor:
+ * one outcome counter and one elapsed-time sample per attestation (`<plugin>.attest{result, reason}`,
+ * `<plugin>.attest.elapsed_ms{result}`), one "Agent attested" line with the attestor's facts, and
+ * errors mapped to gRPC statuses by `toStatus` — so every attestor counts, times and reports alike.
+ */
+async function envelope<C>(
+  rt: AttestRuntime<C>,
+  attest: () => Promise<AgentAttributes | undefined>,
+): Promise<AgentAttributes | undefined> {
+  const start = rt.now()
+  try {
+    const attrs = await attest()
+    if (attrs === undefined) return undefined
+    const elapsed = rt.now() - start
+    rt.log.info('Agent attested', {
+      spiffe_id: attrs.spiffeId,
+      ...attrs.logFields,
+      elapsed_ms: elapsed,
+    })
+    rt.metrics().incrCounter([rt.name, 'attest'], 1, { result: 'ok' })
+    rt.metrics().addSample([rt.name, 'attest', 'elapsed_ms'], elapsed, { result: 'ok' })
+    return attrs
+  } catch (err) {
+    const reason = isPluginError(err) ? err.reason : 'internal'
+    if (!isPluginError(err)) rt.log.debug('Attestation failed', { error: errorMessage(err) })
+    rt.metrics().incrCounter([rt.name, 'attest'], 1, { result: 'refused', reason })
+    rt.metrics().addSample([rt.name, 'attest', 'elapsed_ms'], rt.now() - start, {
+      result: 'refused',
+    })
+    throw err
+  }
 }
 
 /** Emits a gRPC status on a bidi call unless the host already went away (grpc-js: `emit('error')`). */
@@ -57,17 +98,17 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
   return (call: ServerDuplexStream<ServerAttestRequest, ServerAttestResponse>): void => {
     const controller = streamSignal(call, rt.shutdownSignal)
     const reader = new StreamReader<ServerAttestRequest>(call)
-    const run = async (): Promise<void> => {
+    const run = async (): Promise<AgentAttributes | undefined> => {
       // read the config once: a Configure landing mid-attestation must not change the rules halfway
       const config = rt.config()
-      const attestor = rt.attestor() as ServerAttestor<C>
+      const attestor = (await rt.attestor()) as ServerAttestor<C>
       const first = await reader.next('the attestation payload', FIRST_MESSAGE_TIMEOUT_MS)
       if (first === undefined) {
-        throw new PluginError('InvalidArgument', 'missing-payload', 'missing attestation payload')
+        throw new PluginError('InvalidArgument', 'missing_payload', 'missing attestation payload')
       }
       const payload = first.payload
       if (first.request !== 'payload' || payload === undefined || payload.length === 0) {
-        throw new PluginError('InvalidArgument', 'missing-payload', 'missing attestation payload')
+        throw new PluginError('InvalidArgument', 'missing_payload', 'missing attestation payload')
       }
       const io: AttestIo = {
         signal: controller.signal,
@@ -78,7 +119,7 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
           if (reply === undefined) {
             throw new PluginError(
               'Cancelled',
-              'stream-ended',
+              'stream_ended',
               'stream ended before the challenge response',
             )
           }
@@ -86,7 +127,7 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
           if (reply.request !== 'challenge_response' || response === undefined) {
             throw new PluginError(
               'InvalidArgument',
-              'missing-challenge-response',
+              'missing_challenge_response',
               'expected a challenge response',
             )
           }
@@ -95,9 +136,9 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
       }
       const attrs = await attestor.attest(new Uint8Array(payload), config, io)
       if (attrs.spiffeId === '') {
-        throw new PluginError('Internal', 'missing-agent-id', 'attestor returned no agent ID')
+        throw new PluginError('Internal', 'missing_agent_id', 'attestor returned no agent ID')
       }
-      if (call.cancelled) return
+      if (call.cancelled) return undefined
       call.write({
         agent_attributes: {
           spiffe_id: attrs.spiffeId,
@@ -106,8 +147,9 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
         },
       })
       call.end()
+      return attrs
     }
-    run().catch((err: unknown) => fail(call, err, rt.log))
+    envelope(rt, run).catch((err: unknown) => fail(call, err, rt.log))
   }
 }
 
@@ -119,10 +161,10 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
     const io = { signal: controller.signal }
     const run = async (): Promise<void> => {
       const config = rt.config()
-      const attestor = rt.attestor() as AgentAttestor<C>
+      const attestor = (await rt.attestor()) as AgentAttestor<C>
       const payload = await attestor.payload(config, io)
       if (payload.length === 0) {
-        throw new PluginError('Internal', 'empty-payload', 'attestor produced an empty payload')
+        throw new PluginError('Internal', 'empty_payload', 'attestor produced an empty payload')
       }
       if (call.cancelled) return
       call.write({ payload: Buffer.from(payload) })
@@ -142,7 +184,7 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
         if (response.length === 0) {
           throw new PluginError(
             'Internal',
-            'empty-response',
+            'empty_response',
             'attestor produced an empty challenge response',
           )
         }
@@ -151,7 +193,7 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
       }
     }
     run().catch((err: unknown) => {
-      if (err instanceof PluginError && err.reason === 'stream-cancelled') return
+      if (err instanceof PluginError && err.reason === 'stream_cancelled') return
       fail(call, err, rt.log)
     })
   }

@@ -49,7 +49,7 @@ export class BrokerConnections {
         reject(
           new PluginError(
             'Internal',
-            'broker-timeout',
+            'broker_timeout',
             `timeout waiting for connection info for broker id ${id}`,
           ),
         )

@@ -27,7 +27,7 @@ export class ConfigStore<C> {
     if (!report.ok || config === undefined) {
       throw new PluginError(
         'InvalidArgument',
-        'invalid-configuration',
+        'invalid_configuration',
         report.errors[0] ?? 'invalid configuration',
       )
     }
@@ -43,7 +43,7 @@ export class ConfigStore<C> {
   /** The live config; FailedPrecondition "not configured" before the first successful Configure. */
   get(): C {
     if (this.#current === undefined) {
-      throw new PluginError('FailedPrecondition', 'not-configured', 'not configured')
+      throw new PluginError('FailedPrecondition', 'not_configured', 'not configured')
     }
     return this.#current
   }

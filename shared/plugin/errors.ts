@@ -1,3 +1,4 @@
+import type { FailureReason } from './reasons.js'
 /** gRPC status names the plugins use. Only `status.ts` knows their numeric codes. */
 export type StatusName =
   | 'Cancelled'
@@ -16,14 +17,14 @@ export type StatusName =
   | 'Unauthenticated'
 
 /**
- * The one error type plugin code throws. `reason` is a stable kebab-case identifier for tests, metrics and
+ * The one error type plugin code throws. `reason` is one of the closed set FAILURE_REASONS, for tests, metrics and
  * logs; `message` is what SPIRE shows (lower-case, no plugin-name prefix: SPIRE adds one).
  */
 export class PluginError extends Error {
   readonly status: StatusName
-  readonly reason: string
+  readonly reason: FailureReason
 
-  constructor(status: StatusName, reason: string, message: string, options?: ErrorOptions) {
+  constructor(status: StatusName, reason: FailureReason, message: string, options?: ErrorOptions) {
     super(message, options)
     this.name = 'PluginError'
     this.status = status

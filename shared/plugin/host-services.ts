@@ -56,7 +56,7 @@ export async function assertNotAttested(
     log.error('Attestation data has already been used to attest an agent', { spiffe_id: agentId })
     throw new PluginError(
       'PermissionDenied',
-      'already-attested',
+      'already_attested',
       'attestation data has already been used to attest an agent',
     )
   }
@@ -127,7 +127,7 @@ export function createAgentStoreClient(conn: { call: Unary<object, unknown> }): 
         // upstream parity: same code, "unable to get agent info: <message>"
         throw new PluginError(
           statusName(code),
-          'agent-store-failed',
+          'agent_store_failed',
           `unable to get agent info: ${e.details ?? e.message ?? 'unknown error'}`,
           { cause: err },
         )

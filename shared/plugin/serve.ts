@@ -33,6 +33,7 @@ import {
   createHostConnection,
   createMetricsClient,
   NOOP_METRICS,
+  type Metrics,
 } from './host-services.js'
 import { createHclogLogger, type Logger, type LogLevel } from './logger.js'
 import type { ConfigureRequest, InitRequest, InitResponse, ValidateResponse } from './messages.js'
@@ -115,7 +116,8 @@ class PluginRuntime<C> {
   readonly #broker = new BrokerConnections()
   readonly #shutdown = new AbortController()
   readonly #exitHooks: (() => void)[] = []
-  #attestor: ServerAttestor<C> | AgentAttestor<C> | undefined
+  #attestor: Promise<ServerAttestor<C> | AgentAttestor<C>> | undefined
+  #metrics: Metrics = NOOP_METRICS
   #hostConnection: { close(): void } | undefined
   #exiting = false
 
@@ -158,9 +160,12 @@ class PluginRuntime<C> {
       ) => this.#validate(call.request, cb),
     })
     const rt: AttestRuntime<C> = {
+      name: definition.name,
       attestor: () => this.#requireAttestor(),
       config: () => this.#configs.get(),
       log,
+      metrics: () => this.#metrics,
+      now: () => Date.now(),
       shutdownSignal: this.#shutdown.signal,
     }
     if (definition.side === 'server') {
@@ -207,9 +212,9 @@ class PluginRuntime<C> {
     timer.unref()
   }
 
-  #requireAttestor(): ServerAttestor<C> | AgentAttestor<C> {
+  #requireAttestor(): Promise<ServerAttestor<C> | AgentAttestor<C>> {
     if (this.#attestor === undefined) {
-      throw new PluginError('FailedPrecondition', 'not-initialized', 'plugin not initialized')
+      throw new PluginError('FailedPrecondition', 'not_initialized', 'plugin not initialized')
     }
     return this.#attestor
   }
@@ -223,7 +228,7 @@ class PluginRuntime<C> {
         // upstream parity: BrokerHostServices fails the load without AgentStore
         throw new PluginError(
           'Internal',
-          'agent-store-unavailable',
+          'agent_store_unavailable',
           'required AgentStore host service not available',
         )
       }
@@ -251,8 +256,16 @@ class PluginRuntime<C> {
       }
       ctx = { log: this.#log, agentStore: undefined, metrics, hostServices }
     }
-    await this.#attestor?.close?.()
-    this.#attestor = def.side === 'server' ? def.createAttestor(ctx) : def.createAttestor(ctx)
+    await this.#closeAttestor()
+    this.#metrics = ctx.metrics
+    const created = Promise.resolve(
+      def.side === 'server' ? def.createAttestor(ctx) : def.createAttestor(ctx),
+    )
+    // a failed (deferred) load surfaces on each attestation, not as an unhandled rejection now
+    created.catch((err: unknown) =>
+      this.#log.error('Attestor failed to load', { error: errorMessage(err) }),
+    )
+    this.#attestor = created
     const attestorService =
       def.side === 'server' ? SERVICE.serverNodeAttestor : SERVICE.agentNodeAttestor
     // the list is the contract: exactly what SPIRE should bind, nothing of go-plugin's
@@ -266,10 +279,15 @@ class PluginRuntime<C> {
     return conn
   }
 
-  async #deinit(): Promise<void> {
-    const attestor = this.#attestor
+  async #closeAttestor(): Promise<void> {
+    const loading = this.#attestor
     this.#attestor = undefined
+    const attestor = await loading?.catch(() => undefined)
     await attestor?.close?.()
+  }
+
+  async #deinit(): Promise<void> {
+    await this.#closeAttestor()
     this.#hostConnection?.close()
     this.#hostConnection = undefined
   }

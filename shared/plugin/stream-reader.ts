@@ -26,7 +26,7 @@ export class StreamReader<T> {
     stream.on('end', () => this.#finish(undefined))
     stream.on('error', (err: unknown) => this.#finish(err))
     stream.on('cancelled', () =>
-      this.#finish(new PluginError('Cancelled', 'stream-cancelled', 'stream cancelled by host')),
+      this.#finish(new PluginError('Cancelled', 'stream_cancelled', 'stream cancelled by host')),
     )
   }
 
@@ -46,7 +46,7 @@ export class StreamReader<T> {
               reject(
                 new PluginError(
                   'DeadlineExceeded',
-                  'stream-timeout',
+                  'stream_timeout',
                   `timed out waiting for ${what}`,
                 ),
               )

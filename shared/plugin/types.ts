@@ -12,6 +12,8 @@ export interface AgentAttributes {
   spiffeId: string
   selectorValues: string[]
   canReattest: boolean
+  /** Facts the runtime adds to its "Agent attested" log line (never tokens or whole documents). */
+  logFields?: Readonly<Record<string, unknown>>
 }
 
 /** The server side of a challenge/response exchange. */
@@ -62,14 +64,19 @@ interface PluginDefinitionBase<C> {
   buildConfig: BuildConfig<C>
 }
 
+/**
+ * How the attestor is made after Init. A promise defers the load: the runtime starts it at Init and
+ * the first attestation waits for it, so heavy modules stay off the path to the handshake (a failed
+ * load fails attestations, with its error, until the next Init). Deinit closes whichever it made.
+ */
 export interface ServerPluginDefinition<C> extends PluginDefinitionBase<C> {
   side: 'server'
-  createAttestor(ctx: PluginContext): ServerAttestor<C>
+  createAttestor(ctx: PluginContext): ServerAttestor<C> | Promise<ServerAttestor<C>>
 }
 
 export interface AgentPluginDefinition<C> extends PluginDefinitionBase<C> {
   side: 'agent'
-  createAttestor(ctx: PluginContext): AgentAttestor<C>
+  createAttestor(ctx: PluginContext): AgentAttestor<C> | Promise<AgentAttestor<C>>
 }
 
 export type PluginDefinition<C> = ServerPluginDefinition<C> | AgentPluginDefinition<C>

@@ -176,8 +176,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   })
 }
 
+/** A real wait that does not keep the process alive on its own (a stopped emulator exits at once). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
+  return new Promise((r) => setTimeout(r, ms).unref())
 }
 
 export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

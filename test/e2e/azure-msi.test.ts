@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { isFailureReason } from '../../shared/plugin/index.js'
+import { REPO_ROOT } from '../support/paths.js'
 import { startEmulator, type Emulator } from '../azure-emulator/index.js'
 import { MSI_AGENT_MAIN, MSI_SERVER_MAIN, serverHclFor } from '../support/azure-msi-plugins.js'
 import {
@@ -63,16 +65,23 @@ describe(
     let server: SpireProcess
     const agents: SpireProcess[] = []
     let agentId = ''
+    let promPort = 0
 
     before(async () => {
       if ('skip' in spire) return
       emu = await startEmulator()
       dir = mkdtempSync(join(tmpdir(), 'e2e-msi'))
       port = await freePort()
+      promPort = await freePort()
       server = await startSpireServer(
         bins.server,
         dir,
-        spireServerConf({ dir, port, nodeAttestor: msiServer(emu) }),
+        spireServerConf({
+          dir,
+          port,
+          nodeAttestor: msiServer(emu),
+          extra: `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${promPort}\n  }\n}\n`,
+        }),
       )
       const sock = `${dir}/server/api.sock`
       // a node alias for every agent on frontend/blog, and a workload under it
@@ -188,6 +197,30 @@ describe(
       await agent.stop('SIGKILL')
     })
 
+    test('SPIRE’s Prometheus output carries the envelope metrics with the documented reason names', async () => {
+      // after the attestation and the TOFU refusal above; SPIRE rewrites label values to [A-Za-z0-9_]
+      const res = await fetch(`http://127.0.0.1:${promPort}/metrics`)
+      const text = await res.text()
+      const lines = text.split('\n').filter((l) => /^[a-z_]*azure_msi_attest/.test(l))
+      assert.ok(
+        lines.some((l) => /result="ok"/.test(l)),
+        lines.join('\n'),
+      )
+      const reasons = [
+        ...new Set(lines.flatMap((l) => [...l.matchAll(/reason="([^"]*)"/g)].map((m) => m[1]!))),
+      ]
+      assert.ok(reasons.includes('already_attested'), lines.join('\n'))
+      const doc = readFileSync(
+        join(REPO_ROOT, 'docs', 'plugin_server_nodeattestor_azure_msi.md'),
+        'utf8',
+      )
+      for (const reason of reasons) {
+        // one spelling: what SPIRE exports is a FailureReason as written, and the docs name it
+        assert.ok(isFailureReason(reason), reason)
+        assert.ok(doc.includes(`\`${reason}\``) || reasonsDoc().includes(`\`${reason}\``), reason)
+      }
+    })
+
     test('spire-server validate reports our config notes', async () => {
       const conf = spireServerConf({
         dir,
@@ -200,3 +233,8 @@ describe(
     })
   },
 )
+
+/** docs/failure-reasons.md: the table of every FailureReason. */
+function reasonsDoc(): string {
+  return readFileSync(join(REPO_ROOT, 'docs', 'failure-reasons.md'), 'utf8')
+}

@@ -2,10 +2,11 @@
 // Workload API, and a Resource Manager call made with a federated Entra token. Then: nothing left
 // behind — no process, socket or temporary directory — after a normal exit and after Ctrl-C.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type { DemoResult } from '../../examples/demo/demo.js'
 import { REPO_ROOT } from '../support/paths.js'
@@ -14,18 +15,36 @@ import { ensureSpire } from '../support/spire.js'
 const spire = ensureSpire()
 const skip = 'skip' in spire ? spire.skip : false
 
-const demoDirs = (): string[] =>
-  readdirSync(tmpdir()).filter((d) => d.startsWith('spire-azure-demo-'))
-/** Processes the demo starts, found by their command lines (all under its temporary directory). */
-const demoProcesses = (): string[] =>
-  spawnSync('pgrep', ['-af', 'spire-azure-demo-'], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .filter((l) => l.trim() !== '' && !l.includes('pgrep'))
+/**
+ * Each run gets its own TMPDIR, so what it leaves behind is told apart from other tests' (the
+ * federation test runs the same demo code concurrently): its temporary directories are the entries
+ * of that TMPDIR, and its processes are those whose working directory is inside it (SPIRE, its
+ * plugins and the discovery provider all run there).
+ */
+function privateTmp(): { root: string; leftovers: () => string[]; processes: () => string[] } {
+  const root = mkdtempSync(join(tmpdir(), 'demo-test-'))
+  return {
+    root,
+    leftovers: () => readdirSync(root),
+    processes: () => {
+      const out: string[] = []
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+          if (readlinkSync(`/proc/${pid}/cwd`).startsWith(root)) out.push(pid)
+        } catch {
+          // gone, or not ours to read
+        }
+      }
+      return out
+    },
+  }
+}
 
-function startDemo(args: string[]) {
+function startDemo(args: string[], tmp: string) {
   const child = spawn('npm', ['run', '--silent', 'demo', '--', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
   })
   const out = { stdout: '', stderr: '' }
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out.stdout += c))
@@ -36,8 +55,8 @@ function startDemo(args: string[]) {
 
 describe('npm run demo', { skip, timeout: 600_000 }, () => {
   test('--json: two attested agents, two workload SVIDs, a federated ARM call; nothing left behind', async () => {
-    const before = new Set(demoDirs())
-    const { out, exited } = startDemo(['--json'])
+    const tmp = privateTmp()
+    const { out, exited } = startDemo(['--json'], tmp.root)
     const [code] = await exited
     assert.equal(code, 0, out.stderr)
     const demo = JSON.parse(out.stdout) as DemoResult
@@ -66,17 +85,14 @@ describe('npm run demo', { skip, timeout: 600_000 }, () => {
     assert.equal(f.result.arm.displayName, 'Contoso Production')
     // one progress line per step on stderr
     assert.ok(out.stderr.split('\n').filter((l) => l.startsWith('demo: ')).length >= 10, out.stderr)
-    assert.deepEqual(
-      demoDirs().filter((d) => !before.has(d)),
-      [],
-      'temporary directory removed',
-    )
-    assert.deepEqual(demoProcesses(), [], 'no SPIRE process left')
+    assert.deepEqual(tmp.leftovers(), [], 'temporary directory removed')
+    assert.deepEqual(tmp.processes(), [], 'no process left')
+    rmSync(tmp.root, { recursive: true, force: true })
   })
 
   test('--keep leaves it running and says how to talk to it; Ctrl-C then cleans up', async () => {
-    const before = new Set(demoDirs())
-    const { child, out, exited } = startDemo(['--keep'])
+    const tmp = privateTmp()
+    const { child, out, exited } = startDemo(['--keep'], tmp.root)
     try {
       // stdout (the summary) and stderr (how to talk to it) are two pipes: wait for both
       await new Promise<void>((resolve, reject) => {
@@ -91,7 +107,8 @@ describe('npm run demo', { skip, timeout: 600_000 }, () => {
       })
       assert.match(out.stdout, /Secretless Azure access/)
       assert.match(out.stderr, /spire-server entry show -socketPath /)
-      assert.ok(demoProcesses().length >= 4, 'server, two agents and the OIDC provider are running')
+      // server, two agents, the discovery provider, and the server's and agents' plugins
+      assert.ok(tmp.processes().length >= 8, `running: ${tmp.processes().length}`)
       child.kill('SIGINT')
       const [code] = await exited
       assert.equal(code, 130)
@@ -101,11 +118,8 @@ describe('npm run demo', { skip, timeout: 600_000 }, () => {
         await exited
       }
     }
-    assert.deepEqual(
-      demoDirs().filter((d) => !before.has(d)),
-      [],
-      'temporary directory removed',
-    )
-    assert.deepEqual(demoProcesses(), [], 'no SPIRE process left')
+    assert.deepEqual(tmp.leftovers(), [], 'temporary directory removed')
+    assert.deepEqual(tmp.processes(), [], 'no process left')
+    rmSync(tmp.root, { recursive: true, force: true })
   })
 })

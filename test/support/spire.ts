@@ -195,6 +195,8 @@ export function spireServerConf(o: {
   trustDomain?: string
   /** More lines for the `server` block, e.g. `jwt_issuer = "…"`. */
   serverExtra?: string
+  /** Top-level blocks after `plugins`, e.g. `telemetry { … }`. */
+  extra?: string
 }): string {
   const home = `${o.dir}/${o.name ?? 'server'}`
   const attestors = Array.isArray(o.nodeAttestor) ? o.nodeAttestor : [o.nodeAttestor]
@@ -220,7 +222,7 @@ plugins {
   }
 ${attestors.map(nodeAttestorBlock).join('\n')}
 }
-`
+${o.extra ?? ''}`
 }
 
 /**

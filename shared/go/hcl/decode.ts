@@ -2,7 +2,7 @@
 // SPIRE's config structs use. Every value ever given for a key is checked, not only the one that
 // won, because Go decodes each of them into the field in turn. Rules: docs/hcl-config.md.
 import type { Fields, InferFields, ObjectSchema, Schema, SchemaKind } from './schema.js'
-import { goParseFloat, goParseInt } from './literal.js'
+import { goParseFloat, goParseInt } from '../strconv.js'
 import { assignmentsOf, getOwn, isHclObject, pickEntry, setOwn, shadowedValues } from './tree.js'
 import type { Assignment, HclObject, HclValue } from './tree.js'
 

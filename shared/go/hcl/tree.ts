@@ -6,7 +6,8 @@
 // string setting reads as its text ("0x1F"), and an earlier value of the wrong type is still an error.
 import type { Node, ObjectItem, Token } from './ast.js'
 import { HclSyntaxError } from './errors.js'
-import { goParseFloat, goParseInt, unindentHeredoc, unquoteGo, unquoteHcl } from './literal.js'
+import { goParseFloat, goParseInt, hclUnquote, unquote as goUnquote } from '../strconv.js'
+import { fromBytes, toBytes } from '../utf8.js'
 import { formatPos } from './source-reader.js'
 
 export type HclScalar = string | number | boolean
@@ -227,9 +228,10 @@ function keyText(tok: Token): string {
 function unquote(tok: Token): string {
   // JSON null arrives as a string token without text; Go reads it as ""
   if (tok.text === '') return ''
-  const value = tok.json ? unquoteGo(tok.text) : unquoteHcl(tok.text)
-  if (value === undefined) throw invalidLiteral(tok, 'invalid string literal')
-  return value
+  // as hcl/token Token.Value: HCL's own Unquote in HCL mode, Go's strconv.Unquote for JSON strings
+  const bytes = tok.json ? goUnquote(toBytes(tok.text)) : hclUnquote(toBytes(tok.text))
+  if (bytes === undefined) throw invalidLiteral(tok, 'invalid string literal')
+  return fromBytes(bytes)
 }
 
 function literalAssignment(tok: Token, seq: number): Assignment {
@@ -243,7 +245,8 @@ function literalAssignment(tok: Token, seq: number): Assignment {
     case 'NUMBER': {
       const parsed = goParseInt(tok.text)
       if (!parsed.ok && parsed.error === 'syntax') throw invalidLiteral(tok, 'invalid number')
-      // an integer outside int64 keeps its text, which a string setting may still read
+      // an integer outside int64 keeps its text, which a string setting may still read; its value is
+      // the int64 bound ParseInt returns with the range error
       return { kind: 'int', seq, text: tok.text, value: Number(parsed.value) }
     }
     default: {
@@ -252,6 +255,24 @@ function literalAssignment(tok: Token, seq: number): Assignment {
       return { kind: 'float', seq, text: tok.text, value }
     }
   }
+}
+
+/**
+ * hcl/token's unindentHeredoc. The index arithmetic is Go's on purpose: `<<EOT` strips exactly the
+ * anchor from the last line (an indented terminator leaves its indentation in the value), and
+ * `<<-EOT` removes the terminator's indentation from every line when all lines carry it.
+ */
+function unindentHeredoc(heredoc: string): string {
+  const idx = heredoc.indexOf('\n')
+  if (heredoc[2] !== '-') return heredoc.slice(idx + 1, heredoc.length - idx + 1)
+  const lines = heredoc.slice(idx + 1, heredoc.length - idx + 2).split('\n')
+  const prefix = lines[lines.length - 1] ?? ''
+  if (!lines.every((line) => line.startsWith(prefix))) {
+    return heredoc.slice(idx + 1, heredoc.length - idx + 1).replace(/[ \t]+$/, '')
+  }
+  return lines
+    .map((line, k) => (k === lines.length - 1 ? '' : line.slice(prefix.length)))
+    .join('\n')
 }
 
 function invalidLiteral(tok: Token, what: string): HclSyntaxError {

@@ -3,7 +3,7 @@
 
 import { SpiffeIdError } from './errors.js'
 import { AGENT_PATH_FUNCS } from './sprig.js'
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 import { type Template, parseTemplate } from './template.js'
 import type { GoStruct } from './values.js'
 

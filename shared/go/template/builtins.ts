@@ -13,8 +13,8 @@ import {
   fn,
   unwrap,
 } from './funcs.js'
-import { isPrint } from './unicode.js'
-import { decodeRune, fromBytes, toBytes } from './utf8.js'
+import { isPrint } from '../unicode.js'
+import { decodeRune, fromBytes, toBytes } from '../utf8.js'
 import { GoNil, GoTypedInt, type GoValue, typeName } from './values.js'
 
 /** indirect(): follows interfaces and pointers; [value, isNil]. */

@@ -16,7 +16,7 @@ import type {
   VariableNode,
 } from './nodes.js'
 import { nodeString } from './nodes.js'
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 import { type GoValue, typeName } from './values.js'
 
 const canBeNil = (t: GoType): boolean =>

@@ -3,7 +3,7 @@
 import type { Arg, FuncContext, FuncMap } from './funcs.js'
 import type { Node } from './nodes.js'
 import { nodeString } from './nodes.js'
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 
 export const MISSING: unique symbol = Symbol('missing')
 export type Final = Arg | typeof MISSING

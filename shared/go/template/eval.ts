@@ -7,7 +7,7 @@ import { type Arg, Iface, unwrap } from './funcs.js'
 import { sprint } from './fmt.js'
 import type { ChainNode, CommandNode, FieldNode, Node, PipeNode, VariableNode } from './nodes.js'
 import { nodeString } from './nodes.js'
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 import { GoNil, GoStruct, type GoValue, typeName } from './values.js'
 
 export { ExecFailure, type ExecEnv, type ExecLimits, type MissingKey } from './eval-state.js'

@@ -6,7 +6,7 @@ import { type ExecEnv, Evaluator } from './eval.js'
 import { type Arg, Iface, unwrap } from './funcs.js'
 import type { BranchNode, Node, TemplateNode } from './nodes.js'
 import type { Tree } from './parser.js'
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 import { sprint } from './fmt.js'
 import { GoTypedInt, type GoValue, isTrue } from './values.js'
 

@@ -1,6 +1,6 @@
 // Go's fmt number formatting (fmt/format.go) and strconv.FormatFloat for the e, f and g formats.
 
-import { runeCount } from './utf8.js'
+import { runeCount } from '../utf8.js'
 
 export interface FmtFlags {
   plus: boolean

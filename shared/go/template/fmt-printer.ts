@@ -2,9 +2,9 @@
 
 import { LimitError } from './errors.js'
 import { type FmtFlags, fmtFloat, fmtInteger, newFlags, pad } from './fmt-number.js'
-import { canBackquote, quote, quoteRune } from './strconv.js'
-import { isPrint } from './unicode.js'
-import { runeToString, toBytes } from './utf8.js'
+import { canBackquote, quote, quoteRune } from '../strconv.js'
+import { isPrint } from '../unicode.js'
+import { runeToString, toBytes } from '../utf8.js'
 import { GoNil, GoStruct, GoTypedInt, type GoValue, typeName } from './values.js'
 /** One formatting run: its flags, its output, and the output bound. */
 export class Printer {

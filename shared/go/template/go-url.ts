@@ -2,8 +2,8 @@
 // Works on byte strings (see utf8.ts) like Go.
 
 import { isIPv6 } from 'node:net'
-import { quote } from './strconv.js'
-import { fromBytes, toBytes } from './utf8.js'
+import { quote } from '../strconv.js'
+import { fromBytes, toBytes } from '../utf8.js'
 
 type Mode =
   'path' | 'pathSegment' | 'host' | 'zone' | 'userPassword' | 'queryComponent' | 'fragment'

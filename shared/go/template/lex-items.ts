@@ -1,7 +1,7 @@
 // Lexical items of Go's text/template (text/template/parse/lex.go).
 
-import { quote as goQuote } from './strconv.js'
-import { fromBytes } from './utf8.js'
+import { quote as goQuote } from '../strconv.js'
+import { fromBytes } from '../utf8.js'
 
 export type ItemType =
   | 'error'

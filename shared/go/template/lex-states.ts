@@ -2,9 +2,9 @@
 
 import { KEYWORDS } from './lex-items.js'
 import type { Lexer, StateFn } from './lexer.js'
-import { quote as goQuote } from './strconv.js'
-import { isDigit, isLetter, isPrint } from './unicode.js'
-import { fromBytes } from './utf8.js'
+import { quote as goQuote } from '../strconv.js'
+import { isDigit, isLetter, isPrint } from '../unicode.js'
+import { fromBytes } from '../utf8.js'
 
 export const EOF = -1
 const LEFT_DELIM = '{{'

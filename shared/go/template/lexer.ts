@@ -12,7 +12,7 @@ import {
   lexText,
 } from './lex-states.js'
 import type { Item, ItemType } from './lex-items.js'
-import { decodeLastRune, decodeRune } from './utf8.js'
+import { decodeLastRune, decodeRune } from '../utf8.js'
 
 export { type Item, type ItemType, itemString } from './lex-items.js'
 

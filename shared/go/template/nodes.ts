@@ -1,7 +1,7 @@
 // Parse tree nodes, mirroring Go's text/template/parse node types, and their String() forms (Go uses
 // them as the `<...>` context in execution errors).
 
-import { quote } from './strconv.js'
+import { quote } from '../strconv.js'
 
 interface At {
   readonly pos: number // byte offset in the template text

@@ -2,22 +2,18 @@
 
 import type { Item } from './lexer.js'
 import type { NumberNode } from './nodes.js'
-import { parseFloat64, parseInt64, parseUint64, quote, unquoteChar } from './strconv.js'
-import { fromBytes } from './utf8.js'
+import { goParseFloat, goParseInt, goParseUint, quote, unquoteCharAt } from '../strconv.js'
+import { fromBytes } from '../utf8.js'
 
 /** The NumberNode for a number, char constant or complex item, or Go's error text. */
 export function parseNumberLiteral(t: Item): NumberNode | string {
   const text = fromBytes(t.val)
   const base = { type: 'number', pos: t.pos, text } as const
   if (t.typ === 'charConstant') {
-    let r: number
-    let tail: string
-    try {
-      ;[r, , tail] = unquoteChar(t.val.slice(1), t.val[0] ?? '')
-    } catch {
-      return 'invalid syntax'
-    }
-    if (tail !== "'") return `malformed character constant: ${text}`
+    const c = unquoteCharAt(t.val, 1, t.val[0] ?? '')
+    if (c === undefined) return 'invalid syntax'
+    if (t.val.slice(c.next) !== "'") return `malformed character constant: ${text}`
+    const r = c.value
     const v = BigInt(r)
     return { ...base, isInt: true, isUint: true, isFloat: true, int64: v, uint64: v, float64: r }
   }
@@ -25,12 +21,12 @@ export function parseNumberLiteral(t: Item): NumberNode | string {
   // deviation: complex constants (1+2i, 3i) are rejected (docs/agent-path-template.md)
   if (t.typ === 'complex' || text.endsWith('i'))
     return `complex constants are not supported: ${text}`
-  const u = parseUint64(text)
-  const i = parseInt64(text)
-  let isUint = u !== undefined
-  let isInt = i !== undefined
-  let uint64 = u ?? 0n
-  let int64 = i ?? 0n
+  const u = goParseUint(text)
+  const i = goParseInt(text)
+  let isUint = u.ok
+  let isInt = i.ok
+  let uint64 = u.ok ? u.value : 0n
+  let int64 = i.ok ? i.value : 0n
   if (isInt && int64 === 0n) {
     isUint = true // -0
     uint64 = 0n
@@ -44,7 +40,7 @@ export function parseNumberLiteral(t: Item): NumberNode | string {
     isFloat = true
     float64 = Number(uint64)
   } else {
-    const f = parseFloat64(text)
+    const f = goParseFloat(text)
     if (f !== undefined) {
       // A float that looks like an integer is an integer too large for int64.
       if (!/[.eEpP]/.test(text)) return `integer overflow: ${quote(text)}`

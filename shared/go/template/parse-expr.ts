@@ -5,8 +5,8 @@ import { nodeString } from './nodes.js'
 import { parseNumberLiteral } from './number-literal.js'
 import { TokenStream } from './parse-tokens.js'
 import type { Item, ItemType } from './lexer.js'
-import { quote, unquote } from './strconv.js'
-import { fromBytes } from './utf8.js'
+import { quote, unquote } from '../strconv.js'
+import { fromBytes } from '../utf8.js'
 
 export abstract class ExprParser extends TokenStream {
   protected pipeline(context: string, end: ItemType): PipeNode {
@@ -178,11 +178,9 @@ export abstract class ExprParser extends TokenStream {
   }
 
   protected unquoteOrFail(val: string): string {
-    try {
-      return fromBytes(unquote(val))
-    } catch {
-      this.errorf('invalid syntax')
-    }
+    const bytes = unquote(val)
+    if (bytes === undefined) this.errorf('invalid syntax')
+    return fromBytes(bytes)
   }
 
   private newNumber(t: Item): NumberNode {

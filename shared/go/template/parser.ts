@@ -14,9 +14,9 @@ import type {
 import { nodeString } from './nodes.js'
 import { ExprParser } from './parse-expr.js'
 import type { ParserOptions, Tree } from './parse-tokens.js'
-import { quote } from './strconv.js'
-import { isSpace } from './unicode.js'
-import { fromBytes } from './utf8.js'
+import { quote } from '../strconv.js'
+import { isSpace } from '../unicode.js'
+import { fromBytes } from '../utf8.js'
 
 export { ParseFailure, type ParserOptions, type Tree } from './parse-tokens.js'
 

@@ -12,7 +12,7 @@ import {
   toLower,
   toTitle,
   toUpper,
-} from './unicode.js'
+} from '../unicode.js'
 
 const cps = (s: string): number[] => [...s].map((ch) => ch.codePointAt(0) ?? 0xfffd)
 const str = (rs: readonly number[]): string => rs.map((r) => String.fromCodePoint(r)).join('')

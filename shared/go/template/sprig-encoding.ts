@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto'
 import { type FuncMap, fn, str } from './funcs.js'
-import { fromBytes, toBytes } from './utf8.js'
+import { fromBytes, toBytes } from '../utf8.js'
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'

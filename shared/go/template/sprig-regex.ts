@@ -1,84 +1,78 @@
-// Sprig's regex functions with Go's regexp semantics: RE2 syntax and leftmost-first matching (re2-vm.ts),
-// Go's rules for successive empty matches, `$1`/`${name}` expansion and Split.
+// Sprig's regex functions with Go's regexp semantics: matching by re2js (regexp.ts), and Go's rules for
+// successive empty matches, `$1`/`${name}` expansion and Split on top. Offsets are UTF-16 indices.
 
-import { FuncError, LimitError } from './errors.js'
+import { FuncError } from './errors.js'
 import { type FuncContext, type FuncMap, checkSize, fn, int, str } from './funcs.js'
-import {
-  type CompiledRegexp,
-  RegexpError,
-  type RegexpMatch,
-  type Subject,
-  compileRe2,
-  execRe2,
-  toMatch,
-  toSubject,
-} from './re2-vm.js'
-import { canBackquote, quote } from './strconv.js'
-import { isDigit, isLetter } from './unicode.js'
+import { type CompiledRegexp, compileRegexp, searchRegexp } from './regexp.js'
+import { canBackquote, quote } from '../strconv.js'
+import { isDigit, isLetter } from '../unicode.js'
 
 /** regexp.Compile. */
-function compile(expr: string): CompiledRegexp {
-  try {
-    return compileRe2(expr)
-  } catch (err) {
-    if (err instanceof RegexpError)
-      throw err.limit ? new LimitError(err.message) : new FuncError(err.message)
-    throw err
-  }
-}
+const compile = (ctx: FuncContext, expr: string): CompiledRegexp =>
+  compileRegexp(expr, (n) => ctx.charge(n))
 
 /** regexp.MustCompile: its panic text. */
-function mustCompile(expr: string): CompiledRegexp {
+function mustCompile(ctx: FuncContext, expr: string): CompiledRegexp {
   try {
-    return compile(expr)
+    return compile(ctx, expr)
   } catch (err) {
     if (!(err instanceof FuncError)) throw err
     const q = canBackquote(expr) ? '`' + expr + '`' : quote(expr)
-    throw new FuncError(
-      `regexp: Compile(${q}): ${err instanceof Error ? err.message : String(err)}`,
-    )
+    throw new FuncError(`regexp: Compile(${q}): ${err.message}`)
   }
 }
 
-/** Positions below are code point indices into the subject. */
-interface Found {
-  readonly caps: readonly number[]
+/** A match: groups[i] is [start, end], or undefined where group i did not take part. */
+interface RegexpMatch {
   readonly start: number
   readonly end: number
+  readonly groups: readonly ([number, number] | undefined)[]
 }
 
 function search(
   ctx: FuncContext,
   c: CompiledRegexp,
-  subj: Subject,
+  s: string,
   from: number,
-): Found | undefined {
-  const caps = execRe2(c, subj, from, (n) => ctx.charge(n))
+  groups = false,
+): RegexpMatch | undefined {
+  const caps = searchRegexp(c, s, from, groups, (n) => ctx.charge(n))
   if (caps === undefined) return undefined
-  return { caps, start: caps[0] ?? 0, end: caps[1] ?? 0 }
+  const pairs: ([number, number] | undefined)[] = []
+  for (let g = 0; 2 * g < caps.length; g++) {
+    const a = caps[2 * g] ?? -1
+    const b = caps[2 * g + 1] ?? -1
+    pairs.push(a >= 0 && b >= 0 ? [a, b] : undefined)
+  }
+  return { start: caps[0] ?? 0, end: caps[1] ?? 0, groups: pairs }
 }
 
-function prepare(ctx: FuncContext, s: string): Subject {
+function prepare(ctx: FuncContext, s: string): string {
   checkSize(ctx, s.length, 'regexp input')
-  return toSubject(s)
+  return s
 }
+
+/** The width of the rune at `pos` in UTF-16 units; 0 at the end (utf8.DecodeRuneInString's width). */
+const runeWidth = (s: string, pos: number): number =>
+  pos >= s.length ? 0 : (s.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1
 
 /** Go's allMatches: successive matches; an empty match right after a match is skipped. */
-function allMatches(ctx: FuncContext, c: CompiledRegexp, subj: Subject, n: number): RegexpMatch[] {
-  const end = subj.cps.length
+function allMatches(ctx: FuncContext, c: CompiledRegexp, s: string, n: number): RegexpMatch[] {
+  const end = s.length
   const limit = n < 0 ? end + 1 : n
   const out: RegexpMatch[] = []
   let prevMatchEnd = -1
   for (let pos = 0; out.length < limit && pos <= end;) {
-    const m = search(ctx, c, subj, pos)
+    const m = search(ctx, c, s, pos)
     if (!m) break
     let accept = true
     if (m.end === pos) {
       if (m.start === prevMatchEnd) accept = false
-      pos++
+      const width = runeWidth(s, pos)
+      pos = width > 0 ? pos + width : end + 1
     } else pos = m.end
     prevMatchEnd = m.end
-    if (accept) out.push(toMatch(m.caps, subj))
+    if (accept) out.push(m)
   }
   return out
 }
@@ -123,32 +117,31 @@ function expand(c: CompiledRegexp, template: string, s: string, m: RegexpMatch):
   return out + t
 }
 
-/** Regexp.ReplaceAllString / ReplaceAllLiteralString. */
+/** Regexp.ReplaceAllString / ReplaceAllLiteralString; `groups` when the replacement reads them. */
 function replaceAll(
   ctx: FuncContext,
   c: CompiledRegexp,
   s: string,
+  groups: boolean,
   repl: (m: RegexpMatch) => string,
 ): string {
-  const subj = prepare(ctx, s)
-  const off = (i: number): number => subj.offsets[i] ?? s.length
-  const endPos = subj.cps.length
+  prepare(ctx, s)
   let out = ''
   let lastMatchEnd = 0
   let searchPos = 0
-  while (searchPos <= endPos) {
-    const m = search(ctx, c, subj, searchPos)
+  while (searchPos <= s.length) {
+    const m = search(ctx, c, s, searchPos, groups)
     if (!m) break
-    out += s.slice(off(lastMatchEnd), off(m.start))
-    if (m.end > lastMatchEnd || m.start === 0) out += repl(toMatch(m.caps, subj))
+    out += s.slice(lastMatchEnd, m.start)
+    if (m.end > lastMatchEnd || m.start === 0) out += repl(m)
     checkSize(ctx, out.length, 'regexReplaceAll')
     lastMatchEnd = m.end
-    const width = searchPos < endPos ? 1 : 0
+    const width = runeWidth(s, searchPos)
     if (searchPos + width > m.end) searchPos += width
     else if (searchPos + 1 > m.end) searchPos++
     else searchPos = m.end
   }
-  return out + s.slice(off(lastMatchEnd))
+  return out + s.slice(lastMatchEnd)
 }
 
 /** Regexp.Split. */
@@ -171,18 +164,33 @@ function split(ctx: FuncContext, c: CompiledRegexp, s: string, n: number): strin
 const S = 'string'
 const LIST = '[]string'
 
-type Compiler = (expr: string) => CompiledRegexp
+type Compiler = (ctx: FuncContext, expr: string) => CompiledRegexp
 
 const findAll = (ctx: FuncContext, cc: Compiler, re: string, s: string, n: number): string[] =>
-  allMatches(ctx, cc(re), prepare(ctx, s), n).map((m) => s.slice(m.start, m.end))
+  allMatches(ctx, cc(ctx, re), prepare(ctx, s), n).map((m) => s.slice(m.start, m.end))
 
 const findOne = (ctx: FuncContext, cc: Compiler, re: string, s: string): string => {
-  const m = allMatches(ctx, cc(re), prepare(ctx, s), 1)[0]
+  const m = search(ctx, cc(ctx, re), prepare(ctx, s), 0)
   return m ? s.slice(m.start, m.end) : ''
 }
 
 const matches = (ctx: FuncContext, re: string, s: string): boolean =>
-  search(ctx, compile(re), prepare(ctx, s), 0) !== undefined
+  search(ctx, compile(ctx, re), prepare(ctx, s), 0) !== undefined
+
+/** ReplaceAllString: submatches are found only when the replacement has a `$`, as in Go. */
+const replaceExpand = (
+  ctx: FuncContext,
+  cc: Compiler,
+  re: string,
+  s: string,
+  r: string,
+): string => {
+  const c = cc(ctx, re)
+  return replaceAll(ctx, c, s, r.includes('$'), (m) => expand(c, r, s, m))
+}
+
+const replaceLiteral = (ctx: FuncContext, cc: Compiler, re: string, s: string, r: string): string =>
+  replaceAll(ctx, cc(ctx, re), s, false, () => r)
 
 export const SPRIG_REGEX_FUNCS: FuncMap = {
   regexMatch: fn([S, S], 'bool', ([re, s], ctx) => {
@@ -202,25 +210,23 @@ export const SPRIG_REGEX_FUNCS: FuncMap = {
   ),
   regexFind: fn([S, S], S, ([re, s], ctx) => findOne(ctx, mustCompile, str(re), str(s))),
   mustRegexFind: fn([S, S], S, ([re, s], ctx) => findOne(ctx, compile, str(re), str(s))),
-  regexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) => {
-    const c = mustCompile(str(re))
-    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), str(s), m))
-  }),
-  mustRegexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) => {
-    const c = compile(str(re))
-    return replaceAll(ctx, c, str(s), (m) => expand(c, str(r), str(s), m))
-  }),
+  regexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) =>
+    replaceExpand(ctx, mustCompile, str(re), str(s), str(r)),
+  ),
+  mustRegexReplaceAll: fn([S, S, S], S, ([re, s, r], ctx) =>
+    replaceExpand(ctx, compile, str(re), str(s), str(r)),
+  ),
   regexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) =>
-    replaceAll(ctx, mustCompile(str(re)), str(s), () => str(r)),
+    replaceLiteral(ctx, mustCompile, str(re), str(s), str(r)),
   ),
   mustRegexReplaceAllLiteral: fn([S, S, S], S, ([re, s, r], ctx) =>
-    replaceAll(ctx, compile(str(re)), str(s), () => str(r)),
+    replaceLiteral(ctx, compile, str(re), str(s), str(r)),
   ),
   regexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
-    split(ctx, mustCompile(str(re)), str(s), int(n)),
+    split(ctx, mustCompile(ctx, str(re)), str(s), int(n)),
   ),
   mustRegexSplit: fn([S, S, 'int'], LIST, ([re, s, n], ctx) =>
-    split(ctx, compile(str(re)), str(s), int(n)),
+    split(ctx, compile(ctx, str(re)), str(s), int(n)),
   ),
   regexQuoteMeta: fn([S], S, ([s]) =>
     s === undefined ? '' : str(s).replace(/[\\.+*?()|[\]{}^$]/g, '\\$&'),

@@ -4,10 +4,10 @@ import { FuncError } from './errors.js'
 import { sprintf } from './fmt.js'
 import { type FuncContext, type FuncMap, checkSize, fn, int, str, val } from './funcs.js'
 import { strslice, strval } from './sprig-strval.js'
-import { quote as goQuote } from './strconv.js'
+import { quote as goQuote } from '../strconv.js'
 import { camelcase, kebabcase, snakecase, swapcase, titleCase } from './sprig-case.js'
-import { isSpace, mapRunes, toLower, toUpper } from './unicode.js'
-import { fromBytes, toBytes } from './utf8.js'
+import { isSpace, mapRunes, toLower, toUpper } from '../unicode.js'
+import { fromBytes, toBytes } from '../utf8.js'
 
 const ANY = 'interface {}'
 

@@ -11,7 +11,7 @@ import {
   urlString,
   userString,
 } from './go-url.js'
-import { fromBytes, toBytes } from './utf8.js'
+import { fromBytes, toBytes } from '../utf8.js'
 import { type GoMap, type GoValue, kindName } from './values.js'
 
 function urlParse(s: string): GoMap {

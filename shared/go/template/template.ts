@@ -6,8 +6,8 @@ import { type ExecEnv, ExecFailure, type MissingKey } from './eval.js'
 import { Executor } from './exec.js'
 import type { FuncMap } from './funcs.js'
 import { ParseFailure, type Tree, parseTrees } from './parser.js'
-import { quote } from './strconv.js'
-import { toBytes } from './utf8.js'
+import { quote } from '../strconv.js'
+import { toBytes } from '../utf8.js'
 import { type GoValue, toGoValue } from './values.js'
 
 /** Bounds that keep a hostile template or data set from using unbounded time or memory. */

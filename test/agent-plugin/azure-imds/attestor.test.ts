@@ -140,7 +140,7 @@ describe('azure_imds agent attestor', () => {
     })
     await assert.rejects(createAttestor(deps).respond!(Buffer.from(NONCE), config(), io), {
       status: 'Internal',
-      reason: 'document-fetch-failed',
+      reason: 'document_fetch_failed',
       message:
         'unable to fetch attested document: connect EHOSTUNREACH 169.254.169.254:80 (IMDS at http://169.254.169.254 is unreachable: not an Azure VM?)',
     })
@@ -161,7 +161,7 @@ describe('azure_imds agent attestor', () => {
     const { deps, requests } = imds({ document: () => json(200, DOC) })
     for (const bad of ['', 'a'.repeat(33), 'x&nonce=y', '../etc']) {
       await assert.rejects(createAttestor(deps).respond!(Buffer.from(bad), config(), io), {
-        reason: 'invalid-challenge',
+        reason: 'invalid_challenge',
       })
     }
     assert.equal(requests.length, 0)

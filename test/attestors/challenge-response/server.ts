@@ -43,25 +43,25 @@ function parsePayload(bytes: Uint8Array): CrPayload {
   } catch (err) {
     throw new PluginError(
       'InvalidArgument',
-      'malformed-payload',
+      'malformed_payload',
       `failed to unmarshal data payload: ${(err as Error).message}`,
     )
   }
   if (typeof untrusted !== 'object' || untrusted === null) {
-    throw new PluginError('InvalidArgument', 'malformed-payload', 'payload must be a JSON object')
+    throw new PluginError('InvalidArgument', 'malformed_payload', 'payload must be a JSON object')
   }
   const { identity, selectors } = untrusted as Record<string, unknown>
   if (typeof identity !== 'string' || !IDENTITY.test(identity)) {
     throw new PluginError(
       'InvalidArgument',
-      'bad-identity',
+      'bad_identity',
       'payload identity is missing or malformed',
     )
   }
   if (!Array.isArray(selectors) || !selectors.every((s): s is string => typeof s === 'string')) {
     throw new PluginError(
       'InvalidArgument',
-      'bad-selectors',
+      'bad_selectors',
       'payload selectors must be a list of strings',
     )
   }
@@ -76,7 +76,7 @@ export function createServerAttestor(ctx: PluginContext): ServerAttestor<CrServe
       if (config.allowedIdentities && !config.allowedIdentities.has(untrusted.identity)) {
         throw new PluginError(
           'PermissionDenied',
-          'identity-not-allowed',
+          'identity_not_allowed',
           `identity ${JSON.stringify(untrusted.identity)} is not allowed`,
         )
       }
@@ -86,13 +86,12 @@ export function createServerAttestor(ctx: PluginContext): ServerAttestor<CrServe
       if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
         throw new PluginError(
           'PermissionDenied',
-          'bad-challenge-response',
+          'bad_challenge_response',
           'challenge response does not match',
         )
       }
       const spiffeId = `spiffe://${config.trustDomain}/spire/agent/${PLUGIN_NAME}/${untrusted.identity}`
       await assertNotAttested(agentStore, spiffeId, ctx.log, io.signal)
-      ctx.log.info('Agent attested', { spiffe_id: spiffeId })
       ctx.metrics.incrCounter([PLUGIN_NAME, 'attest', 'success'])
       const selectors = new Set([`identity:${untrusted.identity}`, ...untrusted.selectors])
       return { spiffeId, selectorValues: [...selectors].sort(), canReattest: false }

@@ -185,7 +185,7 @@ describe('azure_imds server attestor', () => {
     const io = agentIo(answer({ resourceId: ids.vm(SUB, 'frontend', 'other') })).io
     await assert.rejects(
       createAttestor(deps).attest(INITIAL, config, io),
-      refused('PermissionDenied', /is not the attested VM/, 'resource-id-mismatch'),
+      refused('PermissionDenied', /is not the attested VM/, 'resource_id_mismatch'),
     )
   })
 
@@ -197,7 +197,7 @@ describe('azure_imds server attestor', () => {
     ]) {
       await assert.rejects(
         createAttestor(deps).attest(INITIAL, config, agentIo(answer({ resourceId })).io),
-        refused('InvalidArgument', /resource ID hint/, 'invalid-resource-id'),
+        refused('InvalidArgument', /resource ID hint/, 'invalid_resource_id'),
       )
     }
   })
@@ -262,7 +262,7 @@ describe('azure_imds server attestor', () => {
       refused(
         'PermissionDenied',
         `subscription "${SUB}" does not belong to tenant "${TENANT_ID}"`,
-        'subscription-not-in-tenant',
+        'subscription_not_in_tenant',
       ),
     )
     deps.azure.subscriptions.delete(SUB)

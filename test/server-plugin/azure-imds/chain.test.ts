@@ -92,7 +92,7 @@ describe('chain building edge cases', () => {
     const leaf = leafOf(a, ka.privateKey)
     const { pool: p } = pool([a, b])
     await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
-      reason: 'chain-cycle',
+      reason: 'chain_cycle',
     })
   })
 
@@ -111,7 +111,7 @@ describe('chain building edge cases', () => {
     const leaf = leafOf(issuer, issuerKey)
     const { pool: p } = pool(chain)
     await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
-      reason: 'chain-too-long',
+      reason: 'chain_too_long',
     })
   })
 
@@ -131,7 +131,7 @@ describe('chain building edge cases', () => {
     const { pool: only } = pool([expired])
     await assert.rejects(
       verifyChain(c(leaf), { roots: [c(root)], intermediates: only, now: NOW }),
-      { reason: 'certificate-expired' },
+      { reason: 'certificate_expired' },
     )
   })
 
@@ -145,7 +145,7 @@ describe('chain building edge cases', () => {
     const leaf = leafOf(i2, k2.privateKey)
     const { pool: p } = pool([i1, i2])
     await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
-      reason: 'path-length-exceeded',
+      reason: 'path_length_exceeded',
     })
   })
 
@@ -157,7 +157,7 @@ describe('chain building edge cases', () => {
     const leaf = leafOf(i1, k1.privateKey)
     const { pool: p } = pool([i1])
     await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
-      reason: 'issuer-eku',
+      reason: 'issuer_eku',
     })
   })
 
@@ -173,7 +173,7 @@ describe('chain building edge cases', () => {
     const leaf = leafOf(i1, k1.privateKey, urls)
     const { pool: p, requests } = pool([])
     await assert.rejects(verifyChain(c(leaf), { roots: [c(root)], intermediates: p, now: NOW }), {
-      reason: 'aia-fetch-failed',
+      reason: 'aia_fetch_failed',
     })
     assert.equal(requests.length, MAX_AIA_FETCHES)
   })
@@ -205,7 +205,7 @@ describe('AIA policy', () => {
   ] as const
   for (const [url, why] of refused) {
     test(`refused: ${url}`, () =>
-      assert.throws(() => checkAiaUrl(url), { reason: 'aia-not-allowed', message: why }))
+      assert.throws(() => checkAiaUrl(url), { reason: 'aia_not_allowed', message: why }))
   }
 
   test('the fetcher follows no redirect, caps the size, falls back to PEM and caches by URL', async () => {
@@ -227,7 +227,7 @@ describe('AIA policy', () => {
       issuerOverride: 'http://127.0.0.1:9999/',
     })
     const url = 'http://www.microsoft.com/pkiops/certs/X.crt'
-    await assert.rejects(f.fetch(url), { reason: 'aia-fetch-failed', message: /status: 301/ })
+    await assert.rejects(f.fetch(url), { reason: 'aia_fetch_failed', message: /status: 301/ })
     assert.equal(seen.length, 1)
     assert.equal(
       seen[0]?.url,
@@ -237,7 +237,7 @@ describe('AIA policy', () => {
     assert.equal(seen[0]?.maxBytes, AIA_MAX_BYTES)
     assert.match(seen[0]?.headers?.['user-agent'] ?? '', /^spire-azure-attestor\//)
     mode = 'huge'
-    await assert.rejects(f.fetch(url), { reason: 'aia-fetch-failed' })
+    await assert.rejects(f.fetch(url), { reason: 'aia_fetch_failed' })
     mode = 'pem'
     assert.equal((await f.fetch(url)).fingerprint, c(cert).fingerprint)
     await f.fetch(url)

@@ -6,11 +6,8 @@ import { after, before, test } from 'node:test'
 import type { Pki } from '../../azure-emulator/pki.js'
 import { NOOP_LOGGER, NOOP_METRICS, Report } from '../../../shared/plugin/index.js'
 import { buildConfig } from '../../../server-plugin/azure-imds/config.js'
-import {
-  createDefaultDeps,
-  parseTrustBundle,
-  readAssertion,
-} from '../../../server-plugin/azure-imds/deps.js'
+import { createDefaultDeps, parseTrustBundle } from '../../../server-plugin/azure-imds/deps.js'
+import { readAssertion } from '../../../shared/azure/tenant-access.js'
 import { pinnedRoots } from '../../../server-plugin/azure-imds/roots.js'
 import { FakeAgentStore } from '../../support/azure-fakes.js'
 import { testPki } from './pki-support.js'

@@ -115,7 +115,7 @@ describe('attested document: forgeries and malformed input', () => {
       verifyAttestedDocument(doc, expected),
       (err: { reason: string; message: string }) => {
         // the attacker's certificate is the one chain-checked, and it chains to nothing pinned
-        assert.match(err.reason, /^(chain-untrusted|no-aia)$/)
+        assert.match(err.reason, /^(chain_untrusted|no_aia)$/)
         assert.match(
           err.message,
           /^failed to validate attested document: certificate chain validation failed: /,
@@ -130,7 +130,7 @@ describe('attested document: forgeries and malformed input', () => {
     const doc = sign({
       signer: { ...pki.leaves.public, privateKey: pki.bad.rogueRootCert.privateKey },
     })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad-signature' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad_signature' })
   })
 
   test('two SignerInfos are refused with upstream’s message', async () => {
@@ -141,7 +141,7 @@ describe('attested document: forgeries and malformed input', () => {
       certificates: [pki.leaves.public.cert, pki.bad.rogueRoot.cert],
     })
     await assert.rejects(verifyAttestedDocument(doc, expected), {
-      reason: 'signer-not-resolved',
+      reason: 'signer_not_resolved',
       message:
         'failed to validate attested document: expected exactly one signer certificate in PKCS7 signature',
     })
@@ -150,7 +150,7 @@ describe('attested document: forgeries and malformed input', () => {
   test('a SignerInfo naming a certificate that is not in the bag is refused', async () => {
     const { expected } = trust()
     const doc = sign({ signer: pki.leaves.public, certificates: [pki.leaves.usgov.cert] })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'signer-not-resolved' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'signer_not_resolved' })
   })
 
   test('tampered content fails the signature check', async () => {
@@ -164,7 +164,7 @@ describe('attested document: forgeries and malformed input', () => {
       signedText: '{"vmId":"someone-else"}',
     }).body
     await assert.rejects(verifyAttestedDocument(doc, expected), {
-      reason: 'bad-signature',
+      reason: 'bad_signature',
       message:
         'failed to validate attested document: signature verification failed: crypto/rsa: verification error',
     })
@@ -173,13 +173,13 @@ describe('attested document: forgeries and malformed input', () => {
   test('signed attributes with a wrong message digest are refused', async () => {
     const { expected } = trust()
     const doc = sign({ signer: pki.leaves.public, signedAttributes: 'wrong-digest' })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad-signature' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad_signature' })
   })
 
   test('an ECDSA signer is refused (Azure signs with RSA only)', async () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.ecdsa }), expected), {
-      reason: 'unsupported-algorithm',
+      reason: 'unsupported_algorithm',
     })
   })
 
@@ -194,7 +194,7 @@ describe('attested document: forgeries and malformed input', () => {
       await assert.rejects(
         verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected),
         (err: { reason: string; message: string }) => {
-          assert.equal(err.reason, 'san-not-allowed')
+          assert.equal(err.reason, 'san_not_allowed')
           assert.match(
             err.message,
             /certificate does not have any valid domain in SAN \(found SANs=\[.*\], allowed domains=\[metadata\.azure\.com\]\)$/,
@@ -209,14 +209,14 @@ describe('attested document: forgeries and malformed input', () => {
   test('a US Government leaf is refused under the default public-cloud domain', async () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.usgov }), expected), {
-      reason: 'san-not-allowed',
+      reason: 'san_not_allowed',
     })
   })
 
   test('a leaf without the serverAuth EKU is refused', async () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noServerAuth }), expected), {
-      reason: 'eku-not-server-auth',
+      reason: 'eku_not_server_auth',
     })
   })
 
@@ -225,7 +225,7 @@ describe('attested document: forgeries and malformed input', () => {
     await assert.rejects(
       verifyAttestedDocument(sign({ signer: pki.bad.expired }), expected),
       (err: { reason: string; message: string }) => {
-        assert.equal(err.reason, 'certificate-expired')
+        assert.equal(err.reason, 'certificate_expired')
         assert.match(
           err.message,
           /certificate chain validation failed: x509: certificate has expired or is not yet valid: current time 2026-07-28T13:24:00Z is after /,
@@ -238,7 +238,7 @@ describe('attested document: forgeries and malformed input', () => {
   test('a not-yet-valid leaf is refused', async () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.notYetValid }), expected), {
-      reason: 'certificate-not-yet-valid',
+      reason: 'certificate_not_yet_valid',
     })
   })
 
@@ -252,7 +252,7 @@ describe('attested document: forgeries and malformed input', () => {
       await assert.rejects(
         verifyAttestedDocument(sign({ signer: pki.bad[variant] }), expected),
         (err: { reason: string; message: string }) => {
-          assert.equal(err.reason, 'aia-not-allowed')
+          assert.equal(err.reason, 'aia_not_allowed')
           assert.match(
             err.message,
             /^failed to validate attested document: certificate chain validation failed: failed to get intermediate certificate: CA Issuers URL ".*" is not allowed: /,
@@ -267,7 +267,7 @@ describe('attested document: forgeries and malformed input', () => {
   test('a leaf without AIA and no bundled issuer cannot be chained', async () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.bad.noAia }), expected), {
-      reason: 'no-aia',
+      reason: 'no_aia',
     })
   })
 
@@ -275,7 +275,7 @@ describe('attested document: forgeries and malformed input', () => {
     const { expected } = trust()
     await assert.rejects(
       verifyAttestedDocument(sign({ signer: pki.bad.nonCaIntermediate }), expected),
-      { reason: 'issuer-not-ca' },
+      { reason: 'issuer_not_ca' },
     )
   })
 
@@ -285,7 +285,7 @@ describe('attested document: forgeries and malformed input', () => {
       signer: pki.bad.rogueRoot,
       certificates: [pki.bad.rogueRoot.cert, pki.bad.rogueRootCert.cert],
     })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'no-aia' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'no_aia' })
   })
 
   const malformed: {
@@ -297,30 +297,30 @@ describe('attested document: forgeries and malformed input', () => {
     {
       name: 'empty signature',
       doc: () => ({ encoding: 'pkcs7', signature: '' }),
-      reason: 'missing-signature',
+      reason: 'missing_signature',
       message: 'failed to validate attested document: missing signature in attested document',
     },
     {
       name: 'encoding other than pkcs7',
       doc: () => ({ ...sign({ signer: pki.leaves.public }), encoding: 'json' }),
-      reason: 'unsupported-encoding',
+      reason: 'unsupported_encoding',
     },
     {
       name: 'invalid base64',
       doc: () => ({ encoding: 'pkcs7', signature: 'MIIL*kgYJ' }),
-      reason: 'bad-base64',
+      reason: 'bad_base64',
       message:
         'failed to validate attested document: failed to decode signature: illegal base64 data at input byte 4',
     },
     {
       name: 'oversized signature',
       doc: () => ({ encoding: 'pkcs7', signature: 'A'.repeat(70_000) }),
-      reason: 'document-too-large',
+      reason: 'document_too_large',
     },
     {
       name: 'not DER at all',
       doc: () => ({ encoding: 'pkcs7', signature: Buffer.from('hello world!').toString('base64') }),
-      reason: 'malformed-pkcs7',
+      reason: 'malformed_pkcs7',
     },
   ]
   for (const c of malformed) {
@@ -340,7 +340,7 @@ describe('attested document: content checks', () => {
     await assert.rejects(
       verifyAttestedDocument(sign({ signer: pki.leaves.public, nonce: 'somethingElse' }), expected),
       {
-        reason: 'nonce-mismatch',
+        reason: 'nonce_mismatch',
         message: 'nonce mismatch',
       },
     )
@@ -354,7 +354,7 @@ describe('attested document: content checks', () => {
       now: NOW,
       signer: pki.leaves.public,
     }).body
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'nonce-mismatch' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'nonce_mismatch' })
   })
 
   test('an expired document (expiresOn beyond the skew) is refused', async () => {
@@ -363,7 +363,7 @@ describe('attested document: content checks', () => {
       signer: pki.leaves.public,
       now: new Date(NOW.getTime() - 6 * 3600_000 - 6 * 60_000),
     })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'document-expired' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'document_expired' })
   })
 
   test('a document inside the skew after expiry still verifies', async () => {
@@ -378,7 +378,7 @@ describe('attested document: content checks', () => {
     const { expected } = trust()
     const doc = sign({ signer: pki.leaves.public, now: new Date(NOW.getTime() + 10 * 60_000) })
     await assert.rejects(verifyAttestedDocument(doc, expected), {
-      reason: 'document-not-yet-valid',
+      reason: 'document_not_yet_valid',
     })
   })
 
@@ -388,7 +388,7 @@ describe('attested document: content checks', () => {
       signer: pki.leaves.public,
       content: { timeStamp: { createdOn: '2026-07-28T13:24:00Z', expiresOn: '' } },
     })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'invalid-timestamp' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'invalid_timestamp' })
   })
 
   test('upstream’s order and messages: missing VM ID, missing subscription, invalid VM ID', async () => {
@@ -408,7 +408,7 @@ describe('attested document: content checks', () => {
     await assert.rejects(
       verifyAttestedDocument(sign({ signer: pki.leaves.public, vmId: 'not-a-uuid' }), expected),
       {
-        reason: 'invalid-vm-id',
+        reason: 'invalid_vm_id',
         message:
           'invalid VM ID: invalid UUID format: "not-a-uuid": uuid: incorrect UUID length 10 in string "not-a-uuid"',
       },
@@ -420,7 +420,7 @@ describe('attested document: content checks', () => {
         expected,
       ),
       {
-        reason: 'nonce-mismatch',
+        reason: 'nonce_mismatch',
       },
     )
   })
@@ -430,7 +430,7 @@ describe('attested document: content checks', () => {
       allowedSubscriptions: new Set(['00000000-0000-0000-0000-000000000001']),
     })
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.public }), expected), {
-      reason: 'subscription-not-authorized',
+      reason: 'subscription_not_authorized',
       message: `subscription "${SUBSCRIPTION_ID}" is not authorized`,
     })
     const ok = trust({ allowedSubscriptions: new Set([SUBSCRIPTION_ID]) }).expected
@@ -442,7 +442,7 @@ describe('attested document: content checks', () => {
     await assert.rejects(
       verifyDocumentSignatureAndChain(sign({ signer: pki.leaves.public, nonce: 'x' }), expected),
       {
-        reason: 'certificate-expired',
+        reason: 'certificate_expired',
       },
     )
   })

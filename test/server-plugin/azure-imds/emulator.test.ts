@@ -143,7 +143,7 @@ describe('azure_imds through the host launcher against the emulator', { timeout:
     const counters = find('IncrCounter', 'azure_imds.attest')
     assert.ok(counters.some((c) => c.labels.result === 'ok'))
     assert.ok(
-      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'already-attested'),
+      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'already_attested'),
     )
     assert.ok(find('AddSample', 'azure_imds.attest.elapsed_ms').length >= 2)
   })

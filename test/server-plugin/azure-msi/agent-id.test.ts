@@ -76,7 +76,7 @@ describe('agent ID (step 12)', () => {
     await assert.rejects(id('/{{ .Nope }}'), (err: unknown) => {
       const e = err as PluginError
       assert.equal(e.status, 'Internal')
-      assert.equal(e.reason, 'agent-id-failed')
+      assert.equal(e.reason, 'agent_id_failed')
       assert.match(
         e.message,
         /^unable to make agent ID: template: agent-path:1:4: executing "agent-path" at <\.Nope>: can't evaluate field Nope in type azure\.agentPathTemplateData$/,

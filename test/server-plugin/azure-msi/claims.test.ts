@@ -63,23 +63,23 @@ describe('checkTokenClaims (step 15, go-jose order and 5 minute leeway)', () => 
     {
       name: 'wrong audience',
       claims: { aud: 'https://graph.microsoft.com/' },
-      fail: ['invalid-audience', 'validation failed, invalid audience claim (aud)'],
+      fail: ['invalid_audience', 'validation failed, invalid audience claim (aud)'],
     },
     {
       name: 'audience without the trailing slash (exact match)',
       claims: { aud: 'https://management.azure.com' },
-      fail: ['invalid-audience', 'validation failed, invalid audience claim (aud)'],
+      fail: ['invalid_audience', 'validation failed, invalid audience claim (aud)'],
     },
     {
       name: 'missing audience',
       claims: { aud: undefined },
-      fail: ['invalid-audience', 'validation failed, invalid audience claim (aud)'],
+      fail: ['invalid_audience', 'validation failed, invalid audience claim (aud)'],
     },
     { name: 'expired 5 min ago (inside leeway)', claims: { exp: NOW_S - 300 } },
     {
       name: 'expired 5 min 1 s ago',
       claims: { exp: NOW_S - 301 },
-      fail: ['token-expired', 'validation failed, token is expired (exp)'],
+      fail: ['token_expired', 'validation failed, token is expired (exp)'],
     },
     {
       name: 'upstream boundary: exp=now+1m checked at now+6m passes',
@@ -90,18 +90,18 @@ describe('checkTokenClaims (step 15, go-jose order and 5 minute leeway)', () => 
       name: 'upstream boundary: exp=now+1m checked at now+6m1s fails',
       claims: { exp: NOW_S + 60 },
       now: new Date(NOW.getTime() + 361_000),
-      fail: ['token-expired', 'validation failed, token is expired (exp)'],
+      fail: ['token_expired', 'validation failed, token is expired (exp)'],
     },
     { name: 'nbf 5 min ahead (inside leeway)', claims: { nbf: NOW_S + 300, iat: NOW_S } },
     {
       name: 'nbf 5 min 1 s ahead',
       claims: { nbf: NOW_S + 301, iat: NOW_S },
-      fail: ['token-not-yet-valid', 'validation failed, token not valid yet (nbf)'],
+      fail: ['token_not_yet_valid', 'validation failed, token not valid yet (nbf)'],
     },
     {
       name: 'iat 5 min 1 s ahead',
       claims: { nbf: NOW_S, iat: NOW_S + 301 },
-      fail: ['token-issued-in-future', 'validation field, token issued in the future (iat)'],
+      fail: ['token_issued_in_future', 'validation field, token issued in the future (iat)'],
     },
     {
       name: 'no exp, nbf, iat (unchecked, as upstream)',
@@ -110,12 +110,12 @@ describe('checkTokenClaims (step 15, go-jose order and 5 minute leeway)', () => 
     {
       name: 'aud checked before exp',
       claims: { aud: 'x', exp: NOW_S - 1000 },
-      fail: ['invalid-audience', 'validation failed, invalid audience claim (aud)'],
+      fail: ['invalid_audience', 'validation failed, invalid audience claim (aud)'],
     },
     {
       name: 'nbf checked before exp',
       claims: { nbf: NOW_S + 1000, exp: NOW_S - 1000 },
-      fail: ['token-not-yet-valid', 'validation failed, token not valid yet (nbf)'],
+      fail: ['token_not_yet_valid', 'validation failed, token not valid yet (nbf)'],
     },
   ]
   for (const c of cases) {
@@ -148,7 +148,7 @@ describe('tenant, issuer, token type and principal checks', () => {
       () => authorizeTenant(config, claims),
       pluginError(
         'PermissionDenied',
-        'tenant-not-authorized',
+        'tenant_not_authorized',
         `tenant "${OTHER_TENANT_ID}" is not authorized`,
       ),
     )
@@ -189,7 +189,7 @@ describe('tenant, issuer, token type and principal checks', () => {
           run,
           pluginError(
             'PermissionDenied',
-            'issuer-mismatch',
+            'issuer_mismatch',
             /^token issuer ".*" is not valid for tenant "/,
           ),
         )
@@ -215,7 +215,7 @@ describe('tenant, issuer, token type and principal checks', () => {
     assert.doesNotThrow(() => checkIssuer(gov2, gov, undefined))
     assert.throws(
       () => checkIssuer(gov2, tenant, undefined),
-      pluginError('PermissionDenied', 'issuer-mismatch'),
+      pluginError('PermissionDenied', 'issuer_mismatch'),
     )
   })
 
@@ -235,18 +235,18 @@ describe('tenant, issuer, token type and principal checks', () => {
           tenant,
           keyWithIssuer(`https://login.microsoftonline.com/${OTHER_TENANT_ID}/v2.0`),
         ),
-      pluginError('PermissionDenied', 'issuer-mismatch'),
+      pluginError('PermissionDenied', 'issuer_mismatch'),
     )
   })
 
   test('token type: app tokens pass, delegated or user tokens do not', async () => {
     checkTokenType(await verified())
     const user = await verified({ idtyp: 'user' })
-    assert.throws(() => checkTokenType(user), pluginError('PermissionDenied', 'not-an-app-token'))
+    assert.throws(() => checkTokenType(user), pluginError('PermissionDenied', 'not_an_app_token'))
     const delegated = await verified({ idtyp: undefined, scp: 'user_impersonation' })
     assert.throws(
       () => checkTokenType(delegated),
-      pluginError('PermissionDenied', 'not-an-app-token'),
+      pluginError('PermissionDenied', 'not_an_app_token'),
     )
     checkTokenType(await verified({ idtyp: undefined }))
   })
@@ -261,7 +261,7 @@ describe('tenant, issuer, token type and principal checks', () => {
       () => authorizePrincipal(allow, other),
       pluginError(
         'PermissionDenied',
-        'principal-not-authorized',
+        'principal_not_authorized',
         'principal "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa" is not authorized',
       ),
     )

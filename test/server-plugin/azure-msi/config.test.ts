@@ -282,7 +282,10 @@ describe('key cache tuning and the shipped examples', () => {
 
   test('examples/azure-msi/server.conf plugin_data builds without notes', () => {
     const conf = readFileSync(join(REPO_ROOT, 'examples/azure-msi/server.conf'), 'utf8')
-    const start = conf.indexOf('plugin_data {') + 'plugin_data {'.length
+    // the NodeAttestor's plugin_data (the file is a whole server.conf: the DataStore's comes first)
+    const start =
+      conf.indexOf('plugin_data {', conf.indexOf('NodeAttestor "azure_msi"')) +
+      'plugin_data {'.length
     let depth = 1
     let end = start
     while (depth > 0 && end < conf.length) {

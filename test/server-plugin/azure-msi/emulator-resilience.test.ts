@@ -235,13 +235,15 @@ describe('IMDS on the agent side', () => {
 
   test('a hung IMDS request times out (request_timeout) and is retried', async () => {
     const s = await h.freshServer()
-    h.emu.faults.set('imds.token', { kind: 'latency', ms: 60_000 }, { times: 1 })
+    h.emu.faults.set('imds.token', { kind: 'latency', ms: 5_000 }, { times: 1 })
     const before = h.emu.counters.get('imds.token')
     try {
       await h.attest('frontend/worker', 'request_timeout = "500ms"', s)
-      // the first request hangs for a minute; only the agent's own timeout can have ended it, and
-      // the retry that attested is the second request IMDS saw
-      assert.equal(h.emu.counters.get('imds.token') - before, 2)
+      // the first request hangs for 5 s, ten times request_timeout: had the agent waited it out, that
+      // first request would have attested alone (one request); only the agent's own timeout ends it,
+      // and a retry attested (a loaded machine may need more than one)
+      const requests = h.emu.counters.get('imds.token') - before
+      assert.ok(requests >= 2, `${requests} IMDS token requests`)
     } finally {
       h.emu.faults.clear()
     }

@@ -49,7 +49,7 @@ describe('identities', () => {
     const counters = find('IncrCounter', 'azure_msi.attest')
     assert.ok(counters.some((c) => c.labels.result === 'ok'))
     assert.ok(
-      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'malformed-token'),
+      counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'malformed_token'),
       JSON.stringify(counters),
     )
   })

@@ -86,7 +86,7 @@ describe('resolution by principal: upstream errors', () => {
       selectorsFor(new FakeArm(), claims()),
       pluginError(
         'Internal',
-        'principal-lookup-failed',
+        'principal_lookup_failed',
         wrapped(`principal "${PRINCIPAL_ID}" not found`),
       ),
     )
@@ -99,7 +99,7 @@ describe('resolution by principal: upstream errors', () => {
       selectorsFor(arm, claims()),
       pluginError(
         'Internal',
-        'principal-lookup-failed',
+        'principal_lookup_failed',
         wrapped(`expected one result for principal "${PRINCIPAL_ID}" at most`),
       ),
     )
@@ -111,7 +111,7 @@ describe('resolution by principal: upstream errors', () => {
       selectorsFor(arm, claims()),
       pluginError(
         'Internal',
-        'principal-lookup-failed',
+        'principal_lookup_failed',
         wrapped('unable to list virtual machine by principal: 429 TooManyRequests: throttled'),
       ),
     )
@@ -124,7 +124,7 @@ describe('resolution by principal: upstream errors', () => {
       selectorsFor(arm, claims()),
       pluginError(
         'Internal',
-        'arm-lookup-failed',
+        'arm_lookup_failed',
         'unable to get virtual machine "frontend:blog": rpc error: code = Internal desc = unable to get virtual machine: 500 InternalServerError: boom',
       ),
     )
@@ -137,7 +137,7 @@ describe('resolution by principal: upstream errors', () => {
       selectorsFor(arm, claims()),
       pluginError(
         'Internal',
-        'arm-lookup-failed',
+        'arm_lookup_failed',
         'unable to get network interface "frontend:blog-nic": rpc error: code = Internal desc = unable to get network interface: 404 NotFound: gone',
       ),
     )
@@ -146,7 +146,7 @@ describe('resolution by principal: upstream errors', () => {
     const arm = new FakeArm()
     await assert.rejects(
       selectorsFor(arm, claims({ principalId: "x' or 1 eq 1 or 'x" })),
-      pluginError('Internal', 'principal-lookup-failed'),
+      pluginError('Internal', 'principal_lookup_failed'),
     )
     assert.deepEqual(arm.calls, [])
   })
@@ -188,7 +188,7 @@ describe('resolution from xms_mirid / xms_az_rid', () => {
       selectorsFor(arm, c),
       pluginError(
         'PermissionDenied',
-        'identity-not-attached',
+        'identity_not_attached',
         /^principal ".*" is not an identity of "/,
       ),
     )
@@ -199,7 +199,7 @@ describe('resolution from xms_mirid / xms_az_rid', () => {
     blog(arm, { principalId: 'eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee' })
     await assert.rejects(
       selectorsFor(arm, claims({ identityResourceId: vmId('frontend', 'blog') })),
-      pluginError('PermissionDenied', 'identity-not-attached'),
+      pluginError('PermissionDenied', 'identity_not_attached'),
     )
   })
 
@@ -211,7 +211,7 @@ describe('resolution from xms_mirid / xms_az_rid', () => {
       selectorsFor(arm, claims({ identityResourceId: vmId('frontend', 'blog', other) })),
       pluginError(
         'PermissionDenied',
-        'subscription-not-authorized',
+        'subscription_not_authorized',
         `subscription "${other}" is not authorized`,
       ),
     )
@@ -322,7 +322,7 @@ describe('resolution from xms_mirid / xms_az_rid', () => {
       selectorsFor(new FakeArm(), claims({ identityResourceId: vmId('frontend', 'gone') })),
       pluginError(
         'Internal',
-        'arm-lookup-failed',
+        'arm_lookup_failed',
         /^unable to get virtual machine "frontend:gone": rpc error: code = Internal desc = unable to get virtual machine: 404 ResourceNotFound/,
       ),
     )

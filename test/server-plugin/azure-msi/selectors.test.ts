@@ -122,11 +122,11 @@ describe('selectors: upstream shapes', () => {
   test('networkSelectors: malformed IDs are Internal with upstream messages', () => {
     assert.throws(
       () => networkSelectors('/bad/nsg', []),
-      pluginError('Internal', 'malformed-id', 'malformed network security group ID "/bad/nsg"'),
+      pluginError('Internal', 'malformed_id', 'malformed network security group ID "/bad/nsg"'),
     )
     assert.throws(
       () => networkSelectors(undefined, ['/bad/subnet']),
-      pluginError('Internal', 'malformed-id', 'malformed virtual network subnet ID "/bad/subnet"'),
+      pluginError('Internal', 'malformed_id', 'malformed virtual network subnet ID "/bad/subnet"'),
     )
     assert.deepEqual(networkSelectors(undefined, []), [])
   })

@@ -96,7 +96,7 @@ describe('parseMsiToken (steps 6–7)', () => {
     test(`refuses ${c.name}: InvalidArgument`, () => {
       assert.throws(
         () => parseMsiToken(c.token),
-        pluginError('InvalidArgument', 'malformed-token', c.message),
+        pluginError('InvalidArgument', 'malformed_token', c.message),
       )
     })
   }
@@ -104,11 +104,11 @@ describe('parseMsiToken (steps 6–7)', () => {
   test('no kid: InvalidArgument "token missing key id"', () => {
     assert.throws(
       () => parseMsiToken(header({ alg: 'RS256' })),
-      pluginError('InvalidArgument', 'missing-key-id', 'token missing key id'),
+      pluginError('InvalidArgument', 'missing_key_id', 'token missing key id'),
     )
     assert.throws(
       () => parseMsiToken(header({ alg: 'RS256', kid: '' })),
-      pluginError('InvalidArgument', 'missing-key-id'),
+      pluginError('InvalidArgument', 'missing_key_id'),
     )
   })
 })
@@ -133,7 +133,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     const token = parseMsiToken(await rs.sign(msiClaims(), { kid: 'rotated' }))
     await assert.rejects(
       verifyTokenSignature(token, []),
-      pluginError('InvalidArgument', 'unknown-key-id', 'key id "rotated" not found'),
+      pluginError('InvalidArgument', 'unknown_key_id', 'key id "rotated" not found'),
     )
   })
 
@@ -144,7 +144,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
       verifyTokenSignature(token, [rs.jwk]),
       pluginError(
         'InvalidArgument',
-        'bad-signature',
+        'bad_signature',
         'unable to verify token: go-jose/go-jose: error in cryptographic primitive',
       ),
     )
@@ -155,7 +155,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     const token = parseMsiToken(`${h}.${b64(msiClaims({ tid: OTHER_TENANT_ID }))}.${s}`)
     await assert.rejects(
       verifyTokenSignature(token, [rs.jwk]),
-      pluginError('InvalidArgument', 'bad-signature'),
+      pluginError('InvalidArgument', 'bad_signature'),
     )
   })
 
@@ -163,7 +163,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     const token = parseMsiToken(await es.sign(msiClaims(), { kid: 'rs-key' }))
     await assert.rejects(
       verifyTokenSignature(token, [rs.jwk]),
-      pluginError('InvalidArgument', 'bad-signature', /^unable to verify token: /),
+      pluginError('InvalidArgument', 'bad_signature', /^unable to verify token: /),
     )
   })
 
@@ -172,7 +172,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     const token = parseMsiToken(await rs.sign(msiClaims()))
     await assert.rejects(
       verifyTokenSignature(token, [other.jwk, rs.jwk]),
-      pluginError('InvalidArgument', 'bad-signature'),
+      pluginError('InvalidArgument', 'bad_signature'),
     )
   })
 
@@ -199,7 +199,7 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     test(`mistyped ${c.claim} fails the claims decode`, async () => {
       await assert.rejects(
         verified({ [c.claim]: c.value }),
-        pluginError('InvalidArgument', 'bad-signature', c.message),
+        pluginError('InvalidArgument', 'bad_signature', c.message),
       )
     })
   }
@@ -211,21 +211,21 @@ describe('verifyTokenSignature (steps 8–11)', () => {
     assert.deepEqual(token.untrustedClaims, {})
     await assert.rejects(
       verifyTokenSignature(token, [rs.jwk]),
-      pluginError('InvalidArgument', 'bad-signature', /^unable to verify token: /),
+      pluginError('InvalidArgument', 'bad_signature', /^unable to verify token: /),
     )
   })
 
   test('missing tid: Internal "token missing tenant ID claim"', async () => {
     await assert.rejects(
       verified({ tid: undefined }),
-      pluginError('Internal', 'missing-tenant', 'token missing tenant ID claim'),
+      pluginError('Internal', 'missing_tenant', 'token missing tenant ID claim'),
     )
   })
 
   test('missing sub: Internal "token missing subject claim"', async () => {
     await assert.rejects(
       verified({ sub: undefined }),
-      pluginError('Internal', 'missing-subject', 'token missing subject claim'),
+      pluginError('Internal', 'missing_subject', 'token missing subject claim'),
     )
   })
 

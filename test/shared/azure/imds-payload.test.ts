@@ -71,7 +71,7 @@ test('malformed payloads: InvalidArgument with Go’s wording', () => {
   for (const [text, message] of cases) {
     assert.throws(() => parseImdsPayload(Buffer.from(text)), {
       status: 'InvalidArgument',
-      reason: 'malformed-payload',
+      reason: 'malformed_payload',
       message,
     })
   }

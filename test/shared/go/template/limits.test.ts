@@ -225,7 +225,9 @@ describe('regexps run in linear time (no catastrophic backtracking)', () => {
     { text: '{{ len (regexFindAll "a*a*a*a*a*b" (repeat 20000 "a") -1) }}', out: '0' },
     { text: '{{ regexReplaceAll "(a|aa)+$" (repeat 5000 "a") "x" }}', out: 'x' },
   ]
-  // The regexp VM charges its work (live threads per input position) to the template's step budget.
+  // Each regexp call charges the template's step budget with the input it may scan (from where the
+  // search starts to the end) and each compile with its program size. re2js has no step hook, so
+  // this counts the bound that its linear-time construction (RE2's) guarantees, not the work itself.
   // A budget of two steps per input character therefore proves linear work by count, on any machine:
   // super-linear work on these inputs would fail with "execution exceeded N steps".
   const INPUT_CHARS = 20_000
