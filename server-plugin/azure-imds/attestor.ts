@@ -28,7 +28,7 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
       if (!deps.nonces.consume(nonce)) {
         throw new PluginError('InvalidArgument', 'nonce_expired', 'nonce expired or already used')
       }
-      const now = deps.now()
+      const now = new Date(deps.now())
       const verified = await verifyDocumentSignatureAndChain(document, {
         now,
         roots: await deps.roots(config),

@@ -6,8 +6,14 @@ import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
 import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
-import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
-import { PluginError } from '../../shared/plugin/index.js'
+import type {
+  AgentStore,
+  Logger,
+  Metrics,
+  PluginContext,
+  Clock,
+} from '../../shared/plugin/index.js'
+import { PluginError, systemClock } from '../../shared/plugin/index.js'
 import { createAiaFetcher } from './aia.js'
 import { createImdsAzure, lazyImdsAzure, type ImdsAzure } from './azure.js'
 import { parsePemCertificates, type Cert } from './certificate.js'
@@ -18,8 +24,8 @@ import { bundledIntermediates, IntermediatePool, pinnedRoots } from './roots.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
 export interface Deps {
-  /** Every time check reads this clock. */
-  now(): Date
+  /** Every time check reads this clock (epoch ms). */
+  now: Clock
   nonces: NonceRegistry
   /** The pinned roots plus the CA certificates of `trust_bundle_path`. */
   roots(config: ImdsServerConfig): Promise<readonly Cert[]>
@@ -61,7 +67,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   const clients = new Map<string, ImdsAzure>()
 
   return {
-    now: () => new Date(),
+    now: systemClock,
     nonces: new NonceRegistry({ now: () => Date.now() }),
     log,
     metrics: ctx.metrics,
@@ -160,7 +166,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
             armEndpoint: tenant.endpoints.armEndpoint,
             armScope: scope,
             http,
-            now: () => new Date(),
+            now: systemClock,
             ...(ca === undefined ? {} : { extraCa: ca }),
           })
           return createImdsAzure({

@@ -48,7 +48,7 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
       // upstream parity: TOFU runs before the tenant and claim checks
       await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
       const tenant = authorizeTenant(config, claims)
-      checkTokenClaims(claims, { audiences: tenant.audiences, now: deps.now() })
+      checkTokenClaims(claims, { audiences: tenant.audiences, now: new Date(deps.now()) })
       checkIssuer(claims, tenant, keys[0])
       checkTokenType(claims)
       authorizePrincipal(tenant, claims)

@@ -12,14 +12,20 @@ import {
   withCaFile,
   type FileLoader,
 } from '../../shared/azure/tenant-access.js'
-import type { AgentStore, Logger, Metrics, PluginContext } from '../../shared/plugin/index.js'
-import { PluginError } from '../../shared/plugin/index.js'
+import type {
+  AgentStore,
+  Logger,
+  Metrics,
+  PluginContext,
+  Clock,
+} from '../../shared/plugin/index.js'
+import { PluginError, systemClock } from '../../shared/plugin/index.js'
 import type { Endpoints, KeyCacheTuning, TenantConfig } from './config.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
 export interface Deps {
-  /** Every time check reads this clock. */
-  now(): Date
+  /** Every time check reads this clock (epoch ms). */
+  now: Clock
   /** Signing keys for tokens verified against these endpoints (and their CA file). */
   keysFor(endpoints: Endpoints, tuning: KeyCacheTuning): KeySource
   /** The (cached, coalescing, retrying) ARM client of a tenant's credential. */
@@ -56,7 +62,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   let serverSub: { value: string; at: number } | undefined
 
   return {
-    now: () => new Date(),
+    now: systemClock,
     log,
     metrics: ctx.metrics,
     agentStore: ctx.agentStore,
@@ -155,7 +161,7 @@ async function makeSdkArm(
     armEndpoint: tenant.endpoints.armEndpoint,
     armScope: armScope(tenant.cloud.armResourceId),
     http,
-    now: () => new Date(),
+    now: systemClock,
     ...(ca === undefined ? {} : { extraCa: ca }),
   })
 }

@@ -1,3 +1,4 @@
+import { ASYMMETRIC_JWS_ALGORITHMS } from '../../shared/azure/jws.js'
 import type { JWK } from 'jose'
 import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
@@ -6,17 +7,7 @@ import type { MsiServerConfig, TenantConfig } from './config.js'
  * upstream parity: allowedJWTSignatureAlgorithms. Entra signs with RS256; the rest are accepted as
  * upstream does. HS* and `none` are refused before any key is looked at.
  */
-export const MSI_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-] as const
+export const MSI_ALGORITHMS = ASYMMETRIC_JWS_ALGORITHMS
 
 /**
  * upstream parity: tokenLeeway. MSI tokens live ~24 h, so 5 minutes of clock skew in either

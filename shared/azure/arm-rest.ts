@@ -14,7 +14,8 @@ export interface ArmRestOptions {
   armScope: string
   http: HttpFetch
   extraCa?: readonly string[]
-  now(): Date
+  /** Epoch milliseconds (the one Clock type). */
+  now(): number
   timeoutMs?: number
 }
 
@@ -80,7 +81,7 @@ export function createArmRest(options: ArmRestOptions): ArmRest {
       parsed = undefined
     }
     if (res.status < 200 || res.status > 299) {
-      const after = retryAfterMs(res.headers, options.now())
+      const after = retryAfterMs(res.headers, new Date(options.now()))
       const code = armErrorCode(parsed)
       throw new ArmError(
         armErrorMessage(res.status, parsed, res.body.subarray(0, 256).toString('utf8')),

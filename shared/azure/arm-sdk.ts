@@ -38,7 +38,8 @@ export interface SdkArmOptions {
   extraCa?: readonly string[]
   /** Transport of the one call the SDKs we depend on do not cover (the resources list). */
   http: HttpFetch
-  now(): Date
+  /** Epoch milliseconds (the one Clock type). */
+  now(): number
 }
 
 /**
@@ -288,7 +289,7 @@ async function listByPrincipal(
       body = undefined
     }
     if (res.status !== 200) {
-      const after = retryAfterMs(res.headers, options.now())
+      const after = retryAfterMs(res.headers, new Date(options.now()))
       const code = armErrorCode(body)
       throw new ArmError(
         armErrorMessage(res.status, body, res.body.subarray(0, 256).toString('utf8')),

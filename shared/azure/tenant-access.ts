@@ -11,6 +11,7 @@ import { parseGoDuration } from '../go/duration.js'
 import { PluginError } from '../plugin/index.js'
 import { CLOUD_NAMES, findCloud, IMDS_ENDPOINT, type AzureCloud } from './clouds.js'
 import { isLoopbackHost, type HttpFetch } from './http.js'
+import { ASYMMETRIC_JWS_ALGORITHMS } from './jws.js'
 
 /** Where config builders report problems (the plugin runtime's Report fits). */
 export interface ConfigProblems {
@@ -270,17 +271,7 @@ export async function makeCredential(
 }
 
 /** upstream parity: the client-assertion file must hold a JWS with one of these algorithms. */
-const ASSERTION_ALGS = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-])
+const ASSERTION_ALGS: ReadonlySet<string> = new Set(ASYMMETRIC_JWS_ALGORITHMS)
 
 /** upstream parity: the token file is re-read for every token request and must parse as a JWS. */
 export async function readAssertion(path: string): Promise<string> {

@@ -1,6 +1,7 @@
 export { serve, type ServeOptions } from './serve.js'
 export { PluginError, isPluginError, errorMessage, type StatusName } from './errors.js'
 export { Report } from './report.js'
+export { systemClock, type Clock } from './clock.js'
 export { FAILURE_REASONS, isFailureReason, type FailureReason } from './reasons.js'
 export {
   createHclogLogger,

@@ -44,7 +44,13 @@ function startDemo(args: string[], tmp: string) {
   const child = spawn('npm', ['run', '--silent', 'demo', '--', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TMPDIR: tmp },
+    // the emulator's key cache stays where it always is (a cache by design, shared across runs)
+    env: {
+      ...process.env,
+      TMPDIR: tmp,
+      AZURE_EMULATOR_KEY_CACHE:
+        process.env['AZURE_EMULATOR_KEY_CACHE'] ?? join(tmpdir(), 'spire-azure-emulator-keys.json'),
+    },
   })
   const out = { stdout: '', stderr: '' }
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out.stdout += c))

@@ -164,7 +164,7 @@ export function imdsTestDeps(
   const azure = new FakeImdsAzure()
   const store = new FakeAgentStore()
   return {
-    nonces: new NonceRegistry({ now: () => parts.now().getTime() }),
+    nonces: new NonceRegistry({ now: parts.now }),
     tenantId: async (t) => t.tenantId ?? TENANT_ID,
     azureFor: () => azure,
     agentStore: store,

@@ -42,7 +42,7 @@ export function testDeps(overrides: Partial<Deps> = {}): TestDeps {
   const arm = new FakeArm()
   const store = new FakeAgentStore()
   return {
-    now: () => NOW,
+    now: () => NOW.getTime(),
     keysFor: () => keys,
     armFor: () => arm,
     serverSubscription: async () => SUBSCRIPTION_ID,

@@ -32,7 +32,7 @@ before(async () => {
 function world(hcl = HCL): { deps: TestDeps; config: ReturnType<typeof serverConfig> } {
   const { pool } = poolFor(pki)
   const deps = imdsTestDeps({
-    now: () => NOW,
+    now: () => NOW.getTime(),
     roots: async () => [cert(pki.roots.tlsRsaRootG2.cert)],
     intermediates: () => pool,
   })
