@@ -197,6 +197,8 @@ export async function getImdsJson(request: {
       headers: { Metadata: 'true' },
       timeoutMs: request.timeoutMs,
       maxBytes: IMDS_MAX_BODY_BYTES,
+      // IMDS is link-local on the VM: never through HTTPS_PROXY/HTTP_PROXY (as azidentity and SPIRE)
+      direct: true,
       ...(request.signal === undefined ? {} : { signal: request.signal }),
     })
   } catch (err) {
