@@ -29,6 +29,18 @@ const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json
 cpSync(join(root, 'proto'), join(dist, 'proto'), { recursive: true })
 removeStaleOutput(dist)
 
+/** What every esbuild output shares: one minified CommonJS file for Node. */
+const BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: 'none',
+  logLevel: 'error',
+}
+
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 // dist/bin holds only what ships (package.json `bin`); test-only executables go to dist/test-bin
 const bundles = [
@@ -55,21 +67,9 @@ if (bundles.length > 0) {
         return
       }
       const outfile = join(dist, dir, name)
-      await build({
-        entryPoints: [source],
-        outfile,
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        // CommonJS inside a wrapper that also runs as an ES module (scripts/bundle-wrapper.mjs), so
-        // the extensionless file runs wherever it is installed, whatever package.json is above it
-        format: 'cjs',
-        minifySyntax: true,
-        minifyWhitespace: true,
-        legalComments: 'none',
-        logLevel: 'error',
-        plugins: [lazyPlugin],
-      })
+      // CommonJS inside a wrapper that also runs as an ES module (scripts/bundle-wrapper.mjs), so
+      // the extensionless file runs wherever it is installed, whatever package.json is above it
+      await build({ ...BUNDLE_OPTIONS, entryPoints: [source], outfile, plugins: [lazyPlugin] })
       writeFileSync(outfile, wrapCommonJsBundle(readFileSync(outfile, 'utf8')))
       chmodSync(outfile, 0o755)
     }),
@@ -94,14 +94,7 @@ async function createLazyPlugin(build, packages) {
       // the other lazy packages stay shared single copies (pkijs and asn1js must agree on classes)
       external: packages.filter((p) => p !== name),
       stdin: { contents: `module.exports = require(${JSON.stringify(name)})`, resolveDir: root },
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      minifySyntax: true,
-      minifyWhitespace: true,
-      legalComments: 'none',
-      logLevel: 'error',
+      ...BUNDLE_OPTIONS,
       write: false,
       metafile: true,
     })

@@ -2,12 +2,11 @@ import {
   fetchAttestedDocument,
   fetchInstanceMetadata,
   isImdsUnreachable,
-  type ImdsCallOptions,
 } from '../../shared/azure/imds-document.js'
 import { encodeImdsPayload, IMDS_INITIAL_PAYLOAD } from '../../shared/azure/imds-payload.js'
 import { PluginError, type AgentAttestor, type FailureReason } from '../../shared/plugin/index.js'
 import type { ImdsAgentConfig } from './config.js'
-import type { Deps } from './deps.js'
+import { imdsCallOptions, type ImdsAgentDeps as Deps } from '../../shared/azure/imds.js'
 
 /** What IMDS accepts as a nonce; anything else from a server is refused before it reaches a URL. */
 const NONCE_RE = /^[A-Za-z0-9_-]{1,32}$/
@@ -32,16 +31,7 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
           'invalid challenge from server: expected a nonce of up to 32 characters [A-Za-z0-9_-]',
         )
       }
-      const call: ImdsCallOptions = {
-        endpoint: config.imdsEndpoint,
-        timeoutMs: config.requestTimeoutMs,
-        budgetMs: config.retryTimeoutMs,
-        http: deps.http,
-        now: deps.now,
-        sleep: deps.sleep,
-        log: deps.log,
-        signal: io.signal,
-      }
+      const call = imdsCallOptions(deps, config, io.signal)
       const document = await fetchAttestedDocument({ ...call, nonce }).catch((err: unknown) => {
         throw imdsFailure('document_fetch_failed', 'unable to fetch attested document', err, config)
       })

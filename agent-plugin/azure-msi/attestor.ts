@@ -1,8 +1,8 @@
-import { fetchMsiToken } from '../../shared/azure/imds.js'
+import { fetchMsiToken, imdsCallOptions } from '../../shared/azure/imds.js'
 import { encodeMsiPayload } from '../../shared/azure/payloads.js'
 import { PluginError, type AgentAttestor } from '../../shared/plugin/index.js'
 import type { MsiAgentConfig } from './config.js'
-import type { Deps } from './deps.js'
+import type { ImdsAgentDeps as Deps } from '../../shared/azure/imds.js'
 
 /**
  * The azure_msi agent attestor: one IMDS token request, sent as `{"token":"<jwt>"}` (upstream's
@@ -14,16 +14,9 @@ export function createAttestor(deps: Deps): AgentAttestor<MsiAgentConfig> {
       let token: string
       try {
         token = await fetchMsiToken({
+          ...imdsCallOptions(deps, config, io.signal),
           resource: config.resourceId,
           identity: config.identity,
-          endpoint: config.imdsEndpoint,
-          timeoutMs: config.requestTimeoutMs,
-          budgetMs: config.retryTimeoutMs,
-          http: deps.http,
-          now: deps.now,
-          sleep: deps.sleep,
-          log: deps.log,
-          signal: io.signal,
         })
       } catch (err) {
         // upstream parity: `unable to fetch token: <err>`

@@ -1,4 +1,4 @@
-import type { ArmNic, ArmVm } from '../../shared/azure/arm.js'
+import type { ArmClient } from '../../shared/azure/arm.js'
 import type { ArmRest } from '../../shared/azure/arm-rest.js'
 import {
   getNetworkInterface,
@@ -17,22 +17,16 @@ import { getSubscriptionTenant, type SubscriptionTenant } from '../../shared/azu
  * Every Azure read the azure_imds server makes for one tenant's credential. Each lookup costs a
  * constant number of requests, whatever the size of the scale set the VM belongs to.
  */
-export interface ImdsAzure {
+export interface ImdsAzure extends Pick<
+  ArmClient,
+  'getVirtualMachine' | 'getScaleSetVm' | 'getNetworkInterface'
+> {
   /** ARM IDs of VMs (standalone or Flexible members) with this vmId: one Resource Graph query. */
   findVirtualMachines(subscriptionId: string, vmId: string, signal?: AbortSignal): Promise<string[]>
   /** ARM IDs of Uniform scale-set instances with this vmId: one Resource Graph query. */
   findScaleSetVms(subscriptionId: string, vmId: string, signal?: AbortSignal): Promise<string[]>
   /** `GET /subscriptions/{id}` as this tenant's credential sees it. */
   subscriptionTenant(subscriptionId: string, signal?: AbortSignal): Promise<SubscriptionTenant>
-  getVirtualMachine(sub: string, rg: string, name: string, signal?: AbortSignal): Promise<ArmVm>
-  getScaleSetVm(
-    sub: string,
-    rg: string,
-    scaleSet: string,
-    instanceId: string,
-    signal?: AbortSignal,
-  ): Promise<ArmVm>
-  getNetworkInterface(sub: string, rg: string, name: string, signal?: AbortSignal): Promise<ArmNic>
 }
 
 /** Thrown inside the gate for an empty result, so "not found (yet)" is never cached. */

@@ -6,14 +6,8 @@ import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
 import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
-import type {
-  AgentStore,
-  Logger,
-  Metrics,
-  PluginContext,
-  Clock,
-} from '../../shared/plugin/index.js'
-import { PluginError, systemClock } from '../../shared/plugin/index.js'
+import type { PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
+import { PluginError, serverAttestorDeps, systemClock } from '../../shared/plugin/index.js'
 import { createAiaFetcher } from './aia.js'
 import { createImdsAzure, lazyImdsAzure, type ImdsAzure } from './azure.js'
 import { parsePemCertificates, type Cert } from './certificate.js'
@@ -23,9 +17,7 @@ import { NonceRegistry } from './nonce.js'
 import { bundledIntermediates, IntermediatePool, pinnedRoots } from './roots.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
-export interface Deps {
-  /** Every time check reads this clock (epoch ms). */
-  now: Clock
+export interface Deps extends ServerAttestorDeps {
   nonces: NonceRegistry
   /** The pinned roots plus the CA certificates of `trust_bundle_path`. */
   roots(config: ImdsServerConfig): Promise<readonly Cert[]>
@@ -35,9 +27,6 @@ export interface Deps {
   tenantId(tenant: TenantConfig, signal?: AbortSignal): Promise<string>
   /** The (cached, coalescing, retrying) Azure reads of a tenant's credential. */
   azureFor(tenant: TenantConfig): ImdsAzure
-  agentStore: AgentStore
-  log: Logger
-  metrics: Metrics
 }
 
 /** A changed trust bundle file is picked up within this long. */
@@ -52,14 +41,8 @@ const LOOKUP_CACHE_TTL_MS = 10 * 60_000
  * attestation needs it, so the plugin's cold start stays small.
  */
 export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp): Deps {
-  if (ctx.agentStore === undefined) {
-    throw new PluginError(
-      'Internal',
-      'no_agent_store',
-      'required AgentStore host service not available',
-    )
-  }
-  const log = ctx.log
+  const base = serverAttestorDeps(ctx)
+  const log = base.log
   const files = createFileLoader(() => Date.now())
   const bundles = new Map<string, { text: string; roots: readonly Cert[] }>()
   const pools = new Map<string, IntermediatePool>()
@@ -67,11 +50,8 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   const clients = new Map<string, ImdsAzure>()
 
   return {
-    now: systemClock,
+    ...base,
     nonces: new NonceRegistry({ now: () => Date.now() }),
-    log,
-    metrics: ctx.metrics,
-    agentStore: ctx.agentStore,
     async roots(config) {
       const path = config.trustBundlePath
       if (path === undefined) return pinnedRoots()

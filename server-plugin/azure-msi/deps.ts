@@ -12,29 +12,18 @@ import {
   withCaFile,
   type FileLoader,
 } from '../../shared/azure/tenant-access.js'
-import type {
-  AgentStore,
-  Logger,
-  Metrics,
-  PluginContext,
-  Clock,
-} from '../../shared/plugin/index.js'
-import { PluginError, systemClock } from '../../shared/plugin/index.js'
+import type { PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
+import { PluginError, serverAttestorDeps, systemClock } from '../../shared/plugin/index.js'
 import type { Endpoints, KeyCacheTuning, TenantConfig } from './config.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
-export interface Deps {
-  /** Every time check reads this clock (epoch ms). */
-  now: Clock
+export interface Deps extends ServerAttestorDeps {
   /** Signing keys for tokens verified against these endpoints (and their CA file). */
   keysFor(endpoints: Endpoints, tuning: KeyCacheTuning): KeySource
   /** The (cached, coalescing, retrying) ARM client of a tenant's credential. */
   armFor(tenant: TenantConfig): ArmClient
   /** upstream parity: the server VM's own subscription, used when a tenant configures none. */
   serverSubscription(imdsEndpoint: string | undefined, signal?: AbortSignal): Promise<string>
-  agentStore: AgentStore
-  log: Logger
-  metrics: Metrics
 }
 
 /** How long the server's own subscription, once read from IMDS, is reused. */
@@ -46,14 +35,8 @@ const SERVER_IMDS_TIMEOUT_MS = 5_000
  * attestation needs it, so the plugin's cold start stays small.
  */
 export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp): Deps {
-  if (ctx.agentStore === undefined) {
-    throw new PluginError(
-      'Internal',
-      'no_agent_store',
-      'required AgentStore host service not available',
-    )
-  }
-  const log = ctx.log
+  const base = serverAttestorDeps(ctx)
+  const log = base.log
   const files = createFileLoader(() => Date.now())
   const withCa = (caFile: string | undefined): HttpFetch => withCaFile(http, caFile, files)
 
@@ -62,10 +45,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   let serverSub: { value: string; at: number } | undefined
 
   return {
-    now: systemClock,
-    log,
-    metrics: ctx.metrics,
-    agentStore: ctx.agentStore,
+    ...base,
     keysFor(endpoints, tuning) {
       const key = JSON.stringify([endpoints.caFile ?? '', tuning])
       let source = keySources.get(key)

@@ -1,6 +1,5 @@
-import type { Logger } from '../plugin/index.js'
 import { IMDS_ENDPOINT } from './clouds.js'
-import { HttpError, type HttpFetch } from './http.js'
+import { HttpError } from './http.js'
 import {
   classifyImdsFailure,
   getImdsJson,
@@ -8,6 +7,7 @@ import {
   ImdsError,
   INSTANCE_API_VERSION,
   parseInstanceCompute,
+  type ImdsCallOptions,
   type InstanceCompute,
 } from './imds.js'
 import type { ImdsDocument } from './imds-payload.js'
@@ -26,18 +26,7 @@ export const ATTESTED_MAX_ATTEMPTS = 6
 const BASE_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 8_000
 
-export interface ImdsCallOptions {
-  /** IMDS base URL; `http://169.254.169.254` on Azure. */
-  endpoint?: string
-  http: HttpFetch
-  now(): number
-  sleep(ms: number, signal?: AbortSignal): Promise<void>
-  log: Logger
-  timeoutMs?: number
-  budgetMs?: number
-  maxAttempts?: number
-  signal?: AbortSignal
-}
+export type { ImdsCallOptions }
 
 /**
  * `GET /metadata/attested/document?api-version=…&nonce=…` (query keys in Go's sorted order) with

@@ -1,5 +1,4 @@
-import { PluginError } from '../plugin/index.js'
-import { goJsonKind, goJsonString } from './payloads.js'
+import { goJsonKind, goJsonString, parsePayloadJson, unmarshalError } from './payloads.js'
 
 /**
  * azure_imds wire shapes both sides share, byte-compatible with upstream SPIRE
@@ -59,15 +58,7 @@ export function encodeImdsPayload(payload: ImdsAttestationPayload): Uint8Array {
  */
 export function parseImdsPayload(bytes: Uint8Array): ImdsAttestationPayload {
   // deviation: upstream has no size limit (docs/plugin_server_nodeattestor_azure_imds.md)
-  if (bytes.length > MAX_IMDS_PAYLOAD_BYTES)
-    throw unmarshalError(`payload exceeds ${MAX_IMDS_PAYLOAD_BYTES} bytes`)
-  let untrusted: unknown
-  try {
-    untrusted = JSON.parse(Buffer.from(bytes).toString('utf8'))
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    throw unmarshalError(msg.charAt(0).toLowerCase() + msg.slice(1))
-  }
+  const untrusted = parsePayloadJson(bytes, MAX_IMDS_PAYLOAD_BYTES)
   const out: ImdsAttestationPayload = {
     document: { encoding: '', signature: '' },
     metadata: { agentDomain: '', vmssName: null, resourceId: null },
@@ -124,12 +115,4 @@ function stringField(obj: Record<string, unknown>, name: string, path: string): 
     )
   }
   return v
-}
-
-function unmarshalError(reason: string): PluginError {
-  return new PluginError(
-    'InvalidArgument',
-    'malformed_payload',
-    `failed to unmarshal data payload: ${reason}`,
-  )
 }

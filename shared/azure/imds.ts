@@ -1,7 +1,14 @@
 import type { Logger } from '../plugin/index.js'
 import { IMDS_ENDPOINT } from './clouds.js'
-import { bodySnippet, HttpError, parseJsonBody, retryAfterMs, type HttpFetch } from './http.js'
-import { withRetry, type RetryVerdict } from './retry.js'
+import {
+  bodySnippet,
+  HttpError,
+  nodeHttp,
+  parseJsonBody,
+  retryAfterMs,
+  type HttpFetch,
+} from './http.js'
+import { sleep, withRetry, type RetryVerdict } from './retry.js'
 
 /** upstream parity: the token endpoint's api-version in pkg/common/plugin/azure/msi.go. */
 export const MSI_TOKEN_API_VERSION = '2018-02-01'
@@ -20,19 +27,19 @@ export type MsiIdentitySelector =
   | { kind: 'object_id'; value: string }
   | { kind: 'msi_res_id'; value: string }
 
-export interface MsiTokenOptions {
-  resource: string
-  identity: MsiIdentitySelector
+/** One IMDS call with retries: the agent's seams plus where, how long and how often. */
+export interface ImdsCallOptions extends ImdsAgentDeps {
   /** IMDS base URL; `http://169.254.169.254` on Azure. */
   endpoint?: string
-  http: HttpFetch
-  now(): number
-  sleep(ms: number, signal?: AbortSignal): Promise<void>
-  log: Logger
   timeoutMs?: number
   budgetMs?: number
   maxAttempts?: number
   signal?: AbortSignal
+}
+
+export interface MsiTokenOptions extends ImdsCallOptions {
+  resource: string
+  identity: MsiIdentitySelector
 }
 
 /** An IMDS failure, with upstream's message (`unexpected status code …`, `unable to decode …`). */
@@ -251,4 +258,32 @@ export function parseInstanceCompute(untrustedBody: unknown, status: number): In
   if (c.resourceGroupName === '')
     throw new ImdsError('response missing instance resource group name', status)
   return c
+}
+
+/** An agent attestor's seams: the IMDS transport, the clock (epoch ms) and the backoff timer. */
+export interface ImdsAgentDeps {
+  http: HttpFetch
+  now(): number
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
+  log: Logger
+}
+
+/** Production seams for either agent attestor. */
+export function createImdsAgentDeps(log: Logger): ImdsAgentDeps {
+  return { http: nodeHttp, now: () => Date.now(), sleep, log }
+}
+
+/** An agent's IMDS call options from its config (the same three settings on both agents). */
+export function imdsCallOptions(
+  deps: ImdsAgentDeps,
+  config: { imdsEndpoint: string; requestTimeoutMs: number; retryTimeoutMs: number },
+  signal: AbortSignal,
+): ImdsCallOptions {
+  return {
+    ...deps,
+    endpoint: config.imdsEndpoint,
+    timeoutMs: config.requestTimeoutMs,
+    budgetMs: config.retryTimeoutMs,
+    signal,
+  }
 }

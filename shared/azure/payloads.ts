@@ -33,16 +33,7 @@ export const MAX_MSI_PAYLOAD_BYTES = 64 * 1024
  */
 export function parseMsiPayload(bytes: Uint8Array): MsiAttestationData {
   // deviation: upstream has no size limit (docs/plugin_server_nodeattestor_azure_msi.md)
-  if (bytes.length > MAX_MSI_PAYLOAD_BYTES) {
-    throw unmarshalError(`payload exceeds ${MAX_MSI_PAYLOAD_BYTES} bytes`)
-  }
-  let untrusted: unknown
-  try {
-    untrusted = JSON.parse(Buffer.from(bytes).toString('utf8'))
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    throw unmarshalError(msg.charAt(0).toLowerCase() + msg.slice(1))
-  }
+  const untrusted = parsePayloadJson(bytes, MAX_MSI_PAYLOAD_BYTES)
   if (untrusted === null) return { token: '' }
   if (typeof untrusted !== 'object' || Array.isArray(untrusted)) {
     throw unmarshalError(
@@ -63,7 +54,21 @@ export function parseMsiPayload(bytes: Uint8Array): MsiAttestationData {
   return { token }
 }
 
-function unmarshalError(reason: string): PluginError {
+/**
+ * An attestation payload as untrusted JSON, at most `maxBytes` long; failures in upstream's words
+ * (`failed to unmarshal data payload: …`).
+ */
+export function parsePayloadJson(bytes: Uint8Array, maxBytes: number): unknown {
+  if (bytes.length > maxBytes) throw unmarshalError(`payload exceeds ${maxBytes} bytes`)
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    throw unmarshalError(msg.charAt(0).toLowerCase() + msg.slice(1))
+  }
+}
+
+export function unmarshalError(reason: string): PluginError {
   return new PluginError(
     'InvalidArgument',
     'malformed_payload',

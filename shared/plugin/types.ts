@@ -1,6 +1,8 @@
 import type { Logger } from './logger.js'
 import type { Report } from './report.js'
 import type { AgentStore, Metrics } from './host-services.js'
+import { systemClock, type Clock } from './clock.js'
+import { PluginError } from './errors.js'
 
 /** What SPIRE passes beside the plugin's own HCL. */
 export interface CoreConfig {
@@ -42,6 +44,27 @@ export interface AgentAttestor<C> {
   /** Answers a server challenge. Absent: the plugin ends the stream after the payload. */
   respond?(challenge: Uint8Array, config: C, io: AgentAttestIo): Promise<Uint8Array>
   close?(): Promise<void> | void
+}
+
+/** The seams every server attestor has: its clock (epoch ms), SPIRE's AgentStore, a logger, metrics. */
+export interface ServerAttestorDeps {
+  /** Every time check reads this clock. */
+  now: Clock
+  agentStore: AgentStore
+  log: Logger
+  metrics: Metrics
+}
+
+/** The seams a server attestor's production deps start from (AgentStore is required server-side). */
+export function serverAttestorDeps(ctx: PluginContext): ServerAttestorDeps {
+  if (ctx.agentStore === undefined) {
+    throw new PluginError(
+      'Internal',
+      'no_agent_store',
+      'required AgentStore host service not available',
+    )
+  }
+  return { now: systemClock, agentStore: ctx.agentStore, log: ctx.log, metrics: ctx.metrics }
 }
 
 /** What the runtime hands a plugin when it creates the attestor (after Init). */

@@ -4,7 +4,7 @@ import type { HttpFetch, HttpRequest, HttpResponse } from '../../../shared/azure
 import { Report, type PluginError } from '../../../shared/plugin/index.js'
 import { createAttestor } from '../../../agent-plugin/azure-msi/attestor.js'
 import { buildConfig, type MsiAgentConfig } from '../../../agent-plugin/azure-msi/config.js'
-import type { Deps } from '../../../agent-plugin/azure-msi/deps.js'
+import type { ImdsAgentDeps as Deps } from '../../../shared/azure/imds.js'
 import { recordingLogger } from '../../support/loggers.js'
 
 const UAMI =
