@@ -1,6 +1,7 @@
 import type { ArmClient } from '../../shared/azure/arm.js'
 import { createResilientArm } from '../../shared/azure/arm-resilient.js'
-import { createSdkArmClient } from '../../shared/azure/arm-sdk.js'
+import { createArmRest } from '../../shared/azure/arm-rest.js'
+import { createRestArmClient } from '../../shared/azure/arm-rest-reads.js'
 import { armScope } from '../../shared/azure/clouds.js'
 import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { fetchInstanceCompute } from '../../shared/azure/imds.js'
@@ -100,11 +101,11 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
   }
 }
 
-/** An ArmClient whose credential and SDK clients are made on first use. */
+/** An ArmClient whose credential and REST transport are made on first use. */
 function lazyArm(tenant: TenantConfig, http: HttpFetch, files: FileLoader): ArmClient {
   let inner: Promise<ArmClient> | undefined
   const get = (): Promise<ArmClient> => {
-    inner ??= makeSdkArm(tenant, http, files).catch((err: unknown) => {
+    inner ??= makeRestArm(tenant, http, files).catch((err: unknown) => {
       inner = undefined
       throw err
     })
@@ -120,7 +121,7 @@ function lazyArm(tenant: TenantConfig, http: HttpFetch, files: FileLoader): ArmC
   }
 }
 
-async function makeSdkArm(
+async function makeRestArm(
   tenant: TenantConfig,
   http: HttpFetch,
   files: FileLoader,
@@ -136,12 +137,14 @@ async function makeSdkArm(
     tenant.credential,
     ca,
   )
-  return createSdkArmClient({
-    credential,
-    armEndpoint: tenant.endpoints.armEndpoint,
-    armScope: armScope(tenant.cloud.armResourceId),
-    http,
-    now: systemClock,
-    ...(ca === undefined ? {} : { extraCa: ca }),
-  })
+  return createRestArmClient(
+    createArmRest({
+      credential,
+      armEndpoint: tenant.endpoints.armEndpoint,
+      armScope: armScope(tenant.cloud.armResourceId),
+      http,
+      now: systemClock,
+      ...(ca === undefined ? {} : { extraCa: ca }),
+    }),
+  )
 }

@@ -36,6 +36,10 @@ function fakeRest(
       calls.push({ method: 'GET', path, query })
       return handler('GET', path, undefined)
     },
+    async getNextLink(url) {
+      calls.push({ method: 'GET', url })
+      return handler('GET', new URL(url).pathname, undefined)
+    },
     async post(path, query, body) {
       calls.push({ method: 'POST', path, query, body })
       return handler('POST', path, body)
