@@ -1,6 +1,6 @@
 /**
  * The narrow Azure Resource Manager surface the attestors need for selectors, in our own shapes:
- * the SDK-backed client (`arm-sdk.ts`), the caching/retrying wrapper (`arm-resilient.ts`) and the
+ * the REST client (`arm-rest-reads.ts` over `arm-rest.ts`), the caching/retrying wrapper (`arm-resilient.ts`) and the
  * tests' `FakeArm` all implement `ArmClient`. IDs are returned as ARM spells them.
  */
 

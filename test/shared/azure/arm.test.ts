@@ -2,13 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ArmError } from '../../../shared/azure/arm.js'
 import { createResilientArm } from '../../../shared/azure/arm-resilient.js'
-import {
-  fromSdkError,
-  toNic,
-  toScaleSet,
-  toScaleSetVm,
-  toVm,
-} from '../../../shared/azure/arm-sdk.js'
+import { fromSdkError, type ArmRest } from '../../../shared/azure/arm-rest.js'
+import { createRestArmClient } from '../../../shared/azure/arm-rest-reads.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../../shared/azure/resource-id.js'
 import { FakeArm, SUBSCRIPTION_ID, vmId } from '../../support/azure-fakes.js'
 import { QUIET_LOGGER } from '../../support/loggers.js'
@@ -149,22 +144,33 @@ describe('createResilientArm', () => {
   })
 })
 
-describe('SDK model conversion', () => {
-  test('VM: identity (system + user-assigned), NIC ids (nil skipped), Flexible scale set', () => {
-    const vm = toVm({
-      id: vmId('rg', 'web_1'),
-      name: 'web_1',
-      location: 'eastus',
-      tags: { env: 'prod' },
-      vmId: 'v',
-      identity: {
-        principalId: 'p',
-        type: 'SystemAssigned, UserAssigned',
-        userAssignedIdentities: { '/u/1': { principalId: 'up', clientId: 'uc' } },
-      },
-      networkProfile: { networkInterfaces: [{ id: '/nic/1' }, {}] },
-      virtualMachineScaleSet: { id: '/vmss/web' },
-    })
+/** An ArmRest answering every GET with `body` (ARM's REST JSON: resource properties nested). */
+const restReturning = (body: unknown): ArmRest => ({
+  get: async () => body,
+  getNextLink: async () => body,
+  post: async () => body,
+})
+
+describe('ARM REST model conversion', () => {
+  test('VM: identity (system + user-assigned), NIC ids (nil skipped), Flexible scale set', async () => {
+    const vm = await createRestArmClient(
+      restReturning({
+        id: vmId('rg', 'web_1'),
+        name: 'web_1',
+        location: 'eastus',
+        tags: { env: 'prod' },
+        identity: {
+          principalId: 'p',
+          type: 'SystemAssigned, UserAssigned',
+          userAssignedIdentities: { '/u/1': { principalId: 'up', clientId: 'uc' } },
+        },
+        properties: {
+          vmId: 'v',
+          networkProfile: { networkInterfaces: [{ id: '/nic/1' }, {}] },
+          virtualMachineScaleSet: { id: '/vmss/web' },
+        },
+      }),
+    ).getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'web_1')
     assert.deepEqual(vm.identity, {
       principalId: 'p',
       userAssigned: [{ id: '/u/1', principalId: 'up', clientId: 'uc' }],
@@ -173,45 +179,85 @@ describe('SDK model conversion', () => {
     assert.equal(vm.scaleSetId, '/vmss/web')
   })
 
-  test('scale set and scale-set VM: NIC configurations (NSG, subnets)', () => {
+  test('scale set and scale-set VM: NIC configurations (NSG, subnets)', async () => {
     const configs = [
       {
         name: 'c',
-        networkSecurityGroup: { id: '/nsg' },
-        ipConfigurations: [{ name: 'i', subnet: { id: '/sn' } }, { name: 'j' }],
+        properties: {
+          networkSecurityGroup: { id: '/nsg' },
+          ipConfigurations: [
+            { name: 'i', properties: { subnet: { id: '/sn' } } },
+            { name: 'j', properties: {} },
+          ],
+        },
       },
     ]
-    const ss = toScaleSet({
-      id: '/ss',
-      name: 'ss',
-      location: 'l',
-      orchestrationMode: 'Uniform',
-      virtualMachineProfile: { networkProfile: { networkInterfaceConfigurations: configs } },
-    })
+    const ss = await createRestArmClient(
+      restReturning({
+        id: '/ss',
+        name: 'ss',
+        location: 'l',
+        properties: {
+          orchestrationMode: 'Uniform',
+          virtualMachineProfile: { networkProfile: { networkInterfaceConfigurations: configs } },
+        },
+      }),
+    ).getScaleSet(SUBSCRIPTION_ID, 'rg', 'ss')
     assert.deepEqual(ss.nicConfigs, [{ nsgId: '/nsg', subnetIds: ['/sn'] }])
     assert.equal(ss.orchestrationMode, 'Uniform')
-    const inst = toScaleSetVm(
-      {
+    const inst = await createRestArmClient(
+      restReturning({
         id: '/ss/virtualMachines/0',
         name: 'ss_0',
         location: 'l',
-        networkProfileConfiguration: { networkInterfaceConfigurations: configs },
-      },
-      '/ss',
-    )
+        properties: { networkProfileConfiguration: { networkInterfaceConfigurations: configs } },
+      }),
+    ).getScaleSetVm(SUBSCRIPTION_ID, 'rg', 'ss', '0')
     assert.deepEqual(inst.nicConfigs, [{ nsgId: '/nsg', subnetIds: ['/sn'] }])
-    assert.equal(inst.scaleSetId, '/ss')
+    assert.equal(
+      inst.scaleSetId,
+      `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss`,
+    )
   })
 
-  test('NIC', () => {
+  test('NIC', async () => {
     assert.deepEqual(
-      toNic({
-        id: '/nic',
-        networkSecurityGroup: { id: '/nsg' },
-        ipConfigurations: [{ subnet: { id: '/a' } }, {}],
-      }),
+      await createRestArmClient(
+        restReturning({
+          id: '/nic',
+          properties: {
+            networkSecurityGroup: { id: '/nsg' },
+            ipConfigurations: [{ properties: { subnet: { id: '/a' } } }, { properties: {} }],
+          },
+        }),
+      ).getNetworkInterface(SUBSCRIPTION_ID, 'rg', 'nic'),
       { id: '/nic', nsgId: '/nsg', subnetIds: ['/a'] },
     )
+  })
+
+  test('resources list by principal: every page, nextLink only on the ARM origin', async () => {
+    const pages: unknown[] = [
+      { value: [{ id: '/vm/1' }], nextLink: 'https://management.azure.com/next' },
+      { value: [{ id: '/vm/2' }] },
+    ]
+    const asked: string[] = []
+    const rest: ArmRest = {
+      get: async (path, query) => {
+        asked.push(`${path}?${new URLSearchParams(query)}`)
+        return pages[0]
+      },
+      getNextLink: async (url) => {
+        asked.push(url)
+        return pages[1]
+      },
+      post: async () => undefined,
+    }
+    assert.deepEqual(
+      await createRestArmClient(rest).listVirtualMachinesByPrincipal(SUBSCRIPTION_ID, 'p1'),
+      ['/vm/1', '/vm/2'],
+    )
+    assert.match(asked[0]!, /identity%2FprincipalId\+eq\+%27p1%27/)
+    assert.equal(asked[1], 'https://management.azure.com/next')
   })
 
   test('RestError → ArmError with status, code and Retry-After', () => {
