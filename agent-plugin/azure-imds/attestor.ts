@@ -4,9 +4,18 @@ import {
   isImdsUnreachable,
 } from '../../shared/azure/imds-document.js'
 import { encodeImdsPayload, IMDS_INITIAL_PAYLOAD } from '../../shared/azure/imds-payload.js'
-import { PluginError, type AgentAttestor, type FailureReason } from '../../shared/plugin/index.js'
+import {
+  PluginError,
+  type AgentAttestor,
+  type FailureReason,
+  type PluginContext,
+} from '../../shared/plugin/index.js'
 import type { ImdsAgentConfig } from './config.js'
-import { imdsCallOptions, type ImdsAgentDeps as Deps } from '../../shared/azure/imds.js'
+import {
+  imdsCallOptions,
+  createImdsAgentDeps,
+  type ImdsAgentDeps as Deps,
+} from '../../shared/azure/imds.js'
 
 /** What IMDS accepts as a nonce; anything else from a server is refused before it reaches a URL. */
 const NONCE_RE = /^[A-Za-z0-9_-]{1,32}$/
@@ -70,3 +79,7 @@ function imdsFailure(
       : ''
   return new PluginError('Internal', reason, `${prefix}: ${message}${hint}`, { cause: err })
 }
+
+/** The attestor with production dependencies (what `main.ts` serves). */
+export const createDefaultAttestor = (ctx: PluginContext) =>
+  createAttestor(createImdsAgentDeps(ctx.log))

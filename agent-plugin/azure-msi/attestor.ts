@@ -1,8 +1,8 @@
 import { fetchMsiToken, imdsCallOptions } from '../../shared/azure/imds.js'
 import { encodeMsiPayload } from '../../shared/azure/payloads.js'
-import { PluginError, type AgentAttestor } from '../../shared/plugin/index.js'
+import { PluginError, type AgentAttestor, type PluginContext } from '../../shared/plugin/index.js'
 import type { MsiAgentConfig } from './config.js'
-import type { ImdsAgentDeps as Deps } from '../../shared/azure/imds.js'
+import { createImdsAgentDeps, type ImdsAgentDeps as Deps } from '../../shared/azure/imds.js'
 
 /**
  * The azure_msi agent attestor: one IMDS token request, sent as `{"token":"<jwt>"}` (upstream's
@@ -36,3 +36,7 @@ export function createAttestor(deps: Deps): AgentAttestor<MsiAgentConfig> {
     },
   }
 }
+
+/** The attestor with production dependencies (what `main.ts` serves). */
+export const createDefaultAttestor = (ctx: PluginContext) =>
+  createAttestor(createImdsAgentDeps(ctx.log))

@@ -1,9 +1,14 @@
 import { parseImdsPayload } from '../../shared/azure/imds-payload.js'
-import { assertNotAttested, PluginError, type ServerAttestor } from '../../shared/plugin/index.js'
+import {
+  assertNotAttested,
+  PluginError,
+  type ServerAttestor,
+  type PluginContext,
+} from '../../shared/plugin/index.js'
 import { makeAgentId } from './agent-id.js'
 import type { ImdsServerConfig } from './config.js'
 import { authorizeSubscription, checkDocumentContent } from './content.js'
-import type { Deps } from './deps.js'
+import { createDefaultDeps, type Deps } from './deps.js'
 import { resolveCompute } from './resolve.js'
 import { buildSelectors } from './selectors.js'
 import { authorizeTenant, checkSubscriptionTenant } from './tenants.js'
@@ -87,4 +92,9 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
       }
     },
   }
+}
+
+/** The attestor with production dependencies (what `main.ts` loads after Init). */
+export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<ImdsServerConfig> {
+  return createAttestor(createDefaultDeps(ctx))
 }

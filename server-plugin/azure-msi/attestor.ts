@@ -6,10 +6,11 @@ import {
   isPluginError,
   PluginError,
   type ServerAttestor,
+  type PluginContext,
 } from '../../shared/plugin/index.js'
 import { makeAgentId } from './agent-id.js'
 import type { MsiServerConfig } from './config.js'
-import type { Deps } from './deps.js'
+import { createDefaultDeps, type Deps } from './deps.js'
 import { resolveCompute } from './resolve.js'
 import { buildSelectors } from './selectors.js'
 import {
@@ -107,4 +108,9 @@ async function signingKeys(
     }
     throw err
   }
+}
+
+/** The attestor with production dependencies (what `main.ts` loads after Init). */
+export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<MsiServerConfig> {
+  return createAttestor(createDefaultDeps(ctx))
 }

@@ -2,7 +2,7 @@ export { serve, type ServeOptions } from './serve.js'
 export { PluginError, isPluginError, errorMessage, type StatusName } from './errors.js'
 export { Report } from './report.js'
 export { systemClock, type Clock } from './clock.js'
-export { serverAttestorDeps } from './types.js'
+export { deferredAttestor, serverAttestorDeps } from './types.js'
 export { FAILURE_REASONS, isFailureReason, type FailureReason } from './reasons.js'
 export {
   createHclogLogger,

@@ -103,3 +103,13 @@ export interface AgentPluginDefinition<C> extends PluginDefinitionBase<C> {
 }
 
 export type PluginDefinition<C> = ServerPluginDefinition<C> | AgentPluginDefinition<C>
+
+/**
+ * A server attestor loaded after Init (off the handshake's path): `load` imports the module whose
+ * `createDefaultAttestor(ctx)` builds it with production dependencies.
+ */
+export function deferredAttestor<C>(
+  load: () => Promise<{ createDefaultAttestor(ctx: PluginContext): ServerAttestor<C> }>,
+): (ctx: PluginContext) => Promise<ServerAttestor<C>> {
+  return async (ctx) => (await load()).createDefaultAttestor(ctx)
+}
