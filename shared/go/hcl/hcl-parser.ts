@@ -4,7 +4,8 @@
 import { formatToken } from './ast.js'
 import type { ListNode, LiteralNode, Node, ObjectItem, ObjectNode, Token } from './ast.js'
 import { HclScanner } from './hcl-scanner.js'
-import { EOF_SIGNAL, GoFailure, checkDepth } from './parser-support.js'
+import type { HclSyntaxError } from './errors.js'
+import { EOF_SIGNAL, GoFailure, ParserBase, checkDepth } from './parser-support.js'
 import type { ScanError } from './parser-support.js'
 
 const LITERAL_TYPES: ReadonlySet<string> = new Set(['NUMBER', 'FLOAT', 'BOOL', 'STRING', 'HEREDOC'])
@@ -20,9 +21,8 @@ export function parseHclSyntax(src: string, maxDepth: number): ObjectItem[] {
   return new HclParser(src.replaceAll('\r\n', '\n'), maxDepth).parse()
 }
 
-class HclParser {
+class HclParser extends ParserBase {
   private readonly sc: HclScanner
-  private readonly maxDepth: number
   private tok: Token = {
     type: 'ILLEGAL',
     pos: { offset: 0, line: 0, column: 0 },
@@ -30,31 +30,24 @@ class HclParser {
     json: false,
   }
   private buffered = false
-  private scanError: ScanError | undefined
 
   constructor(src: string, maxDepth: number) {
-    this.sc = new HclScanner(src, (pos, message) => {
-      this.scanError = { pos, message }
-    })
-    this.maxDepth = maxDepth
+    super(maxDepth)
+    this.sc = new HclScanner(src, this.onScanError)
   }
 
-  parse(): ObjectItem[] {
-    let items: ObjectItem[] = []
-    let failure: GoFailure | undefined
-    try {
-      items = this.objectList(false, 0)
-    } catch (err) {
-      if (!(err instanceof GoFailure)) throw err
-      failure = err
-    }
-    // upstream parity: a scanner error wins over the parser's, and the last one is reported
-    const scanError = this.scanError
-    if (scanError !== undefined) {
-      throw new GoFailure(scanError.pos, scanError.message, scanError.pos).toSyntaxError()
-    }
-    if (failure !== undefined) throw failure.toSyntaxError()
-    return items
+  protected override parseItems(): ObjectItem[] {
+    return this.objectList(false, 0)
+  }
+
+  protected override failureOf(err: unknown): GoFailure {
+    if (!(err instanceof GoFailure)) throw err
+    return err
+  }
+
+  // upstream parity: a scanner error wins over the parser's, and the last one is reported
+  protected override scanSyntaxError({ pos, message }: ScanError): HclSyntaxError {
+    return new GoFailure(pos, message, pos).toSyntaxError()
   }
 
   private objectList(inObject: boolean, depth: number): ObjectItem[] {

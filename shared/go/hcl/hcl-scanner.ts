@@ -1,69 +1,41 @@
 // HCL v1's native-syntax scanner (hashicorp/hcl v1.0.1-vault-7 hcl/scanner), rewritten in
 // TypeScript. It follows Go's control flow closely, quirks included, because token boundaries,
 // positions and error wording must match what SPIRE's built-in plugins accept and report.
-import { EOF, SourceReader, digitVal, isDecimal, isDigit, isHexadecimal } from './source-reader.js'
-import { isLetter, isWhitespace } from './source-reader.js'
+import { BRACKETS_AND_COMMA, CH, ScannerBase } from './scan-common.js'
+import { EOF, isDecimal, isDigit, isHexadecimal, isLetter } from './source-reader.js'
 import type { Pos } from './source-reader.js'
-import type { Token, TokenType } from './ast.js'
-
-const CH = (c: string): number => c.codePointAt(0) ?? 0
+import type { TokenType } from './ast.js'
 
 const SINGLE_CHAR_TOKENS: ReadonlyMap<number, TokenType> = new Map([
-  [CH('['), 'LBRACK'],
-  [CH(']'), 'RBRACK'],
-  [CH('{'), 'LBRACE'],
-  [CH('}'), 'RBRACE'],
-  [CH(','), 'COMMA'],
+  ...BRACKETS_AND_COMMA,
   [CH('='), 'ASSIGN'],
   [CH('+'), 'ADD'],
 ])
 
-export class HclScanner {
-  private readonly r: SourceReader
-
+export class HclScanner extends ScannerBase {
   constructor(src: string, onError: (pos: Pos, message: string) => void) {
-    this.r = new SourceReader(src, true, onError)
+    super(src, true, onError)
   }
 
-  scan(): Token {
+  protected override identifierType(lit: string): TokenType {
+    return lit === 'true' || lit === 'false' ? 'BOOL' : 'IDENT'
+  }
+
+  protected override scanOther(ch: number): TokenType {
     const r = this.r
-    let ch = r.next()
-    while (isWhitespace(ch)) ch = r.next()
-    const start = r.offset - r.lastCharLen
-    const pos = r.tokenPosition()
-    let type: TokenType = 'ILLEGAL'
-    if (isLetter(ch)) {
-      const lit = this.scanIdentifier()
-      type = lit === 'true' || lit === 'false' ? 'BOOL' : 'IDENT'
-    } else if (isDecimal(ch)) {
-      type = this.scanNumber(ch)
-    } else if (ch === EOF) {
-      type = 'EOF'
-    } else if (ch === CH('"')) {
-      type = 'STRING'
-      this.scanString()
-    } else if (ch === CH('#') || ch === CH('/')) {
-      type = 'COMMENT'
+    if (ch === CH('#') || ch === CH('/')) {
       this.scanComment(ch)
-    } else if (ch === CH('.')) {
-      type = 'PERIOD'
-      ch = r.peek()
-      if (isDecimal(ch)) {
-        type = 'FLOAT'
-        ch = this.scanMantissa(ch)
-        this.scanExponent(ch)
-      }
-    } else if (ch === CH('<')) {
-      type = 'HEREDOC'
-      this.scanHeredoc()
-    } else if (ch === CH('-')) {
-      type = isDecimal(r.peek()) ? this.scanNumber(r.next()) : 'SUB'
-    } else {
-      const single = SINGLE_CHAR_TOKENS.get(ch)
-      if (single === undefined) r.err('illegal char')
-      else type = single
+      return 'COMMENT'
     }
-    return { type, pos, text: r.src.slice(start, r.offset), json: false }
+    if (ch === CH('<')) {
+      this.scanHeredoc()
+      return 'HEREDOC'
+    }
+    if (ch === CH('-')) return isDecimal(r.peek()) ? this.scanNumber(r.next()) : 'SUB'
+    const single = SINGLE_CHAR_TOKENS.get(ch)
+    if (single !== undefined) return single
+    r.err('illegal char')
+    return 'ILLEGAL'
   }
 
   private scanComment(first: number): void {
@@ -94,80 +66,32 @@ export class HclScanner {
     }
   }
 
-  private scanNumber(first: number): TokenType {
+  protected override scanNumber(first: number): TokenType {
     const r = this.r
     let ch = first
-    if (ch === CH('0')) {
+    if (ch !== CH('0')) return this.scanDecimalNumber(ch)
+    ch = r.next()
+    if (ch === CH('x') || ch === CH('X')) {
       ch = r.next()
-      if (ch === CH('x') || ch === CH('X')) {
+      let found = false
+      while (isHexadecimal(ch)) {
         ch = r.next()
-        let found = false
-        while (isHexadecimal(ch)) {
-          ch = r.next()
-          found = true
-        }
-        if (!found) r.err('illegal hexadecimal number')
-        if (ch !== EOF) r.unread()
-        return 'NUMBER'
+        found = true
       }
-      // 0159 may still turn out to be the float 0159.23, so an 8 or 9 is only an error later
-      let illegalOctal = false
-      while (isDecimal(ch)) {
-        ch = r.next()
-        if (ch === CH('8') || ch === CH('9')) illegalOctal = true
-      }
-      if (ch === CH('e') || ch === CH('E')) {
-        this.scanExponent(ch)
-        return 'FLOAT'
-      }
-      if (ch === CH('.')) {
-        ch = this.scanFraction(ch)
-        if (ch === CH('e') || ch === CH('E')) this.scanExponent(r.next())
-        return 'FLOAT'
-      }
-      if (illegalOctal) r.err('illegal octal number')
+      if (!found) r.err('illegal hexadecimal number')
       if (ch !== EOF) r.unread()
       return 'NUMBER'
     }
-    this.scanMantissa(ch)
-    ch = r.next()
-    if (ch === CH('e') || ch === CH('E')) {
-      this.scanExponent(ch)
-      return 'FLOAT'
+    // 0159 may still turn out to be the float 0159.23, so an 8 or 9 is only an error later
+    let illegalOctal = false
+    while (isDecimal(ch)) {
+      ch = r.next()
+      if (ch === CH('8') || ch === CH('9')) illegalOctal = true
     }
-    if (ch === CH('.')) {
-      ch = this.scanFraction(ch)
-      if (ch === CH('e') || ch === CH('E')) this.scanExponent(r.next())
-      return 'FLOAT'
-    }
+    if (this.scanFloatSuffix(ch)) return 'FLOAT'
+    if (illegalOctal) r.err('illegal octal number')
     if (ch !== EOF) r.unread()
     return 'NUMBER'
-  }
-
-  private scanMantissa(first: number): number {
-    let ch = first
-    let scanned = false
-    while (isDecimal(ch)) {
-      ch = this.r.next()
-      scanned = true
-    }
-    if (scanned && ch !== EOF) this.r.unread()
-    return ch
-  }
-
-  private scanFraction(first: number): number {
-    if (first !== CH('.')) return first
-    return this.scanMantissa(this.r.peek())
-  }
-
-  private scanExponent(first: number): number {
-    let ch = first
-    if (ch === CH('e') || ch === CH('E')) {
-      ch = this.r.next()
-      if (ch === CH('-') || ch === CH('+')) ch = this.r.next()
-      ch = this.scanMantissa(ch)
-    }
-    return ch
   }
 
   private scanHeredoc(): void {
@@ -216,7 +140,7 @@ export class HclScanner {
     }
   }
 
-  private scanString(): void {
+  protected override scanString(): void {
     const r = this.r
     let braces = 0
     for (;;) {
@@ -236,38 +160,6 @@ export class HclScanner {
       if (braces > 0 && ch === CH('}')) braces--
       if (ch === CH('\\')) this.scanEscape()
     }
-  }
-
-  private scanEscape(): void {
-    const r = this.r
-    const ch = r.next()
-    if ('abfnrtv\\"'.includes(String.fromCodePoint(ch)) && ch !== EOF) return
-    if (ch >= CH('0') && ch <= CH('7')) this.scanDigits(ch, 8, 3)
-    else if (ch === CH('x')) this.scanDigits(r.next(), 16, 2)
-    else if (ch === CH('u')) this.scanDigits(r.next(), 16, 4)
-    else if (ch === CH('U')) this.scanDigits(r.next(), 16, 8)
-    else r.err('illegal char escape')
-  }
-
-  private scanDigits(first: number, base: number, count: number): void {
-    let ch = first
-    let n = count
-    while (n > 0 && digitVal(ch) < base) {
-      ch = this.r.next()
-      if (ch === EOF) break
-      n--
-    }
-    if (n > 0) this.r.err('illegal char escape')
-    if (n !== count && ch !== EOF) this.r.unread()
-  }
-
-  private scanIdentifier(): string {
-    const r = this.r
-    const start = r.offset - r.lastCharLen
-    let ch = r.next()
-    while (isLetter(ch) || isDigit(ch) || ch === CH('-') || ch === CH('.')) ch = r.next()
-    if (ch !== EOF) r.unread()
-    return r.src.slice(start, r.offset)
   }
 }
 

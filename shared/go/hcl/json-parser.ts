@@ -7,7 +7,7 @@ import { formatToken } from './ast.js'
 import type { ListNode, LiteralNode, Node, ObjectItem, ObjectNode, Token } from './ast.js'
 import { HclSyntaxError } from './errors.js'
 import { JsonScanner } from './json-scanner.js'
-import { EOF_SIGNAL, GoFailure, checkDepth } from './parser-support.js'
+import { EOF_SIGNAL, GoFailure, ParserBase, checkDepth } from './parser-support.js'
 import type { ScanError } from './parser-support.js'
 import { formatPos } from './source-reader.js'
 
@@ -16,42 +16,33 @@ export function parseJsonSyntax(src: string, maxDepth: number): ObjectItem[] {
   return new JsonParser(src, maxDepth).parse()
 }
 
-class JsonParser {
+class JsonParser extends ParserBase {
   private readonly sc: JsonScanner
-  private readonly maxDepth: number
   private tok: Token = {
     type: 'ILLEGAL',
     pos: { offset: 0, line: 1, column: 1 },
     text: '',
     json: false,
   }
-  private scanError: ScanError | undefined
 
   constructor(src: string, maxDepth: number) {
-    this.sc = new JsonScanner(src, (pos, message) => {
-      this.scanError = { pos, message }
-    })
-    this.maxDepth = maxDepth
+    super(maxDepth)
+    this.sc = new JsonScanner(src, this.onScanError)
   }
 
-  parse(): ObjectItem[] {
-    let items: ObjectItem[] = []
-    let failure: GoFailure | undefined
-    try {
-      items = this.object().items
-    } catch (err) {
-      if (err === EOF_SIGNAL) failure = this.fail('EOF token found')
-      else if (err instanceof GoFailure) failure = err
-      else throw err
-    }
-    const scanError = this.scanError
-    if (scanError !== undefined) {
-      // upstream parity: JSON scanner errors read `line:col: message`, without "At"
-      const { pos, message } = scanError
-      throw new HclSyntaxError('syntax', `${formatPos(pos)}: ${message}`, pos.line, pos.column)
-    }
-    if (failure !== undefined) throw failure.toSyntaxError()
-    return items
+  protected override parseItems(): ObjectItem[] {
+    return this.object().items
+  }
+
+  protected override failureOf(err: unknown): GoFailure {
+    if (err === EOF_SIGNAL) return this.fail('EOF token found')
+    if (err instanceof GoFailure) return err
+    throw err
+  }
+
+  // upstream parity: JSON scanner errors read `line:col: message`, without "At"
+  protected override scanSyntaxError({ pos, message }: ScanError): HclSyntaxError {
+    return new HclSyntaxError('syntax', `${formatPos(pos)}: ${message}`, pos.line, pos.column)
   }
 
   private object(): ObjectNode {

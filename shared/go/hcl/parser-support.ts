@@ -1,4 +1,6 @@
-// What the two parsers share: Go-style failures, the end-of-input signal and the depth bound.
+// What the two parsers share: Go-style failures, the end-of-input signal, the depth bound, and the
+// way a parse ends (scanner errors first, then the parser's).
+import type { ObjectItem } from './ast.js'
 import { HclSyntaxError } from './errors.js'
 import { formatPos } from './source-reader.js'
 import type { Pos } from './source-reader.js'
@@ -49,4 +51,41 @@ export function checkDepth(depth: number, maxDepth: number, at: Pos): void {
 export interface ScanError {
   pos: Pos
   message: string
+}
+
+/**
+ * The frame of both parsers: it records the scanner's errors (the last one wins) and, once the
+ * items are parsed, reports a scanner error before a parser failure, as Go does.
+ */
+export abstract class ParserBase {
+  protected readonly maxDepth: number
+  private scanError: ScanError | undefined
+  protected readonly onScanError = (pos: Pos, message: string): void => {
+    this.scanError = { pos, message }
+  }
+
+  constructor(maxDepth: number) {
+    this.maxDepth = maxDepth
+  }
+
+  parse(): ObjectItem[] {
+    let items: ObjectItem[] = []
+    let failure: GoFailure | undefined
+    try {
+      items = this.parseItems()
+    } catch (err) {
+      failure = this.failureOf(err)
+    }
+    const scanError = this.scanError
+    if (scanError !== undefined) throw this.scanSyntaxError(scanError)
+    if (failure !== undefined) throw failure.toSyntaxError()
+    return items
+  }
+
+  protected abstract parseItems(): ObjectItem[]
+
+  /** The failure that `err`, thrown by parseItems, stands for; anything else is thrown again. */
+  protected abstract failureOf(err: unknown): GoFailure
+
+  protected abstract scanSyntaxError(scanError: ScanError): HclSyntaxError
 }

@@ -1,17 +1,8 @@
 // Sprig's dict functions (dict.go) and default/flow functions (defaults.go).
 
 import { FuncError } from './errors.js'
-import {
-  type Arg,
-  type FuncContext,
-  type FuncDef,
-  type FuncMap,
-  checkSize,
-  fn,
-  map,
-  str,
-  val,
-} from './funcs.js'
+import type { Arg, FuncContext, FuncDef, FuncMap } from './funcs.js'
+import { checkSize, fn, map, str, val } from './funcs.js'
 import { isEmpty } from './sprig-lists.js'
 import { strval } from './sprig-strval.js'
 import { type GoMap, type GoValue, typeName } from './values.js'

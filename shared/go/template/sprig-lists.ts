@@ -2,16 +2,8 @@
 // surface as `error calling <name>: <message>`.
 
 import { FuncError } from './errors.js'
-import {
-  type Arg,
-  type FuncContext,
-  type FuncDef,
-  type FuncMap,
-  checkSize,
-  fn,
-  int,
-  val,
-} from './funcs.js'
+import type { Arg, FuncContext, FuncDef, FuncMap } from './funcs.js'
+import { checkSize, fn, int, val } from './funcs.js'
 import { GoStruct, GoTypedInt, type GoValue, deepEqual, kindName } from './values.js'
 
 const ANY = 'interface {}'

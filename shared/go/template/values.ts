@@ -46,19 +46,20 @@ export const INT_MAX = (1n << 63n) - 1n
 export const isList = (v: GoValue): v is GoValue[] => Array.isArray(v)
 export const isMap = (v: GoValue): v is GoMap => v instanceof Map
 
+/** The Go type of the values that are not objects here: string, bool, int and float64. */
+function scalarTypeName(
+  v: string | boolean | bigint | number,
+): 'string' | 'bool' | 'int' | 'float64' {
+  if (typeof v === 'string') return 'string'
+  if (typeof v === 'boolean') return 'bool'
+  if (typeof v === 'bigint') return 'int'
+  return 'float64'
+}
+
 /** Go's reflect type name, as fmt's %T and text/template's messages print it. */
 export function typeName(v: GoValue): string {
   if (v === null) return '<nil>'
-  switch (typeof v) {
-    case 'string':
-      return 'string'
-    case 'boolean':
-      return 'bool'
-    case 'bigint':
-      return 'int'
-    case 'number':
-      return 'float64'
-  }
+  if (typeof v !== 'object') return scalarTypeName(v)
   if (Array.isArray(v)) return '[]interface {}'
   if (v instanceof Map) return 'map[string]interface {}'
   if (v instanceof GoTypedInt) return v.type
@@ -69,16 +70,8 @@ export function typeName(v: GoValue): string {
 /** Go's reflect.Kind name (sprig kindOf, error texts such as `Cannot push on type int`). */
 export function kindName(v: GoValue): string {
   if (v === null) return 'invalid'
-  switch (typeof v) {
-    case 'string':
-      return 'string'
-    case 'boolean':
-      return 'bool'
-    case 'bigint':
-      return 'int'
-    case 'number':
-      return 'float64'
-  }
+  // for these types the kind's name is the type's
+  if (typeof v !== 'object') return scalarTypeName(v)
   if (Array.isArray(v)) return 'slice'
   if (v instanceof Map) return 'map'
   if (v instanceof GoTypedInt) return v.type
@@ -88,15 +81,9 @@ export function kindName(v: GoValue): string {
 
 /** text/template's basicKind, used by eq/lt/... */
 export function basicKind(v: GoValue): BasicKind {
-  switch (typeof v) {
-    case 'string':
-      return 'string'
-    case 'boolean':
-      return 'bool'
-    case 'bigint':
-      return 'int'
-    case 'number':
-      return 'float'
+  if (typeof v !== 'object') {
+    const type = scalarTypeName(v)
+    return type === 'float64' ? 'float' : type
   }
   if (v instanceof GoTypedInt) return v.unsigned ? 'uint' : 'int'
   return 'invalid'
