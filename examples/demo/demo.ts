@@ -14,7 +14,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -25,6 +24,7 @@ import {
   type Emulator,
   type WorldSpec,
 } from '../../test/azure-emulator/index.js'
+import { nodeHttp, parseJsonBody } from '../../shared/azure/http.js'
 import { exampleEnv, writeExampleFiles } from '../../test/azure-emulator/env.js'
 import { MSI_AGENT_MAIN, MSI_SERVER_MAIN } from '../../test/support/azure-msi-plugins.js'
 import { IMDS_AGENT_MAIN, IMDS_SERVER_MAIN } from '../../test/support/azure-imds-plugins.js'
@@ -131,26 +131,9 @@ async function getSpire(): Promise<{ bin: string } | null> {
   return { bin: stdout.trim().split('\n').pop() ?? '' }
 }
 
-function httpsGetJson(url: string, ca: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca, timeout: 5_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        try {
-          resolve({
-            status: res.statusCode ?? 0,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
-          })
-        } catch (err) {
-          reject(err)
-        }
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
+async function httpsGetJson(url: string, ca: string): Promise<{ status: number; body: unknown }> {
+  const res = await nodeHttp({ url, timeoutMs: 5_000, maxBytes: 1024 * 1024, extraCa: [ca] })
+  return { status: res.status, body: parseJsonBody(res.body) }
 }
 
 async function retry<T>(

@@ -15,6 +15,7 @@
 import { ClientAssertionCredential, type TokenCredentialOptions } from '@azure/identity'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { nodeHttp, parseJsonBody } from '../../shared/azure/http.js'
 import { WorkloadApiClient } from './workload-api.js'
 
 /** The audience Entra requires in federated assertions (public cloud; see README for others). */
@@ -92,40 +93,26 @@ export async function accessAzureWithSpiffe(o: AzureAccessOptions): Promise<Azur
   }
 }
 
-/** One HTTPS GET with a bearer token (node:https, so an extra CA can be trusted per call). */
+/** One GET with a bearer token through the plugins' own transport (timeouts, body cap, proxies). */
 async function armGet(
   url: string,
   token: string,
   caPem?: string,
 ): Promise<{ status: number; body: unknown }> {
-  const { request } = await import('node:https')
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        ...(caPem === undefined ? {} : { ca: caPem }),
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let body: unknown = text
-          try {
-            body = JSON.parse(text)
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body })
-        })
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`timed out: ${url}`)))
-    req.on('error', reject)
-    req.end()
+  const res = await nodeHttp({
+    url,
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    timeoutMs: 30_000,
+    maxBytes: 1024 * 1024,
+    ...(caPem === undefined ? {} : { extraCa: [caPem] }),
   })
+  let body: unknown
+  try {
+    body = parseJsonBody(res.body)
+  } catch {
+    body = {} // not JSON: the status tells
+  }
+  return { status: res.status, body }
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js'
-import { errorMessage, isPluginError, PluginError } from './errors.js'
+import { isPluginError, PluginError } from './errors.js'
 import type { Metrics } from './host-services.js'
 import type { Logger } from './logger.js'
 import type {
@@ -39,12 +39,11 @@ export interface AttestRuntime<C> {
  */
 async function envelope<C>(
   rt: AttestRuntime<C>,
-  attest: () => Promise<AgentAttributes | undefined>,
-): Promise<AgentAttributes | undefined> {
+  attest: () => Promise<AgentAttributes>,
+): Promise<AgentAttributes> {
   const start = rt.now()
   try {
     const attrs = await attest()
-    if (attrs === undefined) return undefined
     const elapsed = rt.now() - start
     rt.log.info('Agent attested', {
       spiffe_id: attrs.spiffeId,
@@ -55,8 +54,8 @@ async function envelope<C>(
     rt.metrics().addSample([rt.name, 'attest', 'elapsed_ms'], elapsed, { result: 'ok' })
     return attrs
   } catch (err) {
+    // an unexpected error is logged once, by toStatus
     const reason = isPluginError(err) ? err.reason : 'internal'
-    if (!isPluginError(err)) rt.log.debug('Attestation failed', { error: errorMessage(err) })
     rt.metrics().incrCounter([rt.name, 'attest'], 1, { result: 'refused', reason })
     rt.metrics().addSample([rt.name, 'attest', 'elapsed_ms'], rt.now() - start, {
       result: 'refused',
@@ -98,7 +97,7 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
   return (call: ServerDuplexStream<ServerAttestRequest, ServerAttestResponse>): void => {
     const controller = streamSignal(call, rt.shutdownSignal)
     const reader = new StreamReader<ServerAttestRequest>(call)
-    const run = async (): Promise<AgentAttributes | undefined> => {
+    const run = async (): Promise<AgentAttributes> => {
       // read the config once: a Configure landing mid-attestation must not change the rules halfway
       const config = rt.config()
       const attestor = (await rt.attestor()) as ServerAttestor<C>
@@ -138,15 +137,17 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
       if (attrs.spiffeId === '') {
         throw new PluginError('Internal', 'missing_agent_id', 'attestor returned no agent ID')
       }
-      if (call.cancelled) return undefined
-      call.write({
-        agent_attributes: {
-          spiffe_id: attrs.spiffeId,
-          selector_values: attrs.selectorValues,
-          can_reattest: attrs.canReattest,
-        },
-      })
-      call.end()
+      // the attestation is counted and logged even when SPIRE went away before the answer
+      if (!call.cancelled) {
+        call.write({
+          agent_attributes: {
+            spiffe_id: attrs.spiffeId,
+            selector_values: attrs.selectorValues,
+            can_reattest: attrs.canReattest,
+          },
+        })
+        call.end()
+      }
       return attrs
     }
     envelope(rt, run).catch((err: unknown) => fail(call, err, rt.log))
