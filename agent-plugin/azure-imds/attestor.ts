@@ -42,7 +42,13 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
       }
       const call = imdsCallOptions(deps, config, io.signal)
       const document = await fetchAttestedDocument({ ...call, nonce }).catch((err: unknown) => {
-        throw imdsFailure('document_fetch_failed', 'unable to fetch attested document', err, config)
+        throw imdsFailure(
+          'document_fetch_failed',
+          'unable to fetch attested document',
+          err,
+          config,
+          NO_ATTESTED_DATA,
+        )
       })
       const instance = await fetchInstanceMetadata(call).catch((err: unknown) => {
         throw imdsFailure('metadata_fetch_failed', 'unable to fetch compute metadata', err, config)
@@ -65,17 +71,21 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
   }
 }
 
+const NO_ATTESTED_DATA = ' (this compute type offers no attested data)'
+
 function imdsFailure(
   reason: FailureReason,
   prefix: string,
   err: unknown,
   config: ImdsAgentConfig,
+  /** Added to a 404: only the attested-document endpoint's 404 means the compute type lacks it. */
+  notFoundHint = '',
 ): PluginError {
   const message = err instanceof Error ? err.message : String(err)
   const hint = isImdsUnreachable(err)
     ? ` (IMDS at ${config.imdsEndpoint} is unreachable: not an Azure VM?)`
     : /^unexpected status code 404:/.test(message)
-      ? ' (this compute type offers no attested data)'
+      ? notFoundHint
       : ''
   return new PluginError('Internal', reason, `${prefix}: ${message}${hint}`, { cause: err })
 }

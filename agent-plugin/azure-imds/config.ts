@@ -37,7 +37,7 @@ export const buildConfig: BuildConfig<ImdsAgentConfig> = (hcl, _core, report) =>
 export function buildFromRaw(raw: RawConfig, report: Report): ImdsAgentConfig | undefined {
   const tenantDomain = (raw.tenant_domain ?? '').trim()
   // upstream parity: the only check upstream makes
-  if (tenantDomain === '') report.error('tenant_domain is required')
+  if (tenantDomain === '') report.error('tenant_domain is required', ['tenant_domain'])
   const imdsEndpoint = buildImdsEndpoint(raw.imds_endpoint, report)
   const requestTimeoutMs = buildDurationMs(
     raw.request_timeout,
@@ -54,6 +54,7 @@ export function buildFromRaw(raw: RawConfig, report: Report): ImdsAgentConfig | 
   if (retryTimeoutMs >= SERVER_WAIT_MS) {
     report.warn(
       `retry_timeout ${JSON.stringify(raw.retry_timeout)} is not below the server's 60s wait for the challenge response`,
+      ['retry_timeout'],
     )
   }
   if (!report.ok) return undefined

@@ -70,7 +70,10 @@ function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector |
     (k) => (raw[k] ?? '') !== '',
   )
   if (given.length > 1) {
-    report.error('only one of client_id, object_id or msi_res_id may be set')
+    report.error(
+      'only one of client_id, object_id or msi_res_id may be set',
+      ...given.map((k) => [k]),
+    )
     return undefined
   }
   const kind = given[0]
@@ -80,10 +83,11 @@ function identitySelector(raw: RawConfig, report: Report): MsiIdentitySelector |
     if (parseArmIdOf(value, 'uami') === undefined) {
       report.error(
         `msi_res_id ${JSON.stringify(value)} is not a user-assigned identity resource ID`,
+        [kind],
       )
     }
   } else if (!isGuid(value)) {
-    report.error(`${kind} ${JSON.stringify(value)} must be a GUID`)
+    report.error(`${kind} ${JSON.stringify(value)} must be a GUID`, [kind])
   }
   return { kind, value }
 }

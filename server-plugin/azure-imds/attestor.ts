@@ -76,7 +76,10 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
         },
         io.signal,
       )
-      const selectorValues = buildSelectors(content.subscriptionId, compute, tenant.allowedVmTags)
+      const selectorValues = buildSelectors(content.subscriptionId, compute, tenant.allowedVmTags, {
+        tenantId,
+        vmId: content.vmId,
+      })
       return {
         spiffeId: agentId,
         selectorValues,

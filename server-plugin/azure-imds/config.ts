@@ -98,7 +98,7 @@ export function buildFromRaw(
     cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
   const overrides = endpointOverrides(raw.endpoints ?? {}, report)
   const entries = Object.entries(raw.tenants ?? {})
-  if (entries.length === 0) report.error('configuration must have at least one tenant')
+  if (entries.length === 0) report.error('configuration must have at least one tenant', ['tenants'])
 
   const tenants: TenantConfig[] = []
   const seen = new Set<string>()
@@ -107,8 +107,12 @@ export function buildFromRaw(
     for (const id of new Set(
       [key.toLowerCase(), tenant.tenantId].filter((x): x is string => x !== undefined),
     )) {
-      if (seen.has(id))
-        report.error(`misconfigured tenant ${JSON.stringify(key)}: configured more than once`)
+      if (seen.has(id)) {
+        report.error(`misconfigured tenant ${JSON.stringify(key)}: configured more than once`, [
+          'tenants',
+          key,
+        ])
+      }
       seen.add(id)
     }
     tenants.push(tenant)
@@ -120,7 +124,10 @@ export function buildFromRaw(
     agentPath = parseAgentPathTemplate(templateText)
   } catch {
     // upstream parity: the message carries the template, not the parse error
-    report.error(`failed to parse agent path template: ${JSON.stringify(raw.agent_path_template)}`)
+    report.error(
+      `failed to parse agent path template: ${JSON.stringify(raw.agent_path_template)}`,
+      ['agent_path_template'],
+    )
   }
 
   const allowedDomains = metadataDomains(
@@ -151,30 +158,49 @@ function buildTenant(
   report: Report,
 ): TenantConfig {
   const q = JSON.stringify(key)
+  const at = ['tenants', key]
   const cloud =
-    cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
+    cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report, [
+      ...at,
+      'cloud_environment',
+    ]) ?? defaultCloud
   const endpoints: Endpoints = resolveEndpoints(cloud, overrides)
   const keyIsGuid = isGuid(key)
   if (!keyIsGuid && !DOMAIN_RE.test(key))
-    report.error(`misconfigured tenant ${q}: the key must be a tenant domain or tenant ID`)
+    report.error(`misconfigured tenant ${q}: the key must be a tenant domain or tenant ID`, at)
   let tenantId = keyIsGuid ? key.toLowerCase() : undefined
   const explicit = (t.tenant_id ?? '').trim()
   if (explicit !== '') {
-    if (!isGuid(explicit)) report.error(`misconfigured tenant ${q}: tenant_id must be a GUID`)
+    const atId = [...at, 'tenant_id']
+    if (!isGuid(explicit)) report.error(`misconfigured tenant ${q}: tenant_id must be a GUID`, atId)
     else if (tenantId !== undefined && tenantId !== explicit.toLowerCase()) {
-      report.error(`misconfigured tenant ${q}: tenant_id differs from the tenant ID used as key`)
+      report.error(
+        `misconfigured tenant ${q}: tenant_id differs from the tenant ID used as key`,
+        atId,
+      )
     } else tenantId = explicit.toLowerCase()
   }
   if (t.auth_type !== undefined)
-    report.warn(`misconfigured tenant ${q}: auth_type is ignored (as upstream)`)
-  const credential = tenantCredential(q, t, report)
+    report.warn(`misconfigured tenant ${q}: auth_type is ignored (as upstream)`, [
+      ...at,
+      'auth_type',
+    ])
+  const credential = tenantCredential(q, key, t, report)
   const subs = (t.restrict_to_subscriptions ?? []).map((s) => s.trim())
-  if (subs.some((s) => s === '')) {
-    report.error(`misconfigured tenant ${q}: restrict_to_subscriptions entries must be non-empty`)
+  const emptySubs = indicesWhere(subs, (s) => s === '')
+  if (emptySubs.length > 0) {
+    report.error(
+      `misconfigured tenant ${q}: restrict_to_subscriptions entries must be non-empty`,
+      ...emptySubs.map((i) => [...at, 'restrict_to_subscriptions', i]),
+    )
   }
   const tags = t.allowed_vm_tags ?? []
-  if (tags.some((tag) => tag === ''))
-    report.error(`misconfigured tenant ${q}: allowed_vm_tags entries must be non-empty`)
+  const emptyTags = indicesWhere(tags, (tag) => tag === '')
+  if (emptyTags.length > 0)
+    report.error(
+      `misconfigured tenant ${q}: allowed_vm_tags entries must be non-empty`,
+      ...emptyTags.map((i) => [...at, 'allowed_vm_tags', i]),
+    )
   return {
     key,
     tenantId,
@@ -189,15 +215,25 @@ function buildTenant(
 }
 
 /** upstream parity: one of secret_auth and token_auth, or neither for the default credential chain. */
-function tenantCredential(q: string, t: RawTenant, report: Report): TenantCredential {
+function tenantCredential(q: string, key: string, t: RawTenant, report: Report): TenantCredential {
+  const at = (...path: string[]): string[] => ['tenants', key, ...path]
   if (t.secret_auth !== undefined && t.token_auth !== undefined) {
     report.error(
       `misconfigured tenant ${q}: only one of secret_auth or token_auth may be specified in the config`,
+      at('secret_auth'),
+      at('token_auth'),
     )
   }
   if (t.token_auth !== undefined) {
-    if (!t.token_auth.token_path) report.error(`misconfigured tenant ${q}: missing token file path`)
-    if (!t.token_auth.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
+    if (!t.token_auth.token_path) {
+      report.error(
+        `misconfigured tenant ${q}: missing token file path`,
+        at('token_auth', 'token_path'),
+      )
+    }
+    if (!t.token_auth.app_id) {
+      report.error(`misconfigured tenant ${q}: missing app id`, at('token_auth', 'app_id'))
+    }
     return {
       kind: 'client-assertion',
       appId: t.token_auth.app_id ?? '',
@@ -205,9 +241,13 @@ function tenantCredential(q: string, t: RawTenant, report: Report): TenantCreden
     }
   }
   if (t.secret_auth !== undefined) {
-    if (!t.secret_auth.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
+    if (!t.secret_auth.app_id) {
+      report.error(`misconfigured tenant ${q}: missing app id`, at('secret_auth', 'app_id'))
+    }
     // deviation: upstream reports a missing secret as "missing app id"
-    if (!t.secret_auth.app_secret) report.error(`misconfigured tenant ${q}: missing app secret`)
+    if (!t.secret_auth.app_secret) {
+      report.error(`misconfigured tenant ${q}: missing app secret`, at('secret_auth', 'app_secret'))
+    }
     return {
       kind: 'client-secret',
       appId: t.secret_auth.app_id ?? '',
@@ -229,11 +269,19 @@ function metadataDomains(
   if (raw === undefined || raw.length === 0)
     return [...new Set(clouds.flatMap((c) => c.metadataDomains))]
   const out: string[] = []
-  for (const d of raw) {
+  for (const [i, d] of raw.entries()) {
     const domain = d.trim().toLowerCase()
     if (!DOMAIN_RE.test(domain))
-      report.error(`allowed_metadata_domains entry ${JSON.stringify(d)} is not a domain name`)
+      report.error(`allowed_metadata_domains entry ${JSON.stringify(d)} is not a domain name`, [
+        'allowed_metadata_domains',
+        i,
+      ])
     else out.push(domain)
   }
   return [...new Set(out)]
+}
+
+/** The indices of the entries that fail a check (for the key paths of a problem). */
+function indicesWhere(values: readonly string[], bad: (v: string) => boolean): number[] {
+  return values.flatMap((v, i) => (bad(v) ? [i] : []))
 }

@@ -1,21 +1,33 @@
 import { parseArmIdOf } from '../../shared/azure/resource-id.js'
 import type { ComputeFacts } from './resolve.js'
 
+/** Attested facts that become selectors besides ARM's. */
+export interface AttestedFacts {
+  /** The tenant the attestor bound the subscription to (configured or looked up; lower-case). */
+  tenantId: string
+  /** The signed document's `vmId`, as signed. */
+  vmId: string
+}
+
 /**
  * upstream parity: azure_imds's selector values (no resource-group prefixes on vm-name or the
  * networks), de-duplicated and sorted by bytes like Go's sort.Strings.
- * deviation: `vmss-name` comes from ARM (also for Flexible members), not the agent's hint.
+ * deviation: `vmss-name` comes from ARM (also for Flexible members), not the agent's hint;
+ * `tenant-id` and `vm-id` (Defakto's attribute names) are ours.
  */
 export function buildSelectors(
   subscriptionId: string,
   compute: ComputeFacts,
   allowedVmTags: ReadonlySet<string>,
+  facts: AttestedFacts,
 ): string[] {
   const out = new Set<string>([
     `subscription-id:${subscriptionId}`,
     `vm-name:${compute.name}`,
     `vm-location:${compute.location}`,
     `resource-group:${compute.resourceGroup}`,
+    `tenant-id:${facts.tenantId}`,
+    `vm-id:${facts.vmId}`,
   ])
   if (compute.scaleSetName !== undefined) out.add(`vmss-name:${compute.scaleSetName}`)
   for (const key of allowedVmTags) {

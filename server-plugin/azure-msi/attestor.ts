@@ -61,7 +61,10 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
         subscriptionId,
         signal: io.signal,
       })
-      const selectorValues = buildSelectors(compute, config.allowedVmTags)
+      const selectorValues = buildSelectors(compute, config.allowedVmTags, {
+        tenantId: claims.tenantId,
+        principalId: claims.principalId,
+      })
       return {
         spiffeId: agentId,
         selectorValues,
@@ -79,22 +82,33 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
 }
 
 /**
- * The keys published under the token's kid, from the discovery document of the token's tenant
- * (when configured; else `common`, in the default cloud) and version.
- * upstream parity: no key set at all is `Internal "unable to obtain JWKS: <err>"`.
+ * Where the token's signing keys are published: the discovery document of the token's tenant (when
+ * configured; else `common`, in the default cloud) and version. The tenant and version are read
+ * unverified; they only pick the key set the signature is then checked against.
  */
-async function signingKeys(
-  deps: Deps,
-  config: MsiServerConfig,
-  token: ParsedToken,
-  signal: AbortSignal,
-): Promise<readonly JWK[]> {
+export function keySetFor(config: MsiServerConfig, token: ParsedToken) {
   const untrustedTid = token.untrustedClaims['tid']
   const tenant =
     typeof untrustedTid === 'string' ? config.tenants.get(untrustedTid.toLowerCase()) : undefined
   const endpoints = tenant?.endpoints ?? config.defaultEndpoints
   const version = token.untrustedClaims['ver'] === '2.0' ? '2.0' : '1.0'
-  const url = discoveryUrl(endpoints.authorityHost, tenant?.tenantId ?? 'common', version)
+  return {
+    endpoints,
+    url: discoveryUrl(endpoints.authorityHost, tenant?.tenantId ?? 'common', version),
+  }
+}
+
+/**
+ * The keys published under the token's kid, from its key set (keySetFor).
+ * upstream parity: no key set at all is `Internal "unable to obtain JWKS: <err>"`.
+ */
+export async function signingKeys(
+  deps: Pick<Deps, 'keysFor'>,
+  config: MsiServerConfig,
+  token: ParsedToken,
+  signal?: AbortSignal,
+): Promise<readonly JWK[]> {
+  const { endpoints, url } = keySetFor(config, token)
   try {
     return await deps.keysFor(endpoints, config.keyCache).keysFor(url, token.kid, signal)
   } catch (err) {

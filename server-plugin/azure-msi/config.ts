@@ -105,41 +105,60 @@ export function buildFromRaw(
     cloudOrReport(raw.cloud_environment, 'cloud_environment', report) ?? CLOUDS.AzurePublicCloud
   const overrides = endpointOverrides(raw.endpoints ?? {}, report)
   const entries = Object.entries(raw.tenants ?? {})
-  if (entries.length === 0) report.error('configuration must have at least one tenant')
+  if (entries.length === 0) report.error('configuration must have at least one tenant', ['tenants'])
 
   const tenants = new Map<string, TenantConfig>()
   for (const [tenantId, t] of entries) {
     const q = JSON.stringify(tenantId)
+    const at = ['tenants', tenantId]
     const cloud =
-      cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report) ?? defaultCloud
+      cloudOrReport(t.cloud_environment, `tenant ${q} cloud_environment`, report, [
+        ...at,
+        'cloud_environment',
+      ]) ?? defaultCloud
     const endpoints = resolveEndpoints(cloud, overrides)
-    if (!isGuid(tenantId)) report.error(`misconfigured tenant ${q}: tenant ID must be a GUID`)
+    if (!isGuid(tenantId)) report.error(`misconfigured tenant ${q}: tenant ID must be a GUID`, at)
     if (t.use_msi !== undefined) {
       // upstream parity: removed in 1.10.0; the default credential chain covers managed identity
       report.warn(
         `misconfigured tenant ${q}: use_msi is deprecated and ignored; the default Azure credential chain is used when app_id and app_secret are not set`,
+        [...at, 'use_msi'],
       )
     }
     const credential = tenantCredential(tenantId, t, report)
     const audiences = uniq([t.resource_id || cloud.armResourceId, ...(t.audiences ?? [])])
-    if ((t.audiences ?? []).some((a) => a.trim() === '')) {
-      report.error(`misconfigured tenant ${q}: audiences entries must be non-empty`)
+    const emptyAudiences = indicesWhere(t.audiences, (a) => a.trim() === '')
+    if (emptyAudiences.length > 0) {
+      report.error(
+        `misconfigured tenant ${q}: audiences entries must be non-empty`,
+        ...emptyAudiences.map((i) => [...at, 'audiences', i]),
+      )
     }
     let principalIds: Set<string> | undefined
     if (t.principal_ids !== undefined) {
       principalIds = new Set(t.principal_ids.map((p) => p.trim().toLowerCase()))
-      if (t.principal_ids.some((p) => !isGuid(p.trim()))) {
-        report.error(`misconfigured tenant ${q}: principal_ids entries must be GUIDs`)
+      const notGuids = indicesWhere(t.principal_ids, (p) => !isGuid(p.trim()))
+      if (notGuids.length > 0) {
+        report.error(
+          `misconfigured tenant ${q}: principal_ids entries must be GUIDs`,
+          ...notGuids.map((i) => [...at, 'principal_ids', i]),
+        )
       }
       if (principalIds.size === 0)
-        report.error(`misconfigured tenant ${q}: principal_ids must not be empty when set`)
+        report.error(`misconfigured tenant ${q}: principal_ids must not be empty when set`, [
+          ...at,
+          'principal_ids',
+        ])
     }
     const subscriptionId = t.subscription_id || undefined
     if (subscriptionId !== undefined && !isGuid(subscriptionId)) {
-      report.error(`misconfigured tenant ${q}: subscription_id must be a GUID`)
+      report.error(`misconfigured tenant ${q}: subscription_id must be a GUID`, [
+        ...at,
+        'subscription_id',
+      ])
     }
     const key = tenantId.toLowerCase()
-    if (tenants.has(key)) report.error(`misconfigured tenant ${q}: configured more than once`)
+    if (tenants.has(key)) report.error(`misconfigured tenant ${q}: configured more than once`, at)
     tenants.set(key, {
       tenantId: key,
       cloud,
@@ -158,7 +177,9 @@ export function buildFromRaw(
     agentPath = parseAgentPathTemplate(templateText)
   } catch {
     // upstream parity: the message carries the template, not the parse error
-    report.error(`failed to parse agent path template: ${JSON.stringify(templateText)}`)
+    report.error(`failed to parse agent path template: ${JSON.stringify(templateText)}`, [
+      'agent_path_template',
+    ])
   }
 
   const keyCache: KeyCacheTuning = {
@@ -186,8 +207,12 @@ export function buildFromRaw(
   }
 
   const tags = raw.allowed_vm_tags ?? []
-  if (tags.some((t) => t === '' || t.includes(':'))) {
-    report.error('allowed_vm_tags entries must be non-empty and must not contain ":"')
+  const badTags = indicesWhere(tags, (t) => t === '' || t.includes(':'))
+  if (badTags.length > 0) {
+    report.error(
+      'allowed_vm_tags entries must be non-empty and must not contain ":"',
+      ...badTags.map((i) => ['allowed_vm_tags', i]),
+    )
   }
 
   if (!report.ok || agentPath === undefined) return undefined
@@ -206,19 +231,30 @@ export function buildFromRaw(
 /** upstream parity: static credentials need all three of subscription_id, app_id and app_secret. */
 function tenantCredential(tenantId: string, t: RawTenant, report: Report): TenantCredential {
   const q = JSON.stringify(tenantId)
+  const at = (key: string): string[] => ['tenants', tenantId, key]
   if (!t.app_id && !t.app_secret) {
     // deviation: subscription_id alone selects the default credential chain for that subscription
     // (spiffe/spire#7104; docs/plugin_server_nodeattestor_azure_msi.md)
     return { kind: 'default' }
   }
-  if (!t.subscription_id) report.error(`misconfigured tenant ${q}: missing subscription id`)
-  if (!t.app_id) report.error(`misconfigured tenant ${q}: missing app id`)
-  if (!t.app_secret) report.error(`misconfigured tenant ${q}: missing app secret`)
+  if (!t.subscription_id) {
+    report.error(`misconfigured tenant ${q}: missing subscription id`, at('subscription_id'))
+  }
+  if (!t.app_id) report.error(`misconfigured tenant ${q}: missing app id`, at('app_id'))
+  if (!t.app_secret) report.error(`misconfigured tenant ${q}: missing app secret`, at('app_secret'))
   return { kind: 'client-secret', appId: t.app_id ?? '', appSecret: t.app_secret ?? '' }
 }
 
 function uniq(values: readonly string[]): string[] {
   return [...new Set(values)]
+}
+
+/** The indices of the entries that fail a check (for the key paths of a problem). */
+function indicesWhere(
+  values: readonly string[] | undefined,
+  bad: (v: string) => boolean,
+): number[] {
+  return (values ?? []).flatMap((v, i) => (bad(v) ? [i] : []))
 }
 
 /** A Go duration setting within [min, max] ms; `fallback` when unset or out of range (reported). */
@@ -234,6 +270,7 @@ function duration(
   if (ms === undefined || ms < min || ms > max) {
     report.error(
       `${key} ${JSON.stringify(value)} must be a duration between ${min / 1000}s and ${max / 1000}s`,
+      [key],
     )
     return fallback
   }

@@ -1,4 +1,9 @@
-import type { ArmClient, ArmIdentity, ArmNicConfig } from '../../shared/azure/arm.js'
+import type {
+  ArmClient,
+  ArmIdentity,
+  ArmNicConfig,
+  ArmUserAssignedIdentity,
+} from '../../shared/azure/arm.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../shared/azure/resource-id.js'
 import { errorMessage, PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiClaims } from './verify.js'
@@ -15,6 +20,13 @@ export interface ResolvedCompute {
   tags: Readonly<Record<string, string>>
   scaleSetName: string | undefined
   networks: readonly ArmNicConfig[]
+  /**
+   * The client ID ARM lists for the bound user-assigned identity (its casing), when the token is
+   * for one (`xms_mirid` names a user-assigned identity), ARM knows it, and the token's own client
+   * ID claim (`appid`/`azp`), if any, equals it case-insensitively. Undefined for system-assigned
+   * identities: ARM lists no client ID for them.
+   */
+  identityClientId: string | undefined
 }
 
 export interface ResolveInput {
@@ -49,7 +61,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         'virtual machine',
         hint,
       )
-      bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
+      const bound = bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
       const networks = await fetchNics(arm, vm.nicIds, signal)
       const scaleSet = vm.scaleSetId === undefined ? undefined : parseArmIdOf(vm.scaleSetId, 'vmss')
       return {
@@ -59,6 +71,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         tags: vm.tags,
         scaleSetName: scaleSet?.name,
         networks,
+        identityClientId: agreedClientId(bound, claims),
       }
     }
     case 'vmss-vm': {
@@ -74,7 +87,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         'virtual machine scale set instance',
         { ...hint, name: `${hint.scaleSet}/${hint.instanceId}` },
       )
-      bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
+      const bound = bindIdentity(vm.identity, claims.principalId, uamiId, vm.id || hint.id)
       return {
         kind: 'vmss-instance',
         subscriptionId: hint.subscriptionId,
@@ -84,6 +97,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         tags: vm.tags,
         scaleSetName: hint.scaleSet,
         networks: vm.nicConfigs,
+        identityClientId: agreedClientId(bound, claims),
       }
     }
     case 'vmss': {
@@ -92,7 +106,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         'virtual machine scale set',
         hint,
       )
-      bindIdentity(ss.identity, claims.principalId, uamiId, ss.id || hint.id)
+      const bound = bindIdentity(ss.identity, claims.principalId, uamiId, ss.id || hint.id)
       const place = placeOf(ss.id, hint)
       return {
         kind: 'vmss',
@@ -101,6 +115,7 @@ export async function resolveCompute(input: ResolveInput): Promise<ResolvedCompu
         tags: ss.tags,
         scaleSetName: place.name,
         networks: ss.nicConfigs,
+        identityClientId: agreedClientId(bound, claims),
       }
     }
   }
@@ -135,27 +150,47 @@ function identityUami(claims: MsiClaims): string | undefined {
   return id !== undefined && parseArmIdOf(id, 'uami') !== undefined ? id : undefined
 }
 
-/** deviation: the identity must be attached to the resource per ARM, not only claimed by the token. */
+/**
+ * deviation: the identity must be attached to the resource per ARM, not only claimed by the token.
+ * Returns ARM's record of the user-assigned identity bound, or undefined for the system-assigned one.
+ */
 export function bindIdentity(
   identity: ArmIdentity,
   principalId: string,
   uamiId: string | undefined,
   resourceId: string,
-): void {
+): ArmUserAssignedIdentity | undefined {
   const p = principalId.toLowerCase()
-  const ok =
-    uamiId === undefined
-      ? identity.principalId?.toLowerCase() === p
-      : identity.userAssigned.some(
-          (u) => sameArmId(u.id, uamiId) && u.principalId?.toLowerCase() === p,
-        )
-  if (!ok) {
-    throw new PluginError(
-      'PermissionDenied',
-      'identity_not_attached',
-      `principal ${JSON.stringify(principalId)} is not an identity of ${JSON.stringify(resourceId)}`,
+  if (uamiId === undefined) {
+    if (identity.principalId?.toLowerCase() === p) return undefined
+  } else {
+    const found = identity.userAssigned.find(
+      (u) => sameArmId(u.id, uamiId) && u.principalId?.toLowerCase() === p,
     )
+    if (found !== undefined) return found
   }
+  throw new PluginError(
+    'PermissionDenied',
+    'identity_not_attached',
+    `principal ${JSON.stringify(principalId)} is not an identity of ${JSON.stringify(resourceId)}`,
+  )
+}
+
+/**
+ * ARM's client ID of a bound user-assigned identity, unless the token names another one in
+ * `appid`/`azp`: then no client ID is vouched for (the selector is left out, the node is not
+ * refused — upstream never looked at the claim). Compared case-insensitively; ARM's casing is kept.
+ */
+export function agreedClientId(
+  bound: ArmUserAssignedIdentity | undefined,
+  claims: Pick<MsiClaims, 'clientId'>,
+): string | undefined {
+  const arm = bound?.clientId
+  if (arm === undefined || arm === '') return undefined
+  const token = claims.clientId
+  if (token !== undefined && token !== '' && token.toLowerCase() !== arm.toLowerCase())
+    return undefined
+  return arm
 }
 
 function checkSubscription(actual: string, allowed: string): void {
@@ -243,6 +278,8 @@ async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute>
     tags: vm.tags,
     scaleSetName: scaleSet?.name,
     networks,
+    // the principal lookup only finds system-assigned identities
+    identityClientId: undefined,
   }
 }
 

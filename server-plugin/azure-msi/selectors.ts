@@ -4,19 +4,33 @@ import type { ResolvedCompute } from './resolve.js'
 
 const internal = (message: string) => new PluginError('Internal', 'malformed_id', message)
 
+/** The verified token's identity facts that become selectors. */
+export interface IdentityFacts {
+  /** `tid`, as the token carries it. */
+  tenantId: string
+  /** The principal (object) ID bound against ARM (`sub`), as the token carries it. */
+  principalId: string
+}
+
 /**
  * Selector values for a resolved VM, upstream's five kinds (resource-group-qualified, as upstream
  * msi writes them) plus vm-location, resource-group, vmss-name and allow-listed vm-tag, which use
- * azure_imds's formats. Values keep ARM's casing; the list is de-duplicated and sorted by bytes,
- * like Go's sort.Strings.
+ * azure_imds's formats, and Defakto's attribute names tenant-id, principal-id and (user-assigned
+ * identities whose client ID ARM lists) client-id. Values keep ARM's or the token's casing; the
+ * list is de-duplicated and sorted by bytes, like Go's sort.Strings.
  */
 export function buildSelectors(
   compute: ResolvedCompute,
   allowedVmTags: ReadonlySet<string>,
+  identity: IdentityFacts,
 ): string[] {
   const values = new Set<string>([`subscription-id:${compute.subscriptionId}`])
   if (compute.kind !== 'vmss') values.add(selector('vm-name', compute.resourceGroup, compute.name))
   // deviation: the selectors below are not produced by upstream azure_msi
+  values.add(selector('tenant-id', identity.tenantId))
+  values.add(selector('principal-id', identity.principalId))
+  if (compute.identityClientId !== undefined)
+    values.add(selector('client-id', compute.identityClientId))
   values.add(selector('resource-group', compute.resourceGroup))
   if (compute.location !== undefined && compute.location !== '')
     values.add(selector('vm-location', compute.location))

@@ -1,7 +1,8 @@
 /**
  * The Azure clouds the plugins know (azure-facts §3.2, §6.4): where Entra ID, ARM and IMDS live in
  * each, and what the tokens and attested documents issued there look like. Names are the
- * `compute.azEnvironment` values IMDS reports, which are also @azure/identity's cloud names.
+ * `compute.azEnvironment` values IMDS reports (the Go SDK's environment names); operators may also
+ * write the aliases other tools use (CLOUD_ALIASES).
  */
 export type CloudName = 'AzurePublicCloud' | 'AzureUSGovernmentCloud' | 'AzureChinaCloud'
 
@@ -79,10 +80,71 @@ export function isCloudName(value: string): value is CloudName {
   return (CLOUD_NAMES as readonly string[]).includes(value)
 }
 
-/** A cloud by name, matched case-insensitively as operators may write `azurepubliccloud`. */
+/**
+ * The other names operators write for each cloud (matched case-insensitively, like the SDK names),
+ * and where each comes from. A small explicit table: a name is added only with its provenance.
+ */
+export const CLOUD_ALIASES: Readonly<Record<CloudName, readonly string[]>> = {
+  AzurePublicCloud: [
+    'public', // Terraform azurerm / azuread provider `environment`
+    'AzureCloud', // Azure CLI `az cloud list`, Azure PowerShell `Get-AzEnvironment`
+    'AzurePublic', // Go SDK azcore `cloud.AzurePublic`, MSAL `AzureCloudInstance.AzurePublic`
+  ],
+  AzureUSGovernmentCloud: [
+    'usgovernment', // Terraform azurerm / azuread provider `environment`
+    'usgov', // a common short form (asked for in issue #11); no tool's official name, but unambiguous
+    'AzureUSGovernment', // Azure CLI `az cloud list`, Azure PowerShell, MSAL `AzureUsGovernment`
+    'AzureGovernment', // Go SDK azcore `cloud.AzureGovernment`, @azure/identity `AzureAuthorityHosts.AzureGovernment`
+  ],
+  AzureChinaCloud: [
+    'china', // Terraform azurerm / azuread provider `environment`
+    'AzureChina', // Go SDK azcore `cloud.AzureChina`, @azure/identity, MSAL `AzureCloudInstance.AzureChina`
+  ],
+}
+
+/**
+ * Names of Microsoft Cloud Deutschland, closed on 29 October 2021: the Go autorest SDK name
+ * `AzureGermanCloud` (also older Azure CLI and Azure PowerShell), @azure/identity / MSAL
+ * `AzureGermany`, Terraform azurerm's former `german`, and `germany` as operators write it.
+ */
+export const RETIRED_GERMAN_CLOUD_NAMES: readonly string[] = [
+  'AzureGermanCloud',
+  'AzureGermany',
+  'germany',
+  'german',
+]
+
+/** Why a retired cloud's name is refused, and what to use instead. */
+export const GERMAN_CLOUD_RETIRED =
+  'Microsoft Cloud Deutschland (AzureGermanCloud) was retired in October 2021; use AzurePublicCloud (the Germany West Central and Germany North regions) instead'
+
+/** What a cloud name stands for: a cloud we know, a retired one (with the reason), or nothing. */
+export type CloudLookup =
+  { kind: 'known'; cloud: AzureCloud } | { kind: 'retired'; reason: string } | { kind: 'unknown' }
+
+/** A cloud by any of its names (SDK name or alias), case-insensitively and ignoring surrounding space. */
+export function lookupCloud(name: string): CloudLookup {
+  const n = name.trim().toLowerCase()
+  for (const c of CLOUD_NAMES) {
+    if (c.toLowerCase() === n || CLOUD_ALIASES[c].some((a) => a.toLowerCase() === n)) {
+      return { kind: 'known', cloud: CLOUDS[c] }
+    }
+  }
+  if (RETIRED_GERMAN_CLOUD_NAMES.some((r) => r.toLowerCase() === n)) {
+    return { kind: 'retired', reason: GERMAN_CLOUD_RETIRED }
+  }
+  return { kind: 'unknown' }
+}
+
+/** Every accepted name, grouped by cloud: `AzurePublicCloud (or public, AzureCloud, AzurePublic); …`. */
+export function acceptedCloudNames(): string {
+  return CLOUD_NAMES.map((c) => `${c} (or ${CLOUD_ALIASES[c].join(', ')})`).join('; ')
+}
+
+/** A cloud by name or alias (see lookupCloud); undefined for a retired or unknown name. */
 export function findCloud(name: string): AzureCloud | undefined {
-  const hit = CLOUD_NAMES.find((c) => c.toLowerCase() === name.trim().toLowerCase())
-  return hit === undefined ? undefined : CLOUDS[hit]
+  const found = lookupCloud(name)
+  return found.kind === 'known' ? found.cloud : undefined
 }
 
 /** The cloud whose metadata domain a host name belongs to (exact or subdomain). */

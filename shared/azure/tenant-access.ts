@@ -9,13 +9,16 @@ import { readFile } from 'node:fs/promises'
 import type { TokenCredential } from '@azure/identity'
 import { parseGoDuration } from '../go/duration.js'
 import { PluginError } from '../plugin/index.js'
-import { CLOUD_NAMES, findCloud, IMDS_ENDPOINT, type AzureCloud } from './clouds.js'
+import { acceptedCloudNames, IMDS_ENDPOINT, lookupCloud, type AzureCloud } from './clouds.js'
 import { isLoopbackHost, type HttpFetch } from './http.js'
 import { ASYMMETRIC_JWS_ALGORITHMS } from './jws.js'
 
-/** Where config builders report problems (the plugin runtime's Report fits). */
+/** A path of keys inside `plugin_data`: field names, map keys (tenant IDs), list indices. */
+export type KeyPath = readonly (string | number)[]
+
+/** Where config builders report problems, with the key paths they are about (Report fits). */
 export interface ConfigProblems {
-  error(message: string): void
+  error(message: string, ...keyPaths: KeyPath[]): void
 }
 
 /** Where a tenant's Entra ID and Resource Manager live: the cloud's, or the operator's overrides. */
@@ -66,26 +69,28 @@ export function endpointUrl(
 ): string | undefined {
   if (value === undefined || value === '') return undefined
   const q = `${key} ${JSON.stringify(value)}`
+  // `key` is the setting's dotted path (`endpoints.imds`)
+  const at = key.split('.')
   let u: URL
   try {
     u = new URL(value)
   } catch {
-    problems.error(`${q} is not a URL`)
+    problems.error(`${q} is not a URL`, at)
     return undefined
   }
   const httpOk =
     u.protocol === 'http:' &&
     (http === 'always' || (http === 'loopback' && isLoopbackHost(u.hostname)))
   if (u.protocol !== 'https:' && !httpOk) {
-    problems.error(`${q} must use https`)
+    problems.error(`${q} must use https`, at)
     return undefined
   }
   if (u.username !== '' || u.password !== '') {
-    problems.error(`${q} must not carry credentials (user:password@)`)
+    problems.error(`${q} must not carry credentials (user:password@)`, at)
     return undefined
   }
   if (u.search !== '' || u.hash !== '') {
-    problems.error(`${q} must not have a query or fragment`)
+    problems.error(`${q} must not have a query or fragment`, at)
     return undefined
   }
   return value.replace(/\/+$/, '')
@@ -117,18 +122,28 @@ export function resolveEndpoints(cloud: AzureCloud, o: EndpointOverrides): Endpo
   }
 }
 
-/** The cloud a `cloud_environment` names; undefined (and a problem) when it names none. */
+/**
+ * The cloud a `cloud_environment` names (an SDK name or an alias, any case); undefined, and a
+ * problem at `keyPath`, when it names none: a retired cloud says what to use instead, an unknown
+ * name lists the accepted ones.
+ */
 export function cloudOrReport(
   name: string | undefined,
   what: string,
   problems: ConfigProblems,
+  keyPath: KeyPath = ['cloud_environment'],
 ): AzureCloud | undefined {
   if (name === undefined || name === '') return undefined
-  const cloud = findCloud(name)
-  if (cloud === undefined) {
-    problems.error(`${what} ${JSON.stringify(name)} is not one of ${CLOUD_NAMES.join(', ')}`)
+  const found = lookupCloud(name)
+  const q = `${what} ${JSON.stringify(name)}`
+  if (found.kind === 'retired') problems.error(`${q}: ${found.reason}`, keyPath)
+  if (found.kind === 'unknown') {
+    problems.error(
+      `${q} is not a known Azure cloud; accepted names (any case): ${acceptedCloudNames()}`,
+      keyPath,
+    )
   }
-  return cloud
+  return found.kind === 'known' ? found.cloud : undefined
 }
 
 /** An agent's `imds_endpoint`: an http(s) base URL, IMDS's own address when unset. */
@@ -146,7 +161,9 @@ export function buildImdsEndpoint(value: string | undefined, problems: ConfigPro
     u.search !== '' ||
     u.hash !== ''
   ) {
-    problems.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`)
+    problems.error(`imds_endpoint ${JSON.stringify(value)} must be an http(s) URL without query`, [
+      'imds_endpoint',
+    ])
     return IMDS_ENDPOINT
   }
   // the same rules as every other endpoint setting (credentials never ride in a URL)
@@ -163,7 +180,10 @@ export function buildDurationMs(
   if (value === undefined || value === '') return fallback
   const ms = parseGoDuration(value)
   if (ms === undefined || ms <= 0) {
-    problems.error(`${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`)
+    problems.error(
+      `${key} ${JSON.stringify(value)} must be a positive duration such as "10s"`,
+      key.split('.'),
+    )
     return fallback
   }
   return ms

@@ -127,6 +127,9 @@ describe(
         'azure_imds:network-security-group:frontend:webservers',
         'azure_imds:virtual-network:vnet',
         'azure_imds:virtual-network-subnet:vnet:default',
+        // Defakto's attribute names
+        `azure_imds:tenant-id:${sub.tenant.tenantId}`,
+        `azure_imds:vm-id:${vm.vmId}`,
       ]) {
         assert.match(shown, new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), shown)
       }

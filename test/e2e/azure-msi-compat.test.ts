@@ -74,6 +74,9 @@ describe(
       assert.equal(o.spiffeId, expectedId)
       for (const s of upstreamFive) assert.ok(o.selectors.includes(s), s)
       assert.ok(o.selectors.includes('azure_msi:resource-group:frontend'))
+      assert.ok(o.selectors.includes(`azure_msi:tenant-id:${sub.tenant.tenantId}`))
+      assert.ok(o.selectors.includes(`azure_msi:principal-id:${blog.identity.system!.principalId}`))
+      assert.ok(!o.selectors.some((s) => s.startsWith('azure_msi:client-id:')))
     })
 
     test('the upstream server accepts our agent: same agent ID, its own five selectors', (t) => {

@@ -147,11 +147,15 @@ describe(
         dir,
       )
       assert.equal(shown.status, 0, shown.stderr)
+      const blog = emu.world.vm('frontend/blog')
       for (const s of [
         'azure_msi:vm-name:frontend:blog',
         'azure_msi:network-security-group:frontend:webservers',
         'azure_msi:virtual-network-subnet:frontend:vnet:default',
         'azure_msi:vm-tag:environment:production',
+        // Defakto's attribute names
+        `azure_msi:tenant-id:${blog.resourceGroup.subscription.tenant.tenantId}`,
+        `azure_msi:principal-id:${blog.identity.system!.principalId}`,
       ]) {
         assert.ok(shown.stdout.includes(s), `${s} in\n${shown.stdout}`)
       }

@@ -109,12 +109,19 @@ export class FakeAgentStore implements AgentStore {
   }
 }
 
+/** A user-assigned identity as ARM lists it on a VM or scale set (client ID unknown by default). */
+export interface FakeUami {
+  id: string
+  principalId: string
+  clientId?: string
+}
+
 export interface FakeVmSpec {
   rg: string
   name: string
   sub?: string
   principalId?: string
-  uamis?: { id: string; principalId: string }[]
+  uamis?: FakeUami[]
   location?: string
   tags?: Record<string, string>
   nics?: { name: string; nsg?: string; subnets?: string[] }[]
@@ -157,7 +164,7 @@ export class FakeArm implements ArmClient {
     rg: string
     name: string
     principalId?: string
-    uamis?: { id: string; principalId: string }[]
+    uamis?: FakeUami[]
     nicConfigs?: ArmNicConfig[]
     tags?: Record<string, string>
   }): ArmScaleSet {
@@ -233,12 +240,13 @@ export class FakeArm implements ArmClient {
   }
 }
 
-function identity(
-  principalId: string | undefined,
-  uamis: { id: string; principalId: string }[] = [],
-): ArmIdentity {
+function identity(principalId: string | undefined, uamis: FakeUami[] = []): ArmIdentity {
   return {
     principalId,
-    userAssigned: uamis.map((u) => ({ id: u.id, principalId: u.principalId, clientId: undefined })),
+    userAssigned: uamis.map((u) => ({
+      id: u.id,
+      principalId: u.principalId,
+      clientId: u.clientId,
+    })),
   }
 }

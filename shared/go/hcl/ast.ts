@@ -33,15 +33,27 @@ export interface Token {
   json: boolean
 }
 
+/** A comment group as Go's parser attaches it (lead or line comment); only the printer reads it. */
+export interface CommentGroup {
+  /** Each comment's text, as written (`# x`, `// x`, or a block comment). */
+  list: string[]
+}
+
 export interface ObjectItem {
   keys: Token[]
   val: Node
+  /** Where `=` (HCL) or `:` (JSON) stood; absent for a block (`key { ... }`). */
+  assign?: Pos
+  leadComment?: CommentGroup
+  lineComment?: CommentGroup
 }
 
 export interface ObjectNode {
   kind: 'object'
   pos: Pos
   items: ObjectItem[]
+  /** Where the closing `}` stood. */
+  rbrace?: Pos
 }
 
 export interface ListNode {
@@ -53,6 +65,9 @@ export interface ListNode {
 export interface LiteralNode {
   kind: 'literal'
   token: Token
+  /** A comment after a list element (`"a", # why`), which the printer keeps. */
+  lineComment?: CommentGroup
+  leadComment?: CommentGroup
 }
 
 export type Node = ObjectNode | ListNode | LiteralNode

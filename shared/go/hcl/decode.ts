@@ -6,10 +6,16 @@ import { goParseFloat, goParseInt } from '../strconv.js'
 import { assignmentsOf, getOwn, isHclObject, pickEntry, setOwn, shadowedValues } from './tree.js'
 import type { Assignment, HclObject, HclValue } from './tree.js'
 
-/** Where decoding reports; `Report` from shared/plugin fits. */
+/** A path of keys in the decoded text: field names, map keys, list indices. */
+export type KeyPath = readonly (string | number)[]
+
+/**
+ * Where decoding reports; `Report` from shared/plugin fits. Each problem names the key paths it is
+ * about (a type error its key, the unknown-keys warning every unknown key); messages do not change.
+ */
 export interface Problems {
-  error(message: string): void
-  warn(message: string): void
+  error(message: string, ...keyPaths: KeyPath[]): void
+  warn(message: string, ...keyPaths: KeyPath[]): void
 }
 
 /** upstream parity: the prefix SPIRE's built-in plugins put on every decode failure. */
@@ -34,23 +40,37 @@ export function decodeConfig<F extends Fields>(
   problems: Problems,
 ): InferFields<F> | undefined {
   const decoder = new Decoder()
-  const result = decoder.object([tree], schema, '')
-  for (const problem of decoder.errors) problems.error(DECODE_ERROR_PREFIX + problem)
-  const unknown = [...new Set(decoder.unknownKeys)].sort()
-  if (unknown.length > 0) problems.warn(`unknown configurations detected: ${unknown.join(',')}`)
+  const result = decoder.object([tree], schema, '', [])
+  for (const { message, keyPath } of decoder.errors) {
+    problems.error(DECODE_ERROR_PREFIX + message, keyPath)
+  }
+  const unknown = new Map<string, KeyPath>()
+  for (const { path, keyPath } of decoder.unknownKeys) unknown.set(path, keyPath)
+  const names = [...unknown.keys()].sort()
+  if (names.length > 0) {
+    problems.warn(
+      `unknown configurations detected: ${names.join(',')}`,
+      ...names.map((n) => unknown.get(n) ?? []),
+    )
+  }
   if (decoder.errors.length > 0) return undefined
   // the decoder built exactly the shape of F's fields
   return result as InferFields<F>
 }
 
 class Decoder {
-  readonly errors: string[] = []
-  readonly unknownKeys: string[] = []
+  readonly errors: { message: string; keyPath: KeyPath }[] = []
+  readonly unknownKeys: { path: string; keyPath: KeyPath }[] = []
+
+  private fail(path: string, keyPath: KeyPath, problem: string): void {
+    this.errors.push({ message: `${path}: ${problem}`, keyPath })
+  }
 
   object(
     sources: readonly HclObject[],
     schema: ObjectSchema,
     path: string,
+    keyPath: KeyPath,
   ): Record<string, unknown> {
     const result: Record<string, unknown> = {}
     const names = Object.keys(schema.fields)
@@ -61,49 +81,58 @@ class Decoder {
           .map((key): Slot => ({ container: obj, key })),
       )
       const fieldPath = path === '' ? name : `${path}.${name}`
+      const fieldKeys = [...keyPath, name]
       if (slots.length === 0) {
-        if (field.required) this.errors.push(`${fieldPath}: missing required key`)
+        if (field.required) this.fail(fieldPath, fieldKeys, 'missing required key')
         continue
       }
-      const value = this.value(slots, field, fieldPath)
+      const value = this.value(slots, field, fieldPath, fieldKeys)
       if (value !== undefined) setOwn(result, name, value)
     }
     for (const obj of sources) {
       for (const key of Object.keys(obj)) {
         if (!names.some((name) => equalFold(key, name))) {
-          this.unknownKeys.push(path === '' ? key : `${path}.${key}`)
+          this.unknownKeys.push({
+            path: path === '' ? key : `${path}.${key}`,
+            keyPath: [...keyPath, key],
+          })
         }
       }
     }
     return result
   }
 
-  private value(slots: readonly Slot[], schema: Schema, path: string): unknown {
+  private value(slots: readonly Slot[], schema: Schema, path: string, keyPath: KeyPath): unknown {
     const assignments = slots
       .flatMap((slot) => assignmentsOf(slot.container, slot.key))
       .sort((a, b) => a.seq - b.seq)
     const expected = containerKind(schema)
-    if (expected === undefined) return this.scalar(assignments, schema.kind, path)
+    if (expected === undefined) return this.scalar(assignments, schema.kind, path, keyPath)
     // upstream parity: a block is accepted where a list is expected (see list below)
     const allowed = schema.kind === 'list' ? ['list', 'object'] : ['object']
     const wrong = assignments.find((a) => !allowed.includes(a.kind))
     if (wrong !== undefined) {
-      this.errors.push(`${path}: expected ${schema.kind}, got ${kindName(wrong)}`)
+      this.fail(path, keyPath, `expected ${schema.kind}, got ${kindName(wrong)}`)
       return undefined
     }
-    if (schema.kind === 'list') return this.list(slots, schema.of, path)
+    if (schema.kind === 'list') return this.list(slots, schema.of, path, keyPath)
     const objects = slots.map((slot) => read(slot)).filter(isHclObject)
-    if (schema.kind === 'map') return this.map(objects, schema.of, path)
-    if (schema.kind === 'object') return this.object(objects, schema, path)
+    if (schema.kind === 'map') return this.map(objects, schema.of, path, keyPath)
+    if (schema.kind === 'object') return this.object(objects, schema, path, keyPath)
     return undefined
   }
 
-  private scalar(assignments: readonly Assignment[], kind: SchemaKind, path: string): unknown {
+  private scalar(
+    assignments: readonly Assignment[],
+    kind: SchemaKind,
+    path: string,
+    keyPath: KeyPath,
+  ): unknown {
     let last: unknown
     for (const assignment of assignments) {
       const converted = convertScalar(assignment, kind)
       if (!converted.ok) {
-        this.errors.push(`${path}: ${converted.problem}`)
+        this.fail(path, keyPath, converted.problem)
         return undefined
       }
       last = converted.value
@@ -111,7 +140,7 @@ class Decoder {
     return last
   }
 
-  private list(slots: readonly Slot[], of: Schema, path: string) {
+  private list(slots: readonly Slot[], of: Schema, path: string, keyPath: KeyPath) {
     const elements: { slot: Slot; seq: number; entry: boolean }[] = []
     const seqOf = (slot: Slot): number => assignmentsOf(slot.container, slot.key)[0]?.seq ?? 0
     const values = slots.flatMap(({ container, key }) => [
@@ -137,9 +166,10 @@ class Decoder {
     const result: unknown[] = []
     for (const [i, { slot, entry }] of elements.entries()) {
       const elementPath = `${path}[${i}]`
+      const elementKeys = [...keyPath, i]
       const decoded = entry
-        ? this.blockEntry(slot, of, elementPath)
-        : this.value([slot], of, elementPath)
+        ? this.blockEntry(slot, of, elementPath, elementKeys)
+        : this.value([slot], of, elementPath, elementKeys)
       if (decoded !== undefined) result.push(decoded)
     }
     return result
@@ -150,29 +180,32 @@ class Decoder {
    * the element itself and an attribute is a one-field object; for a map element the entry is a
    * one-key map; any other element type fails.
    */
-  private blockEntry(slot: Slot, of: Schema, path: string): unknown {
+  private blockEntry(slot: Slot, of: Schema, path: string, keyPath: KeyPath): unknown {
     const { container, key } = slot
     if (!isHclObject(container) || typeof key !== 'string') return undefined
     const value = getOwn(container, key)
-    if (of.kind === 'object' && isHclObject(value)) return this.value([slot], of, path)
+    if (of.kind === 'object' && isHclObject(value)) return this.value([slot], of, path, keyPath)
     if (of.kind === 'object' && !Array.isArray(value)) {
-      return this.object([pickEntry(container, key)], of, path)
+      return this.object([pickEntry(container, key)], of, path, keyPath)
     }
-    if (of.kind === 'map') return this.map([pickEntry(container, key)], of.of, path)
-    this.errors.push(
-      `${path}: expected ${of.kind}, got ${Array.isArray(value) ? 'list' : 'object'}`,
-    )
+    if (of.kind === 'map') return this.map([pickEntry(container, key)], of.of, path, keyPath)
+    this.fail(path, keyPath, `expected ${of.kind}, got ${Array.isArray(value) ? 'list' : 'object'}`)
     return undefined
   }
 
-  private map(objects: readonly HclObject[], of: Schema, path: string): Record<string, unknown> {
+  private map(
+    objects: readonly HclObject[],
+    of: Schema,
+    path: string,
+    keyPath: KeyPath,
+  ): Record<string, unknown> {
     const result: Record<string, unknown> = {}
     const keys = new Set(objects.flatMap((obj) => Object.keys(obj)))
     for (const key of keys) {
       const slots = objects
         .filter((obj) => Object.hasOwn(obj, key))
         .map((obj) => ({ container: obj, key }))
-      const decoded = this.value(slots, of, `${path}[${JSON.stringify(key)}]`)
+      const decoded = this.value(slots, of, `${path}[${JSON.stringify(key)}]`, [...keyPath, key])
       if (decoded !== undefined) setOwn(result, key, decoded)
     }
     return result

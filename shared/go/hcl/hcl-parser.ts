@@ -1,8 +1,18 @@
 // HCL v1's native-syntax parser (hashicorp/hcl v1.0.1-vault-7 hcl/parser), rewritten in TypeScript.
 // The sequence of scan/unscan calls is Go's, because it decides the positions in error messages
-// (each read past the end moves the column on). Comments are skipped: they carry no values.
+// (each read past the end moves the column on). Comments carry no values; they are attached to
+// items as Go's parser attaches them (lead and line comments) because SPIRE's re-printing of
+// `plugin_data` keeps those.
 import { formatToken } from './ast.js'
-import type { ListNode, LiteralNode, Node, ObjectItem, ObjectNode, Token } from './ast.js'
+import type {
+  CommentGroup,
+  ListNode,
+  LiteralNode,
+  Node,
+  ObjectItem,
+  ObjectNode,
+  Token,
+} from './ast.js'
 import { HclScanner } from './hcl-scanner.js'
 import type { HclSyntaxError } from './errors.js'
 import { EOF_SIGNAL, GoFailure, ParserBase, checkDepth } from './parser-support.js'
@@ -30,6 +40,8 @@ class HclParser extends ParserBase {
     json: false,
   }
   private buffered = false
+  private leadComment: CommentGroup | undefined
+  private lineComment: CommentGroup | undefined
 
   constructor(src: string, maxDepth: number) {
     super(maxDepth)
@@ -83,7 +95,11 @@ class HclParser extends ParserBase {
     }
     if (err !== undefined) throw err
     let val: Node
+    let assign: Token['pos'] | undefined
+    const leadComment = this.leadComment
+    this.leadComment = undefined
     if (this.tok.type === 'ASSIGN') {
+      assign = this.tok.pos
       val = this.object(depth + keys.length)
     } else if (this.tok.type === 'LBRACE') {
       // each label of a block is one more level of nesting
@@ -93,10 +109,22 @@ class HclParser extends ParserBase {
       const names = keys.map((k) => k.text).join(' ')
       throw this.fail(this.tok, `key '${names}' expected start of object ('{') or assignment ('=')`)
     }
+    const item: ObjectItem = { keys, val }
+    if (assign !== undefined) item.assign = assign
+    if (leadComment !== undefined) item.leadComment = leadComment
+    if (this.lineComment !== undefined) {
+      item.lineComment = this.lineComment
+      this.lineComment = undefined
+    }
     // Go looks ahead here for a line comment; the scan must happen for positions to match
     this.scan()
+    const first = keys[0]
+    if (first !== undefined && nodePos(val).line === first.pos.line && this.lineComment) {
+      item.lineComment = this.lineComment
+      this.lineComment = undefined
+    }
     this.unscan()
-    return { keys, val }
+    return item
   }
 
   private objectKey(): KeyResult {
@@ -151,7 +179,7 @@ class HclParser extends ParserBase {
     const tok = this.scan()
     if (tok.type !== 'RBRACE')
       throw this.fail(tok, `object expected closing RBRACE got: ${tok.type}`)
-    return { kind: 'object', pos: lbrace, items }
+    return { kind: 'object', pos: lbrace, items, rbrace: tok.pos }
   }
 
   private listType(depth: number): ListNode {
@@ -165,10 +193,21 @@ class HclParser extends ParserBase {
         throw this.fail(tok, `error parsing list, expected comma or list end, got: ${tok.type}`)
       }
       if (LITERAL_TYPES.has(tok.type)) {
-        elems.push(literal(tok))
+        const node = literal(tok)
+        if (this.leadComment !== undefined) {
+          node.leadComment = this.leadComment
+          this.leadComment = undefined
+        }
+        elems.push(node)
         needComma = true
       } else if (tok.type === 'COMMA') {
+        // Go looks ahead for a line comment after the comma
         this.scan()
+        const last = elems.at(-1)
+        if (this.lineComment !== undefined && last?.kind === 'literal') {
+          last.lineComment = this.lineComment
+          this.lineComment = undefined
+        }
         this.unscan()
         needComma = false
       } else if (tok.type === 'LBRACE') {
@@ -194,14 +233,49 @@ class HclParser extends ParserBase {
     }
   }
 
+  /** Go's Parser.scan, with its bookkeeping of lead and line comments. */
   private scan(): Token {
     if (this.buffered) {
       this.buffered = false
       return this.tok
     }
+    const prev = this.tok
     this.tok = this.sc.scan()
-    while (this.tok.type === 'COMMENT') this.tok = this.sc.scan()
+    if (this.tok.type !== 'COMMENT') return this.tok
+    let comment: CommentGroup | undefined
+    let endline: number
+    if (this.tok.pos.line === prev.pos.line) {
+      // on the line of the previous token: not a lead comment, but perhaps a line comment
+      ;({ comment, endline } = this.commentGroup(0))
+      if (this.tok.pos.line !== endline) this.lineComment = comment
+    }
+    endline = -1
+    while (this.tok.type === 'COMMENT') ({ comment, endline } = this.commentGroup(1))
+    if (
+      endline + 1 === this.tok.pos.line &&
+      this.tok.type !== 'RBRACE' &&
+      this.tok.type !== 'RBRACK'
+    ) {
+      this.leadComment = comment
+    }
     return this.tok
+  }
+
+  /** Go's consumeCommentGroup: comments at most `n` lines apart form one group. */
+  private commentGroup(n: number): { comment: CommentGroup; endline: number } {
+    const list: string[] = []
+    let endline = this.tok.pos.line
+    while (this.tok.type === 'COMMENT' && this.tok.pos.line <= endline + n) {
+      endline = this.tok.pos.line
+      const text = this.tok.text
+      // a /* */ comment ends on a later line for each newline in it
+      if (text.length > 1 && text[1] === '*') {
+        for (const ch of text) if (ch === '\n') endline++
+      }
+      list.push(text)
+      this.tok = this.sc.scan()
+    }
+    return { comment: { list }, endline }
   }
 
   private unscan(): void {
@@ -215,4 +289,9 @@ class HclParser extends ParserBase {
 
 function literal(token: Token): LiteralNode {
   return { kind: 'literal', token }
+}
+
+/** Go's Node.Pos(): where a value starts. */
+function nodePos(node: Node): Token['pos'] {
+  return node.kind === 'literal' ? node.token.pos : node.pos
 }

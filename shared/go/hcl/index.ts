@@ -27,7 +27,7 @@ export type {
   StringSchema,
 } from './schema.js'
 export { DECODE_ERROR_PREFIX, decodeConfig } from './decode.js'
-export type { Problems } from './decode.js'
+export type { KeyPath, Problems } from './decode.js'
 
 /**
  * Parses and decodes in one step, as a plugin's buildConfig does. A syntax error becomes the
@@ -43,6 +43,7 @@ export function parseAndDecode<F extends Fields>(
     tree = parseHcl(text)
   } catch (err) {
     if (!(err instanceof HclSyntaxError)) throw err
+    // a syntax error is about the text as a whole: no key path
     problems.error(DECODE_ERROR_PREFIX + err.message)
     return undefined
   }

@@ -58,7 +58,7 @@ class JsonParser extends ParserBase {
     const { items, err } = this.objectList(depth)
     // upstream parity: an error that stopped at '}' (a trailing comma) is dropped
     if (err !== undefined && this.tok.type !== 'RBRACE') throw err
-    return { kind: 'object', pos: lbrace, items }
+    return { kind: 'object', pos: lbrace, items, rbrace: this.tok.pos }
   }
 
   private objectList(depth: number): { items: ObjectItem[]; err?: GoFailure } {
@@ -83,7 +83,8 @@ class JsonParser extends ParserBase {
     const keys = this.objectKey()
     const first = keys[0]
     if (first !== undefined) checkDepth(depth + keys.length - 1, this.maxDepth, first.pos)
-    return { keys, val: this.objectValue(depth + keys.length) }
+    const assign = this.tok.pos
+    return { keys, val: this.objectValue(depth + keys.length), assign }
   }
 
   private objectKey(): Token[] {

@@ -4,6 +4,7 @@ import { parseHclSyntax } from './hcl-parser.js'
 import { parseJsonSyntax } from './json-parser.js'
 import { buildTree } from './tree.js'
 import type { HclObject } from './tree.js'
+import type { ObjectItem } from './ast.js'
 
 /** Largest configuration text accepted, in UTF-8 bytes (SPIRE's own texts are a few KiB). */
 export const MAX_INPUT_BYTES = 1024 * 1024
@@ -22,6 +23,21 @@ export interface ParseOptions {
  * into plain nested objects. Throws HclSyntaxError.
  */
 export function parseHcl(text: string, options: ParseOptions = {}): HclObject {
+  return parseHclDocument(text, options).tree
+}
+
+/** A parsed text with its syntax tree, for tools that need positions or re-print parts of it. */
+export interface HclDocument {
+  /** Whether HCL v1 read the text in JSON mode (its first non-space character is `{`). */
+  json: boolean
+  /** The top-level items, as Go's parser returns them (JSON mode: before Go's flattening). */
+  items: readonly ObjectItem[]
+  /** The same plain tree `parseHcl` returns. */
+  tree: HclObject
+}
+
+/** Parses like `parseHcl` and keeps the syntax tree (with positions) beside the plain tree. */
+export function parseHclDocument(text: string, options: ParseOptions = {}): HclDocument {
   const maxInputBytes = checkLimit('maxInputBytes', options.maxInputBytes ?? MAX_INPUT_BYTES)
   const maxDepth = checkLimit('maxDepth', options.maxDepth ?? MAX_NESTING_DEPTH)
   // a string longer than the limit in UTF-16 units is longer in UTF-8 bytes too
@@ -33,8 +49,9 @@ export function parseHcl(text: string, options: ParseOptions = {}): HclObject {
       1,
     )
   }
-  const items = isJsonMode(text) ? parseJsonSyntax(text, maxDepth) : parseHclSyntax(text, maxDepth)
-  return buildTree(items)
+  const json = isJsonMode(text)
+  const items = json ? parseJsonSyntax(text, maxDepth) : parseHclSyntax(text, maxDepth)
+  return { json, items, tree: buildTree(items) }
 }
 
 function checkLimit(name: string, value: number): number {

@@ -220,9 +220,15 @@ export function shadowedValues(obj: HclObject, key: string): readonly HclValue[]
   return SHADOWED.get(obj)?.get(key) ?? []
 }
 
-function keyText(tok: Token): string {
+/** The name an object key token stands for (Go's `Token.Value()` for a key). */
+export function keyText(tok: Token): string {
   if (tok.type === 'IDENT') return tok.text
   return unquote(tok)
+}
+
+/** The value of a literal token (Go's `Token.Value()`); throws HclSyntaxError for one without a value. */
+export function literalValue(tok: Token): HclScalar {
+  return literalAssignment(tok, 0).value ?? ''
 }
 
 function unquote(tok: Token): string {

@@ -132,6 +132,20 @@ describe('azure_imds agent attestor', () => {
         'unable to fetch attested document: unexpected status code 404: Not found (this compute type offers no attested data)',
     })
     assert.equal(missing.requests.length, 1)
+
+    // a 404 from /metadata/instance says nothing about attested data: no such hint there
+    const noInstance = imds({
+      document: () => json(200, DOC),
+      instance: () => json(404, 'Not found'),
+    })
+    await assert.rejects(
+      createAttestor(noInstance.deps).respond!(Buffer.from(NONCE), config(), io),
+      {
+        status: 'Internal',
+        reason: 'metadata_fetch_failed',
+        message: 'unable to fetch compute metadata: unexpected status code 404: Not found',
+      },
+    )
   })
 
   test('IMDS unreachable: a clear "not an Azure VM?" error after the retry budget', async () => {

@@ -75,8 +75,10 @@ describe('azure_imds server attestor', () => {
       'network-security-group:frontend:webservers',
       'resource-group:frontend',
       `subscription-id:${SUB}`,
+      `tenant-id:${TENANT_ID}`,
       'virtual-network-subnet:vnet:default',
       'virtual-network:vnet',
+      `vm-id:${VM_ID}`,
       'vm-location:eastus',
       'vm-name:blog',
       'vm-tag:environment:production',
@@ -130,8 +132,10 @@ describe('azure_imds server attestor', () => {
         'network-security-group:frontend:webservers',
         'resource-group:backend',
         `subscription-id:${SUB}`,
+        `tenant-id:${TENANT_ID}`,
         'virtual-network-subnet:vnet:default',
         'virtual-network:vnet',
+        `vm-id:${VM_ID}`,
         'vm-location:westeurope',
         'vm-name:web_7',
         'vm-tag:environment:staging',
@@ -242,6 +246,37 @@ describe('azure_imds server attestor', () => {
       agentIo(answer({ agentDomain: TENANT_ID.toUpperCase() })).io,
     )
     assert.equal(attrs.spiffeId, AGENT_ID)
+  })
+
+  test("Defakto's tenant-id is the tenant the attestor determined (looked up for a domain key)", async () => {
+    const { deps, config } = world(`tenants = { "${TENANT_DOMAIN}" = {} }`)
+    const looked: string[] = []
+    deps.tenantId = async (t) => {
+      looked.push(t.key)
+      return OTHER_TENANT_ID
+    }
+    deps.azure.subscriptions.set(SUB, OTHER_TENANT_ID)
+    const attrs = await createAttestor(deps).attest(INITIAL, config, agentIo(answer()).io)
+    assert.deepEqual(looked, [TENANT_DOMAIN])
+    assert.deepEqual(
+      attrs.selectorValues.filter((v) => v.startsWith('tenant-id:')),
+      [`tenant-id:${OTHER_TENANT_ID}`],
+    )
+  })
+
+  test("Defakto's vm-id is the signed document's vmId as signed (ARM's is matched case-insensitively)", async () => {
+    const { deps, config } = world()
+    const signed = VM_ID.toUpperCase()
+    const { io } = agentIo((nonce) =>
+      payloadOf(sign({ signer: pki.leaves.public, nonce, vmId: signed }), {
+        resourceId: ids.vm(SUB, 'Frontend', 'blog'),
+      }),
+    )
+    const attrs = await createAttestor(deps).attest(INITIAL, config, io)
+    assert.deepEqual(
+      attrs.selectorValues.filter((v) => v.startsWith('vm-id:')),
+      [`vm-id:${signed}`],
+    )
   })
 
   test('restrict_to_subscriptions', async () => {

@@ -92,6 +92,27 @@ describe('azure_imds server config: upstream’s documented configurations', () 
     assert.equal(config.tenants[0]?.endpoints.armEndpoint, 'https://management.azure.com')
   })
 
+  test('cloud_environment takes the aliases and refuses the retired German cloud', () => {
+    const config = build(
+      `cloud_environment = "usgov"\ntenants = { "fabrikam.onmicrosoft.us" = {} "contoso.partner.onmschina.cn" = { cloud_environment = "China" } "a.example.com" = { cloud_environment = "AzureCloud" } }`,
+    ).config!
+    assert.deepEqual(
+      config.tenants.map((t) => t.cloud.name),
+      ['AzureUSGovernmentCloud', 'AzureChinaCloud', 'AzurePublicCloud'],
+    )
+    const { report } = build(
+      'tenants = { "a.example.com" = { cloud_environment = "AzureGermanCloud" } }',
+    )
+    assert.deepEqual(report.problems, [
+      {
+        severity: 'error',
+        message:
+          'tenant "a.example.com" cloud_environment "AzureGermanCloud": Microsoft Cloud Deutschland (AzureGermanCloud) was retired in October 2021; use AzurePublicCloud (the Germany West Central and Germany North regions) instead',
+        keyPaths: [['tenants', 'a.example.com', 'cloud_environment']],
+      },
+    ])
+  })
+
   test('cloud_environment picks ARM, the authority and the default metadata domains', () => {
     const config = build(
       `cloud_environment = "AzureUSGovernmentCloud"\ntenants = { "fabrikam.onmicrosoft.us" = {} "contoso.partner.onmschina.cn" = { cloud_environment = "AzureChinaCloud" } }`,
@@ -196,7 +217,7 @@ describe('azure_imds server config: errors', () => {
     [
       'bad cloud',
       'cloud_environment = "Mars"\ntenants = { "a.example.com" = {} }',
-      'cloud_environment "Mars" is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud',
+      'cloud_environment "Mars" is not a known Azure cloud; accepted names (any case): AzurePublicCloud (or public, AzureCloud, AzurePublic); AzureUSGovernmentCloud (or usgovernment, usgov, AzureUSGovernment, AzureGovernment); AzureChinaCloud (or china, AzureChina)',
     ],
     [
       'bad domain',

@@ -75,8 +75,10 @@ describe('azure_msi server attestor', () => {
     assert.equal(attrs.canReattest, false)
     assert.deepEqual(attrs.selectorValues, [
       'network-security-group:frontend:webservers',
+      `principal-id:${PRINCIPAL_ID}`,
       'resource-group:frontend',
       `subscription-id:${SUBSCRIPTION_ID}`,
+      `tenant-id:${TENANT_ID}`,
       'virtual-network-subnet:frontend:vnet:default',
       'virtual-network:frontend:vnet',
       'vm-location:eastus',

@@ -191,10 +191,58 @@ describe('azure_msi server config: what upstream lacks', () => {
       assert.equal(t.endpoints.armEndpoint, arm)
       assert.deepEqual(t.audiences, [aud])
     }
+    // the German cloud is retired: the message says so and what to use instead (issue #11)
     assert.deepEqual(
       errorsOf(`cloud_environment = "AzureGermanCloud"\ntenants = { "${TENANT_ID}" = {} }`),
       [
-        'cloud_environment "AzureGermanCloud" is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud',
+        'cloud_environment "AzureGermanCloud": Microsoft Cloud Deutschland (AzureGermanCloud) was retired in October 2021; use AzurePublicCloud (the Germany West Central and Germany North regions) instead',
+      ],
+    )
+  })
+
+  test('cloud_environment accepts the names other tools use, in any case', () => {
+    const aliases: [string, string][] = [
+      ['public', 'AzurePublicCloud'],
+      ['AzureCloud', 'AzurePublicCloud'],
+      ['azurecloud', 'AzurePublicCloud'],
+      ['AzurePublic', 'AzurePublicCloud'],
+      ['PUBLIC', 'AzurePublicCloud'],
+      ['usgovernment', 'AzureUSGovernmentCloud'],
+      ['usgov', 'AzureUSGovernmentCloud'],
+      ['AzureUSGovernment', 'AzureUSGovernmentCloud'],
+      ['AzureGovernment', 'AzureUSGovernmentCloud'],
+      ['china', 'AzureChinaCloud'],
+      ['AzureChina', 'AzureChinaCloud'],
+      [' azurechina ', 'AzureChinaCloud'],
+    ]
+    for (const [alias, cloud] of aliases) {
+      const { config, report } = build(
+        `cloud_environment = "${alias}"\ntenants = { "${TENANT_ID}" = { cloud_environment = "${alias}" } }`,
+      )
+      assert.deepEqual(report.errors, [], alias)
+      assert.equal(config!.defaultCloud.name, cloud, alias)
+      assert.equal(config!.tenants.get(TENANT_ID)!.cloud.name, cloud, alias)
+    }
+  })
+
+  test('every name of the retired German cloud, and an unknown name, is refused with its key path', () => {
+    for (const name of ['AzureGermanCloud', 'germany', 'AzureGermany', 'GERMAN']) {
+      const { config, report } = build(
+        `tenants = { "${TENANT_ID}" = { cloud_environment = "${name}" } }`,
+      )
+      assert.equal(config, undefined)
+      assert.deepEqual(report.problems, [
+        {
+          severity: 'error',
+          message: `tenant "${TENANT_ID}" cloud_environment "${name}": Microsoft Cloud Deutschland (AzureGermanCloud) was retired in October 2021; use AzurePublicCloud (the Germany West Central and Germany North regions) instead`,
+          keyPaths: [['tenants', TENANT_ID, 'cloud_environment']],
+        },
+      ])
+    }
+    assert.deepEqual(
+      errorsOf(`cloud_environment = "AzureStack"\ntenants = { "${TENANT_ID}" = {} }`),
+      [
+        'cloud_environment "AzureStack" is not a known Azure cloud; accepted names (any case): AzurePublicCloud (or public, AzureCloud, AzurePublic); AzureUSGovernmentCloud (or usgovernment, usgov, AzureUSGovernment, AzureGovernment); AzureChinaCloud (or china, AzureChina)',
       ],
     )
   })

@@ -29,8 +29,10 @@ describe('identities', () => {
     assert.equal(attrs.canReattest, false)
     assert.deepEqual(attrs.selectorValues, [
       'network-security-group:frontend:webservers',
+      `principal-id:${vm.identity.system!.principalId}`,
       'resource-group:frontend',
       `subscription-id:${h.sub('contoso')}`,
+      `tenant-id:${h.tid('contoso')}`,
       'virtual-network-subnet:frontend:vnet:default',
       'virtual-network:frontend:vnet',
       'vm-location:eastus',
@@ -77,6 +79,10 @@ describe('identities', () => {
     const attrs = await h.attest('frontend/api')
     assert.equal(attrs.spiffeId, h.agentId('contoso', uami.principalId))
     assert.ok(attrs.selectorValues.includes('vm-name:frontend:api'))
+    // Defakto's attribute names: ARM lists a user-assigned identity's client ID, and the token agrees
+    assert.ok(attrs.selectorValues.includes(`principal-id:${uami.principalId}`))
+    assert.ok(attrs.selectorValues.includes(`client-id:${uami.clientId}`))
+    assert.ok(attrs.selectorValues.includes(`tenant-id:${h.tid('contoso')}`))
     assert.equal(h.emu.counters.get('arm.resources.list'), before, 'no principal lookup')
   })
 
@@ -93,6 +99,10 @@ describe('identities', () => {
     const attrs = await h.attest('frontend/multi', `client_id = "${batch.clientId}"`)
     assert.equal(attrs.spiffeId, h.agentId('contoso', batch.principalId))
     assert.ok(attrs.selectorValues.includes('vm-name:frontend:multi'))
+    assert.deepEqual(
+      attrs.selectorValues.filter((v) => v.startsWith('client-id:')),
+      [`client-id:${batch.clientId}`],
+    )
   })
 
   test('msi_res_id and object_id select a user-assigned identity next to a system one', async () => {
@@ -108,6 +118,9 @@ describe('identities', () => {
       `object_id = "${worker.identity.system!.principalId}"`,
     )
     assert.equal(attrs.spiffeId, h.agentId('contoso', worker.identity.system!.principalId))
+    // the system-assigned identity: ARM lists no client ID for it, so there is no client-id
+    assert.ok(!attrs.selectorValues.some((v) => v.startsWith('client-id:')))
+    assert.ok(attrs.selectorValues.includes(`principal-id:${worker.identity.system!.principalId}`))
   })
 
   test('a shared user-assigned identity gets one agent ID per VM with a VM-qualified template', async () => {
@@ -163,8 +176,10 @@ describe('scale sets', () => {
     assert.equal(attrs.spiffeId, h.agentId('contoso', ss.identity.system!.principalId))
     assert.deepEqual(attrs.selectorValues, [
       'network-security-group:frontend:webservers',
+      `principal-id:${ss.identity.system!.principalId}`,
       'resource-group:frontend',
       `subscription-id:${h.sub('contoso')}`,
+      `tenant-id:${h.tid('contoso')}`,
       'virtual-network-subnet:frontend:vnet:scale',
       'virtual-network:frontend:vnet',
       'vm-location:eastus',

@@ -72,10 +72,15 @@ const UPSTREAM_FIVE = [
   'virtual-network:frontend:vnet',
   'vm-name:frontend:blog',
 ]
+/** Defakto's attribute names, for the default claims (system-assigned: no client-id). */
+const DEFAKTO = [`tenant-id:${TENANT_ID}`, `principal-id:${PRINCIPAL_ID}`]
 
 async function selectorsFor(arm: FakeArm, c: MsiClaims, tags: string[] = []): Promise<string[]> {
   const compute = await resolveCompute({ arm, claims: c, subscriptionId: SUBSCRIPTION_ID })
-  return buildSelectors(compute, new Set(tags))
+  return buildSelectors(compute, new Set(tags), {
+    tenantId: c.tenantId,
+    principalId: c.principalId,
+  })
 }
 
 describe('resolution by principal: upstream errors', () => {
@@ -253,6 +258,7 @@ describe('resolution from xms_mirid / xms_az_rid', () => {
     assert.deepEqual(
       values,
       sortBytes([
+        ...DEFAKTO,
         'network-security-group:frontend:webservers',
         'resource-group:frontend',
         `subscription-id:${SUBSCRIPTION_ID}`,

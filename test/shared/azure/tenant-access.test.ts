@@ -124,7 +124,9 @@ describe('clouds and credentials', () => {
   test('an unknown cloud names the valid ones', () => {
     const p = collect()
     assert.equal(cloudOrReport('Mars', 'cloud_environment', p), undefined)
-    assert.match(p.errors[0] ?? '', /^cloud_environment "Mars" is not one of AzurePublicCloud/)
+    assert.deepEqual(p.errors, [
+      'cloud_environment "Mars" is not a known Azure cloud; accepted names (any case): AzurePublicCloud (or public, AzureCloud, AzurePublic); AzureUSGovernmentCloud (or usgovernment, usgov, AzureUSGovernment, AzureGovernment); AzureChinaCloud (or china, AzureChina)',
+    ])
   })
 
   test('the client key separates credentials and never holds the secret', () => {

@@ -49,20 +49,32 @@ const esmDir = join(dir, 'esm-app')
 mkdirSync(join(esmDir), { recursive: true })
 writeFileSync(join(esmDir, 'package.json'), '{ "type": "module" }\n')
 
-test('package.json bin points at the four bundles', () => {
+/** The operator's command line, bundled the same way (shared/cli/main.ts). */
+const CLI = 'spire-azure'
+const SHIPPED = [...PLUGINS.map((p) => p.name), CLI].sort()
+
+test('package.json bin points at the five bundles: four plugins and the CLI', () => {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
     bin: Record<string, string>
   }
-  assert.deepEqual(Object.keys(pkg.bin).sort(), PLUGINS.map((p) => p.name).sort())
+  assert.deepEqual(Object.keys(pkg.bin).sort(), SHIPPED)
   for (const [name, path] of Object.entries(pkg.bin)) assert.equal(path, `dist/bin/${name}`)
 })
 
-test('dist/bin holds only what ships: the four plugin executables', () => {
-  assert.deepEqual(
-    readdirSync(join(REPO_ROOT, 'dist/bin')).sort(),
-    PLUGINS.map((p) => p.name).sort(),
-  )
+test('dist/bin holds only what ships: the four plugin executables and spire-azure', () => {
+  assert.deepEqual(readdirSync(join(REPO_ROOT, 'dist/bin')).sort(), SHIPPED)
 })
+
+for (const where of ['a lone copy', 'a copy under a "type": "module" package.json'] as const) {
+  test(`${CLI} --help runs from ${where}`, () => {
+    const file = join(where === 'a lone copy' ? dir : esmDir, CLI)
+    copyFileSync(join(REPO_ROOT, 'dist/bin', CLI), file)
+    const r = spawnSync(file, ['--help'], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^Usage: spire-azure /)
+    assert.equal(r.stderr, '')
+  })
+}
 
 for (const p of PLUGINS) {
   for (const where of ['a lone copy', 'a copy under a "type": "module" package.json'] as const) {

@@ -11,6 +11,7 @@ import type {
   Problems,
 } from '../../../../shared/go/hcl/index.js'
 import { IMDS_SERVER } from './spire-schemas.js'
+import { Report } from '../../../../shared/plugin/report.js'
 
 class Collect implements Problems {
   readonly errors: string[] = []
@@ -388,5 +389,51 @@ describe('inputs and outputs', () => {
     const tags: string[] | undefined = typed?.tenants?.['x']?.tags
     const port: number | undefined = typed?.tenants?.['x']?.port
     assert.deepEqual([domain, tags, port], ['d', undefined, undefined])
+  })
+})
+
+describe('key paths of problems (for spire-azure validate; messages unchanged)', () => {
+  test('type errors, missing keys, map keys and list indices; every unknown key', () => {
+    const report = new Report()
+    const schema = h.object({
+      tenants: h.map(h.object({ tags: h.list(h.int()), id: h.required(h.string()) })),
+      flag: h.bool(),
+    })
+    decodeConfig(
+      parseHcl(
+        'tenants = { "a.b" = { tags = [1, "x"] id = "i" } "c" = {} }\nflag = "no"\nzz = 1\ntenants "c" { extra = 2 }',
+      ),
+      schema,
+      report,
+    )
+    assert.deepEqual(
+      report.problems.map((p) => [p.severity, p.message, p.keyPaths]),
+      [
+        [
+          'error',
+          `${PREFIX}tenants["a.b"].tags[1]: int "x" is invalid`,
+          [['tenants', 'a.b', 'tags', 1]],
+        ],
+        ['error', `${PREFIX}tenants["c"].id: missing required key`, [['tenants', 'c', 'id']]],
+        ['error', `${PREFIX}flag: expected bool, got string`, [['flag']]],
+        [
+          'warning',
+          'unknown configurations detected: tenants["c"].extra,zz',
+          [['tenants', 'c', 'extra'], ['zz']],
+        ],
+      ],
+    )
+    // the plain lists, which Configure returns, are what they were
+    assert.deepEqual(
+      report.errors,
+      report.problems.filter((p) => p.severity === 'error').map((p) => p.message),
+    )
+  })
+
+  test('a syntax error is about the whole text: no key path', () => {
+    const report = new Report()
+    parseAndDecode('a = [', h.object({ a: h.list(h.string()) }), report)
+    assert.equal(report.problems.length, 1)
+    assert.deepEqual(report.problems[0]?.keyPaths, [])
   })
 })
