@@ -56,7 +56,7 @@ export const DEFAULT_NODE = {
 /** Node's SEA sentinel: postject flips this fuse so the binary runs the injected blob. */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 /** Bumped when the way a file is made changes, so old cache entries are not reused. */
-const RECIPE = 1
+const RECIPE = 2
 /** Finished files kept per executable name in the cache (each is ~130 MB). */
 const KEEP_PER_NAME = 2
 const EXIT_CANNOT_BUILD = 3
@@ -245,10 +245,13 @@ function registryIntegrity(version) {
 function buildOne({ name, bundle, node, seaConfig, dest }) {
   const tmp = mkdtempSync(join(tmpdir(), `sea-${name}-`))
   try {
-    const blob = join(tmp, 'sea.blob')
+    // the blob records the main script's path as given: a fixed relative name (resolved against the
+    // working directory) keeps the file the same whichever folder the bundle was built in
+    copyFileSync(bundle, join(tmp, `${name}.js`))
     const config = join(tmp, 'sea-config.json')
-    writeFileSync(config, JSON.stringify({ main: bundle, output: blob, ...seaConfig }))
-    run(node, ['--experimental-sea-config', config], 'making the SEA blob')
+    writeFileSync(config, JSON.stringify({ main: `${name}.js`, output: 'sea.blob', ...seaConfig }))
+    run(node, ['--experimental-sea-config', config], 'making the SEA blob', tmp)
+    const blob = join(tmp, 'sea.blob')
     const exe = join(tmp, name)
     copyFileSync(node, exe)
     chmodSync(exe, 0o755)
@@ -305,8 +308,8 @@ function prune(dir, name) {
   }
 }
 
-function run(cmd, args, what) {
-  const res = spawnSync(cmd, args, { encoding: 'utf8' })
+function run(cmd, args, what, cwd) {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', ...(cwd === undefined ? {} : { cwd }) })
   if (res.status !== 0)
     throw new Error(
       `${what} failed (status ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`,

@@ -86,6 +86,7 @@ function buildStandalone(
   out: string,
   names: readonly string[] = [...PLUGINS, CLI],
   env: Record<string, string> = {},
+  from?: string,
 ): Built | { skip: string } {
   const res = spawnSync(
     process.execPath,
@@ -96,6 +97,7 @@ function buildStandalone(
       '--only',
       names.join(','),
       '--json',
+      ...(from === undefined ? [] : ['--from', from]),
     ],
     {
       encoding: 'utf8',
@@ -325,9 +327,16 @@ describe('what a standalone file needs from the host', { skip: builtSkip }, () =
     mkdirSync(cache)
     const real = built as Built
     symlinkSync(dirname(dirname(real.node.path)), join(cache, 'node'))
-    const again = buildStandalone(join(work, 'rebuilt'), [PLUGINS[1]], {
-      SPIRE_AZURE_CACHE: cache,
-    }) as Built
+    // from a copy of the bundle in another folder: nothing of where it was built may end up in the file
+    const elsewhere = join(work, 'bundle-elsewhere')
+    mkdirSync(elsewhere)
+    copyFileSync(join(REPO_ROOT, 'dist', 'bin', PLUGINS[1]), join(elsewhere, PLUGINS[1]))
+    const again = buildStandalone(
+      join(work, 'rebuilt'),
+      [PLUGINS[1]],
+      { SPIRE_AZURE_CACHE: cache },
+      elsewhere,
+    ) as Built
     assert.equal(again.files[0]!.sha256, fileOf(PLUGINS[1]).sha256)
     const entries = readdirSync(join(cache, 'standalone')).filter((f) => !f.endsWith('.sha256'))
     assert.equal(entries.length, 1, 'it was built, not reused')
