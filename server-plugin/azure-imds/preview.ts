@@ -6,7 +6,7 @@
  * dependencies (Azure clients, caches, limits). Used by `spire-azure selectors`; never touches
  * AgentStore.
  */
-import { ArmError, type ArmVm } from '../../shared/azure/arm.js'
+import { readOrRefuse } from '../../shared/azure/arm.js'
 import { parseArmId, parseArmIdOf } from '../../shared/azure/resource-id.js'
 import { errorMessage, PluginError } from '../../shared/plugin/index.js'
 import { makeAgentId, type AgentIdFacts } from './agent-id.js'
@@ -111,7 +111,7 @@ export async function previewImds(
       )
     }),
   )
-  const vm = await readVm(
+  const vm = await readOrRefuse(
     () =>
       target.kind === 'vm'
         ? azure.getVirtualMachine(target.subscriptionId, target.resourceGroup, target.name, signal)
@@ -123,6 +123,7 @@ export async function previewImds(
             signal,
           ),
     ref.resourceId,
+    'arm_failed',
   )
   const vmId = vm.vmId ?? ''
   if (vmId === '') throw new Error(`ARM lists no vmId for ${vm.id || ref.resourceId}`)
@@ -171,27 +172,5 @@ function agentIdDiffers(config: ImdsServerConfig, facts: AgentIdFacts, agentId: 
     return makeAgentId(config, facts) !== agentId
   } catch {
     return true
-  }
-}
-
-async function readVm(read: () => Promise<ArmVm>, id: string): Promise<ArmVm> {
-  try {
-    return await read()
-  } catch (err) {
-    if (err instanceof ArmError && err.notFound)
-      throw new PluginError(
-        'NotFound',
-        'vm_not_found',
-        `resource ${JSON.stringify(id)} not found in ARM`,
-        {
-          cause: err,
-        },
-      )
-    throw new PluginError(
-      'Internal',
-      'arm_failed',
-      `unable to read ${JSON.stringify(id)}: ${errorMessage(err)}`,
-      { cause: err },
-    )
   }
 }

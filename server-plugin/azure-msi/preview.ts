@@ -5,9 +5,9 @@
  * `buildSelectors` and `makeAgentId`, with the attestor's own dependencies (ARM client, caches,
  * limits). Used by `spire-azure selectors`; never touches AgentStore.
  */
-import { ArmError, type ArmIdentity } from '../../shared/azure/arm.js'
+import { readOrRefuse, type ArmIdentity } from '../../shared/azure/arm.js'
 import { parseArmId, sameArmId } from '../../shared/azure/resource-id.js'
-import { errorMessage, PluginError } from '../../shared/plugin/index.js'
+import { errorMessage } from '../../shared/plugin/index.js'
 import { makeAgentId } from './agent-id.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
 import type { Deps } from './deps.js'
@@ -102,20 +102,23 @@ export async function previewMsi(
   // names the scale set in the token of an instance, so instances cannot be told apart)
   let holder: { id: string; identity: ArmIdentity }
   if (target.kind === 'vm') {
-    const vm = await readOrNotFound(
+    const vm = await readOrRefuse(
       () => arm.getVirtualMachine(target.subscriptionId, target.resourceGroup, target.name, signal),
       ref.resourceId,
+      'arm_lookup_failed',
     )
     holder = { id: vm.id || ref.resourceId, identity: vm.identity }
   } else {
     const { subscriptionId: s, resourceGroup: g, scaleSet, instanceId } = target
-    await readOrNotFound(
+    await readOrRefuse(
       () => arm.getScaleSetVm(s, g, scaleSet, instanceId, signal),
       ref.resourceId,
+      'arm_lookup_failed',
     )
-    const ss = await readOrNotFound(
+    const ss = await readOrRefuse(
       () => arm.getScaleSet(s, g, scaleSet, signal),
       `/subscriptions/${s}/resourceGroups/${g}/providers/Microsoft.Compute/virtualMachineScaleSets/${scaleSet}`,
+      'arm_lookup_failed',
     )
     holder = { id: ss.id, identity: ss.identity }
     notes.push(
@@ -300,24 +303,4 @@ function volatileAgentIdNotes(
     )
   }
   return notes
-}
-
-async function readOrNotFound<T>(read: () => Promise<T>, id: string): Promise<T> {
-  try {
-    return await read()
-  } catch (err) {
-    if (err instanceof ArmError && err.notFound)
-      throw new PluginError(
-        'NotFound',
-        'vm_not_found',
-        `resource ${JSON.stringify(id)} not found in ARM`,
-        { cause: err },
-      )
-    throw new PluginError(
-      'Internal',
-      'arm_lookup_failed',
-      `unable to read ${JSON.stringify(id)}: ${errorMessage(err)}`,
-      { cause: err },
-    )
-  }
 }

@@ -3,6 +3,7 @@
  * the REST client (`arm-rest-reads.ts` over `arm-rest.ts`), the caching/retrying wrapper (`arm-resilient.ts`) and the
  * tests' `FakeArm` all implement `ArmClient`. IDs are returned as ARM spells them.
  */
+import { errorMessage, PluginError, type FailureReason } from '../plugin/index.js'
 
 export interface ArmUserAssignedIdentity {
   /** ARM ID of the user-assigned identity, as the key of `userAssignedIdentities`. */
@@ -105,6 +106,27 @@ export class ArmError extends Error {
   get transient(): boolean {
     const s = this.status
     return s === undefined || s === 408 || s === 429 || s >= 500
+  }
+}
+
+/**
+ * One ARM read a preview (`spire-azure selectors`) starts from: not found is the server's own
+ * `vm_not_found`; any other failure is `Internal` with the attestor's own ARM failure reason.
+ */
+export async function readOrRefuse<T>(
+  read: () => Promise<T>,
+  id: string,
+  failure: FailureReason,
+): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    if (err instanceof ArmError && err.notFound) {
+      const message = `resource ${JSON.stringify(id)} not found in ARM`
+      throw new PluginError('NotFound', 'vm_not_found', message, { cause: err })
+    }
+    const message = `unable to read ${JSON.stringify(id)}: ${errorMessage(err)}`
+    throw new PluginError('Internal', failure, message, { cause: err })
   }
 }
 
