@@ -46,13 +46,15 @@ export function createAttestor(deps: Deps): ServerAttestor<MsiServerConfig> {
       const keys = await signingKeys(deps, config, parsed, io.signal)
       const claims = await verifyTokenSignature(parsed, keys)
       const agentId = makeAgentId(config, claims)
-      // upstream parity: TOFU runs before the tenant and claim checks
-      await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
       const tenant = authorizeTenant(config, claims)
       checkTokenClaims(claims, { audiences: tenant.audiences, now: new Date(deps.now()) })
       checkIssuer(claims, tenant, keys[0])
       checkTokenType(claims)
       authorizePrincipal(tenant, claims)
+      // deviation: upstream asks AgentStore right after the agent ID, before the tenant and claim
+      // checks, so an expired, foreign or mis-addressed token learns whether its identity is attested.
+      // Here only a token that passed every check of its own reaches AgentStore.
+      await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
       const subscriptionId =
         tenant.subscriptionId ?? (await deps.serverSubscription(config.imdsEndpoint, io.signal))
       const compute = await resolveCompute({

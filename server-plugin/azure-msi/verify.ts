@@ -142,8 +142,9 @@ export function authorizeTenant(config: MsiServerConfig, claims: MsiClaims): Ten
 }
 
 /**
- * Step 15, go-jose's ValidateWithLeeway in its order: audience (any configured one, exact), then
- * nbf, exp and iat with the leeway. Absent time claims are not checked (upstream parity).
+ * Step 15, go-jose's ValidateWithLeeway in its order: audience (exact; every entry of an array
+ * configured), then nbf, exp and iat with the leeway. An absent nbf or iat is not checked (upstream
+ * parity); an absent exp is refused (deviation).
  */
 export function checkTokenClaims(
   claims: MsiClaims,
@@ -155,7 +156,10 @@ export function checkTokenClaims(
       reason,
       `unable to validate token claims: go-jose/go-jose/jwt: ${what}`,
     )
-  if (!expected.audiences.some((a) => claims.audience.includes(a))) {
+  // deviation: go-jose accepts an `aud` array holding any one expected audience; here every entry
+  // must be a configured audience, so a token also addressed to another service is refused
+  const aud = claims.audience
+  if (aud.length === 0 || !aud.every((a) => expected.audiences.includes(a))) {
     throw fail('invalid_audience', 'validation failed, invalid audience claim (aud)')
   }
   const nowMs = expected.now.getTime()
@@ -163,7 +167,11 @@ export function checkTokenClaims(
   if (claims.notBefore !== undefined && nowMs + leewayMs < claims.notBefore * 1000) {
     throw fail('token_not_yet_valid', 'validation failed, token not valid yet (nbf)')
   }
-  if (claims.expiry !== undefined && nowMs - leewayMs > claims.expiry * 1000) {
+  // deviation: go-jose skips a missing `exp`; a token that never expires is a permanent credential
+  if (claims.expiry === undefined) {
+    throw new PluginError('PermissionDenied', 'missing_expiry', 'token has no expiry (exp)')
+  }
+  if (nowMs - leewayMs > claims.expiry * 1000) {
     throw fail('token_expired', 'validation failed, token is expired (exp)')
   }
   if (claims.issuedAt !== undefined && nowMs + leewayMs < claims.issuedAt * 1000) {

@@ -56,6 +56,7 @@ export const FAILURE_REASONS = {
   malformed_vm_id: 'a VM resource ID does not parse',
   metadata_fetch_failed: 'the agent could not fetch compute metadata from IMDS',
   missing_agent_id: 'the attestor returned no agent ID',
+  missing_expiry: 'the token has no expiry (exp)',
   missing_challenge_response: 'the agent did not answer the challenge',
   missing_key_id: 'the token header has no kid',
   missing_payload: 'no attestation payload',

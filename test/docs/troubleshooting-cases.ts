@@ -292,6 +292,9 @@ export const CASES: Record<string, Case> = {
     const twoDaysAgo = new Date(Date.now() - 48 * HOUR_S * 1000)
     return [await attestMsi(env.msi, await token(env, { vm: 'frontend/blog', now: twoDaysAgo }))]
   },
+  'server azure_msi · missing_expiry': async (env) => [
+    await attestMsi(env.msi, await token(env, { vm: 'frontend/blog', claims: { exp: null } })),
+  ],
   'server azure_msi · token_issued_in_future': async (env) => {
     const iat = Math.floor(Date.now() / 1000) + HOUR_S
     return [await attestMsi(env.msi, await token(env, { vm: 'frontend/blog', claims: { iat } }))]

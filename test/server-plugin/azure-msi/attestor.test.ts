@@ -142,7 +142,7 @@ describe('azure_msi server attestor', () => {
     )
   })
 
-  test('an unconfigured tenant is verified against the common keys, then refused after TOFU', async () => {
+  test('an unconfigured tenant is verified against the common keys, then refused before TOFU', async () => {
     const deps = world()
     const other = { tid: OTHER_TENANT_ID, iss: `https://sts.windows.net/${OTHER_TENANT_ID}/` }
     await assert.rejects(
@@ -153,11 +153,11 @@ describe('azure_msi server attestor', () => {
       deps.keys.lookups[0]?.url,
       'https://login.microsoftonline.com/common/.well-known/openid-configuration',
     )
-    assert.equal(deps.store.calls.length, 1)
+    assert.deepEqual(deps.store.calls, [])
   })
 
-  describe('upstream order of checks (pinned)', () => {
-    test('TOFU comes before the tenant check', async () => {
+  describe('order of checks (pinned)', () => {
+    test('attack: probing TOFU with another tenant’s token — refused as a foreign tenant, AgentStore never asked', async () => {
       const deps = world()
       const other = { tid: OTHER_TENANT_ID, iss: `https://sts.windows.net/${OTHER_TENANT_ID}/` }
       deps.store.attested.add(
@@ -165,17 +165,38 @@ describe('azure_msi server attestor', () => {
       )
       await assert.rejects(
         createAttestor(deps).attest(await payload(other), config, io),
-        refused('PermissionDenied', 'attestation data has already been used to attest an agent'),
+        refused('PermissionDenied', `tenant "${OTHER_TENANT_ID}" is not authorized`),
       )
+      assert.deepEqual(deps.store.calls, [])
     })
 
-    test('TOFU comes before the claim checks (an expired token of an attested agent says "already used")', async () => {
+    test('attack: probing TOFU with an expired, mis-addressed or foreign-issuer token of an attested identity — each refused for itself, AgentStore never asked', async () => {
       const deps = world()
       deps.store.attested.add(AGENT_ID)
+      const a = createAttestor(deps)
       await assert.rejects(
-        createAttestor(deps).attest(await payload({ exp: NOW_S - 3600 }), config, io),
+        a.attest(await payload({ exp: NOW_S - 3600 }), config, io),
+        refused('Internal', /token is expired \(exp\)$/),
+      )
+      await assert.rejects(
+        a.attest(await payload({ aud: 'api://someone-else' }), config, io),
+        refused('Internal', /invalid audience claim \(aud\)$/),
+      )
+      await assert.rejects(
+        a.attest(await payload({ iss: 'https://evil/' }), config, io),
+        refused('PermissionDenied', /^token issuer /),
+      )
+      await assert.rejects(
+        a.attest(await payload({ idtyp: 'user' }), config, io),
+        refused('PermissionDenied', 'token is not a managed identity (application) token'),
+      )
+      assert.deepEqual(deps.store.calls, [])
+      // a token that passes every check of its own does learn it: that is TOFU
+      await assert.rejects(
+        a.attest(await payload(), config, io),
         refused('PermissionDenied', 'attestation data has already been used to attest an agent'),
       )
+      assert.equal(deps.store.calls.length, 1)
     })
 
     test('signature comes before TOFU: a forged token never reaches AgentStore', async () => {

@@ -104,8 +104,8 @@ describe('checkTokenClaims (step 15, go-jose order and 5 minute leeway)', () => 
       fail: ['token_issued_in_future', 'validation field, token issued in the future (iat)'],
     },
     {
-      name: 'no exp, nbf, iat (unchecked, as upstream)',
-      claims: { exp: undefined, nbf: undefined, iat: undefined },
+      name: 'no nbf, iat (unchecked, as upstream)',
+      claims: { nbf: undefined, iat: undefined },
     },
     {
       name: 'aud checked before exp',
@@ -132,6 +132,33 @@ describe('checkTokenClaims (step 15, go-jose order and 5 minute leeway)', () => 
     assert.doesNotThrow(() =>
       checkTokenClaims(claims, { audiences: [ARM_AUD, 'api://spire'], now: NOW }),
     )
+  })
+
+  test('attack: a token without exp — a credential that never expires — is refused (upstream accepts it)', async () => {
+    for (const omitted of [
+      { exp: undefined },
+      { exp: undefined, nbf: undefined, iat: undefined },
+    ]) {
+      const claims = await verified(omitted)
+      assert.throws(
+        () => checkTokenClaims(claims, { audiences, now: NOW }),
+        pluginError('PermissionDenied', 'missing_expiry', 'token has no expiry (exp)'),
+      )
+    }
+  })
+
+  test('attack: a token also addressed to another service — aud arrays must hold configured audiences only', async () => {
+    const audFail = fails('invalid_audience', 'validation failed, invalid audience claim (aud)')
+    const check = async (aud: unknown, configured: string[]) =>
+      checkTokenClaims(await verified({ aud }), { audiences: configured, now: NOW })
+    // accepted: exactly the configured audience, alone or repeated, or several configured ones
+    await check([ARM_AUD], audiences)
+    await check([ARM_AUD, ARM_AUD], audiences)
+    await check([ARM_AUD, 'api://spire'], [ARM_AUD, 'api://spire'])
+    // refused: any entry that is not configured (go-jose would accept these), or none at all
+    await assert.rejects(check([ARM_AUD, 'api://other-service'], audiences), audFail)
+    await assert.rejects(check(['api://other-service', ARM_AUD], audiences), audFail)
+    await assert.rejects(check([], audiences), audFail)
   })
 })
 
