@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks that are not timed tests: cold start and idle RSS of each plugin executable.
 // Usage: npm run bench [-- --runs N] [--attest-runs N] [--out FILE] [--write-docs]
+//        npm run bench -- <scenario> [options]: a scenario module's own CLI (SCENARIOS below), e.g.
+//        `npm run bench -- agent-load --attestor cr_test` (bench/agent-load.ts documents its options)
 // Prints the tables on stdout and writes the figures as JSON (default .tmp/bench/bench-<time>.json,
 // untracked). Tracked files are never touched unless asked: --write-docs updates the tables in
 // docs/performance.md.
@@ -186,4 +188,15 @@ async function nodeBaselineCpu(runs: number): Promise<number[]> {
   return out
 }
 
-await main()
+/** Scenarios with their own CLI: `npm run bench -- <name> …` runs the module's main(argv). */
+const SCENARIOS: Record<string, () => Promise<{ main(argv: string[]): Promise<void> }>> = {
+  'agent-load': () => import('./agent-load.js'),
+}
+
+const scenario = process.argv[2]
+if (scenario !== undefined && !scenario.startsWith('-')) {
+  const load = SCENARIOS[scenario]
+  if (load === undefined)
+    throw new Error(`bench: unknown scenario ${scenario} (${Object.keys(SCENARIOS).join(', ')})`)
+  await (await load()).main(process.argv.slice(3))
+} else await main()

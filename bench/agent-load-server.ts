@@ -1,0 +1,161 @@
+// The spire-server the load generator (bench/agent-load.ts) drives: real SPIRE (test/support/spire.ts)
+// on loopback with the attestation rate limit off (`server { ratelimit { attestation = false } }`,
+// SPIRE v1.15.3's run.go `rateLimitConfig`), serving our plugin executables (dist/bin) against the
+// Azure emulator and/or the test attestor (dist/test-bin cr-test-server). Its log is kept short in
+// memory while it runs (the levels are counted, the last lines kept for a failure's context).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import type { Emulator } from '../test/azure-emulator/index.js'
+import { IMDS_SERVER_MAIN, serverHcl, tenantHcl } from '../test/support/azure-imds-plugins.js'
+import { MSI_SERVER_MAIN, serverHclFor } from '../test/support/azure-msi-plugins.js'
+import { CR_SECRET, CR_SERVER_MAIN } from '../test/support/plugins.js'
+import {
+  E2E_TRUST_DOMAIN,
+  exec,
+  freePort,
+  serverSocket,
+  spireServerConf,
+  startSpireServer,
+  type NodeAttestorConf,
+  type SpireLogLine,
+  type SpireProcess,
+} from '../test/support/spire.js'
+import { FLEET_TENANT, type AttestorName } from './agent-load-fleet.js'
+
+export const RATE_LIMIT_OFF = 'ratelimit {\n  attestation = false\n}'
+
+export interface LoadServerOptions {
+  serverBin: string
+  attestors: readonly AttestorName[]
+  /** Needed for azure_msi / azure_imds. */
+  emu?: Emulator
+  /** azure_imds agent_path_template (default: the plugin's, one ID per VM). */
+  imdsAgentPathTemplate?: string
+  /** SPIRE's log_level (INFO by default, as deployed; DEBUG logs several lines per attestation). */
+  logLevel?: string
+  trustDomain?: string
+  /** Folder of our plugin executables (default dist/bin, or SPIRE_AZURE_BIN_DIR). */
+  binDir?: string
+  /** Folder of the test attestor's executables (default dist/test-bin). */
+  testBinDir?: string
+}
+
+/** The NodeAttestor blocks for the attestors, each pointed at the emulator where it needs one. */
+export function nodeAttestors(o: LoadServerOptions): NodeAttestorConf[] {
+  const emu = (): Emulator => {
+    if (o.emu === undefined) throw new Error('the Azure attestors need the emulator')
+    return o.emu
+  }
+  const bin = (dflt: string, dir: string | undefined): string =>
+    dir === undefined ? dflt : join(dir, basename(dflt))
+  return o.attestors.map((a): NodeAttestorConf => {
+    switch (a) {
+      case 'cr_test':
+        return {
+          name: a,
+          pluginCmd: bin(CR_SERVER_MAIN, o.testBinDir),
+          pluginData: `secret = "${CR_SECRET}"`,
+        }
+      case 'azure_msi':
+        return {
+          name: a,
+          pluginCmd: bin(MSI_SERVER_MAIN, o.binDir),
+          pluginData: serverHclFor(emu(), [{ tenant: FLEET_TENANT }]),
+        }
+      case 'azure_imds':
+        return {
+          name: a,
+          pluginCmd: bin(IMDS_SERVER_MAIN, o.binDir),
+          pluginData: serverHcl(
+            emu(),
+            tenantHcl(emu(), FLEET_TENANT),
+            o.imdsAgentPathTemplate === undefined
+              ? ''
+              : `agent_path_template = "${o.imdsAgentPathTemplate}"`,
+          ),
+        }
+    }
+  })
+}
+
+/** The whole server config: spireServerConf with the rate limit off and the chosen log level. */
+export function loadServerConf(o: LoadServerOptions & { dir: string; port: number }): string {
+  const conf = spireServerConf({
+    dir: o.dir,
+    port: o.port,
+    nodeAttestor: nodeAttestors(o),
+    ...(o.trustDomain === undefined ? {} : { trustDomain: o.trustDomain }),
+    serverExtra: RATE_LIMIT_OFF,
+  })
+  const level = o.logLevel ?? 'INFO'
+  const out = conf.replace('log_level = "DEBUG"', `log_level = "${level}"`)
+  if (level !== 'DEBUG' && out === conf) throw new Error('spireServerConf: log_level not found')
+  return out
+}
+
+export interface LoadServer {
+  process: SpireProcess
+  pid: number
+  address: string
+  trustDomain: string
+  bundlePem: string
+  socketPath: string
+  dir: string
+  /** Log lines seen so far by level, and the last ones. */
+  log(): { levels: Record<string, number>; last: string[] }
+  /** `spire-server agent count`. */
+  agentCount(): Promise<number>
+  stop(): Promise<void>
+}
+
+const KEEP_LINES = 200
+
+export async function startLoadServer(o: LoadServerOptions): Promise<LoadServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-load-'))
+  const port = await freePort()
+  const trustDomain = o.trustDomain ?? E2E_TRUST_DOMAIN
+  let proc: SpireProcess
+  try {
+    proc = await startSpireServer(o.serverBin, dir, loadServerConf({ ...o, dir, port }))
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  const levels: Record<string, number> = {}
+  const last: string[] = []
+  const drain = (): void => {
+    for (const l of proc.lines.splice(0) as SpireLogLine[])
+      levels[l.level] = (levels[l.level] ?? 0) + 1
+    last.push(...proc.raw.splice(0))
+    if (last.length > KEEP_LINES) last.splice(0, last.length - KEEP_LINES)
+  }
+  const timer = setInterval(drain, 1_000)
+  timer.unref()
+  const socketPath = serverSocket(dir)
+  return {
+    process: proc,
+    pid: proc.child.pid!,
+    address: `127.0.0.1:${port}`,
+    trustDomain,
+    bundlePem: readFileSync(join(dir, 'bundle.pem'), 'utf8'),
+    socketPath,
+    dir,
+    log: () => {
+      drain()
+      return { levels: { ...levels }, last: [...last] }
+    },
+    async agentCount() {
+      const r = await exec(o.serverBin, ['agent', 'count', '-socketPath', socketPath], dir)
+      const n = /(\d+) attested agent/.exec(r.stdout)
+      if (r.status !== 0 || n === null)
+        throw new Error(`spire-server agent count failed: ${r.stderr || r.stdout}`)
+      return Number(n[1])
+    },
+    async stop() {
+      clearInterval(timer)
+      await proc.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
