@@ -2,6 +2,8 @@ import type { Logger } from '../plugin/index.js'
 import { ArmError, type ArmClient } from './arm.js'
 import { createCallGate } from './call-gate.js'
 
+// azure_msi's ARM client: every read through one call gate (coalesced, cached and kept warm, retried).
+
 /** VM, scale-set and NIC reads are served from memory this long (bounded staleness). */
 export const ARM_CACHE_TTL_MS = 60_000
 export const ARM_CACHE_MAX_ENTRIES = 10_000
@@ -17,6 +19,8 @@ export interface ResilientArmOptions {
   sleep(ms: number, signal?: AbortSignal): Promise<void>
   log: Logger
   cacheTtlMs?: number
+  /** Refresh cached reads in the background before they expire (default true; see call-gate.ts). */
+  refreshAhead?: boolean
   maxEntries?: number
   maxAttempts?: number
   budgetMs?: number
@@ -31,6 +35,7 @@ export function createResilientArm(inner: ArmClient, options: ResilientArmOption
     sleep: options.sleep,
     log: options.log,
     cacheTtlMs: options.cacheTtlMs ?? ARM_CACHE_TTL_MS,
+    ...(options.refreshAhead === undefined ? {} : { refreshAhead: options.refreshAhead }),
     maxEntries: options.maxEntries ?? ARM_CACHE_MAX_ENTRIES,
     maxAttempts: options.maxAttempts ?? ARM_MAX_ATTEMPTS,
     budgetMs: options.budgetMs ?? ARM_CALL_BUDGET_MS,

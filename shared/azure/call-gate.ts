@@ -1,3 +1,4 @@
+// One gate for every keyed Azure read: coalescing, a cache kept warm, retries, and Retry-After.
 import type { Logger } from '../plugin/index.js'
 import { ArmError } from './arm.js'
 import { TtlCache } from './cache.js'
@@ -10,6 +11,11 @@ export interface CallGateOptions {
   log: Logger
   /** Successful results are served from memory this long (0: coalescing only). */
   cacheTtlMs: number
+  /**
+   * Refresh a cached result in the background once it is past ~80 % of its TTL (jittered per
+   * entry by `random`), so no caller waits on a re-read while reads keep coming (default true).
+   */
+  refreshAhead?: boolean
   maxEntries?: number
   maxAttempts?: number
   /** No call keeps its callers waiting longer than this, Retry-After included. */
@@ -36,7 +42,8 @@ export type GatedCall = <T>(
 
 /**
  * The resilience policy of every Azure read (ARM, Resource Graph, subscriptions): identical
- * concurrent calls share one request, successes are cached for a bounded time, transient failures
+ * concurrent calls share one request, successes are cached for a bounded time and refreshed in the
+ * background before they expire (the old result is served meanwhile), transient failures
  * are retried with backoff, and a 429/503's Retry-After holds back every later call through this
  * gate until it passes — or fails them at once when the wait would overrun the budget, so an
  * attestation storm cannot turn into an ARM 429 storm.
@@ -46,6 +53,18 @@ export function createCallGate(options: CallGateOptions): GatedCall {
     ttlMs: options.cacheTtlMs,
     maxEntries: options.maxEntries ?? 10_000,
     now: options.now,
+    ...(options.refreshAhead === false
+      ? {}
+      : {
+          refreshAhead: {
+            ...(options.random === undefined ? {} : { random: options.random }),
+            onError: (key: string, err: unknown) =>
+              options.log.warn('Background refresh of a cached Azure read failed', {
+                operation: key.slice(0, key.indexOf('|')),
+                error: err instanceof Error ? err.message : String(err),
+              }),
+          },
+        }),
   })
   const budgetMs = options.budgetMs ?? 30_000
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000

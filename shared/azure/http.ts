@@ -1,6 +1,21 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
-import { connect as tlsConnect, rootCertificates } from 'node:tls'
+// The one HTTP transport of every Azure read (Entra, ARM, Resource Graph, IMDS, AIA): bounded in
+// time and size, never redirected, proxied as Go's clients are, and with connections kept alive in
+// one pool per trust set so a custom CA costs one TLS context, not one per request.
+import { createHash } from 'node:crypto'
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+} from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { isIP } from 'node:net'
+import {
+  connect as tlsConnect,
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+} from 'node:tls'
 
 /** One HTTP exchange, as the Azure fetchers need it: bounded in time and size, never redirected. */
 export interface HttpRequest {
@@ -87,34 +102,128 @@ export interface NodeHttpOptions {
   env?: Readonly<Record<string, string | undefined>>
   /** Replaces the environment rule entirely (tests: proxy even loopback targets). */
   proxyFor?: (target: URL) => URL | undefined
+  /** Connections one pool keeps to one host (default 16); more requests queue for a free one. */
+  maxSocketsPerHost?: number
+  /** Connections one pool keeps to all hosts together (default 64). */
+  maxSocketsPerPool?: number
+  /** An idle kept-alive connection is closed after this long (default 30 s). */
+  idleTimeoutMs?: number
+  /** Trust sets whose pools are kept (default 8); the least recently used is let go beyond it. */
+  maxTrustSets?: number
+}
+
+/** The node:http(s) transport, plus what its owner needs to let its pools go. */
+export interface NodeHttp extends HttpFetch {
+  /** Closes every pooled connection (tests, benches, a CLI run that is done). */
+  close(): void
+}
+
+export const HTTP_MAX_SOCKETS_PER_HOST = 16
+export const HTTP_MAX_SOCKETS_PER_POOL = 64
+export const HTTP_IDLE_TIMEOUT_MS = 30_000
+export const HTTP_MAX_TRUST_SETS = 8
+
+/**
+ * The certificates TLS trusts for a request: Node's bundled roots (`system`), or those plus the
+ * extra PEM anchors of a `ca_file`, named by a hash of their content — so a changed file is a new
+ * trust set, and two files never share a connection verified under the other's anchors.
+ */
+export function trustSetId(extraCa: readonly string[] | undefined): string {
+  if (extraCa === undefined || extraCa.length === 0) return 'system'
+  const h = createHash('sha256')
+  for (const pem of extraCa) h.update(`${Buffer.byteLength(pem)}:`).update(pem)
+  return `ca:${h.digest('hex')}`
+}
+
+interface TrustSet {
+  /** Built once: parsing the bundled roots plus a CA file costs milliseconds of CPU. */
+  context: SecureContext
+  /** Kept-alive TLS connections, each verified under `context`, for this trust set only. */
+  agent: HttpsAgent
 }
 
 /**
  * node:http(s) transport: plain `http:` only when asked for (IMDS, loopback fakes), egress through
  * the environment's proxy as Go's clients do (CONNECT tunnels for https, absolute URIs for http), no
  * redirect following (a 3xx is returned as is, like fetch's `redirect: 'manual'`), an AbortSignal
- * timeout over the whole exchange — proxy handshake included — and a body cap.
+ * timeout over the whole exchange — proxy handshake and a wait for a pooled connection included —
+ * and a body cap. Direct https connections are kept alive in one bounded pool per trust set
+ * (`trustSetId`); plain http (IMDS, AIA, loopback) in one more. A request that fails because a
+ * kept-alive connection was closed under it (the server's idle timeout raced ours) is sent once
+ * more on a new connection: nothing reached the server, and every request this transport sends
+ * is a read.
  */
-export function createNodeHttp(options: NodeHttpOptions = {}): HttpFetch {
+export function createNodeHttp(options: NodeHttpOptions = {}): NodeHttp {
   const choose = options.proxyFor ?? ((target: URL) => proxyFor(target, options.env ?? process.env))
-  return (req) =>
-    new Promise<HttpResponse>((resolve, reject) => {
+  const pool = {
+    keepAlive: true,
+    maxSockets: options.maxSocketsPerHost ?? HTTP_MAX_SOCKETS_PER_HOST,
+    maxTotalSockets: options.maxSocketsPerPool ?? HTTP_MAX_SOCKETS_PER_POOL,
+    maxFreeSockets: options.maxSocketsPerHost ?? HTTP_MAX_SOCKETS_PER_HOST,
+    // idle sockets are closed by the agent after this; requests keep their own AbortSignal timeout
+    timeout: options.idleTimeoutMs ?? HTTP_IDLE_TIMEOUT_MS,
+    // the most recently used connection first, so surplus ones go idle and are closed
+    scheduling: 'lifo' as const,
+  }
+  const maxTrustSets = options.maxTrustSets ?? HTTP_MAX_TRUST_SETS
+  const trustSets = new Map<string, TrustSet>()
+  let plainAgent: HttpAgent | undefined
+
+  const trustSetFor = (extraCa: readonly string[] | undefined): TrustSet => {
+    const id = trustSetId(extraCa)
+    let set = trustSets.get(id)
+    if (set !== undefined) {
+      // least recently used last out: Map iteration order is insertion order
+      trustSets.delete(id)
+      trustSets.set(id, set)
+      return set
+    }
+    const context = createSecureContext(
+      id === 'system' ? {} : { ca: [...rootCertificates, ...(extraCa ?? [])] },
+    )
+    set = { context, agent: new HttpsAgent({ ...pool, secureContext: context }) }
+    trustSets.set(id, set)
+    while (trustSets.size > maxTrustSets) {
+      // no destroy: requests in flight finish, then the pool's idle connections time out (unref'd)
+      const oldest = trustSets.keys().next()
+      if (oldest.done === true) break
+      trustSets.delete(oldest.value)
+    }
+    return set
+  }
+
+  const fetch = (req: HttpRequest): Promise<HttpResponse> =>
+    new Promise<HttpResponse>((settleOk, settleErr) => {
       let url: URL
       try {
         url = new URL(req.url)
       } catch {
-        reject(new HttpError('bad-url', `invalid URL ${JSON.stringify(req.url)}`))
+        settleErr(new HttpError('bad-url', `invalid URL ${JSON.stringify(req.url)}`))
         return
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        reject(new HttpError('bad-url', `unsupported URL scheme ${JSON.stringify(url.protocol)}`))
+        settleErr(
+          new HttpError('bad-url', `unsupported URL scheme ${JSON.stringify(url.protocol)}`),
+        )
         return
       }
       const timeout = AbortSignal.timeout(req.timeoutMs)
       const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
       if (signal.aborted) {
-        reject(abortError(req, timeout))
+        settleErr(abortError(req, timeout))
         return
+      }
+      // Node fails a request waiting for a pooled connection only once it gets one: the caller is
+      // answered at the abort itself (the request is then dropped when a connection frees up)
+      const onAbort = (): void => settleErr(abortError(req, timeout))
+      signal.addEventListener('abort', onAbort, { once: true })
+      const resolve = (res: HttpResponse): void => {
+        signal.removeEventListener('abort', onAbort)
+        settleOk(res)
+      }
+      const reject = (err: unknown): void => {
+        signal.removeEventListener('abort', onAbort)
+        settleErr(err)
       }
       const fail = (err: Error): void =>
         reject(
@@ -126,64 +235,107 @@ export function createNodeHttp(options: NodeHttpOptions = {}): HttpFetch {
         )
       const headers: Record<string, string> = { ...req.headers }
       if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body))
-      const ca =
-        req.extraCa !== undefined && req.extraCa.length > 0
-          ? { ca: [...rootCertificates, ...req.extraCa] }
-          : {}
-      const base = { method: req.method ?? 'GET', headers, signal, agent: false as const, ...ca }
+      const base = { method: req.method ?? 'GET', headers, signal }
       const onResponse = (res: IncomingMessage): void => {
         readBody(res, req, signal, timeout).then(resolve, reject)
       }
-      const send = (r: ClientRequest): void => {
-        r.on('error', fail)
+      /** Sends on a pooled connection; once more on a new one if a kept-alive one was stale. */
+      const sendPooled = (make: () => ClientRequest, retried = false): void => {
+        const r = make()
+        let answered = false
+        r.once('response', () => (answered = true))
+        r.on('error', (err: NodeJS.ErrnoException) => {
+          if (!retried && !answered && r.reusedSocket && !signal.aborted && isStale(err)) {
+            sendPooled(make, true)
+            return
+          }
+          fail(err)
+        })
         r.end(req.body)
       }
       const proxy = req.direct === true ? undefined : choose(url)
-      if (proxy === undefined) {
-        send((url.protocol === 'https:' ? httpsRequest : httpRequest)(url, base, onResponse))
-      } else if (url.protocol === 'http:') {
-        // plain http through a proxy: the absolute URI goes to the proxy
-        send(
-          httpRequest(
-            {
-              ...base,
-              host: proxy.hostname,
-              port: proxy.port || 80,
-              path: url.href,
-              headers: { ...headers, host: url.host, ...proxyAuth(proxy) },
-            },
-            onResponse,
-          ),
+      if (url.protocol === 'http:') {
+        plainAgent ??= new HttpAgent(pool)
+        const agent = plainAgent
+        sendPooled(() =>
+          proxy === undefined
+            ? httpRequest(url, { ...base, agent }, onResponse)
+            : // plain http through a proxy: the absolute URI goes to the proxy
+              httpRequest(
+                {
+                  ...base,
+                  agent,
+                  host: proxy.hostname,
+                  port: proxy.port || 80,
+                  path: url.href,
+                  headers: { ...headers, host: url.host, ...proxyAuth(proxy) },
+                },
+                onResponse,
+              ),
         )
-      } else {
-        // https through a proxy: a CONNECT tunnel, then TLS to the target inside it
-        const target = `${url.hostname}:${url.port || 443}`
-        const connect = httpRequest({
-          host: proxy.hostname,
-          port: proxy.port || 80,
-          method: 'CONNECT',
-          path: target,
-          headers: { host: target, ...proxyAuth(proxy) },
-          signal,
-          agent: false,
-        })
-        connect.on('connect', (res, socket) => {
-          if (res.statusCode !== 200) {
-            socket.destroy()
-            fail(new HttpError('network', `proxy refused CONNECT ${target}: ${res.statusCode}`))
-            return
-          }
-          const tls = tlsConnect({
-            socket,
-            servername: url.hostname.replace(/^\[|\]$/g, ''),
-            ...ca,
-          })
-          send(httpsRequest(url, { ...base, createConnection: () => tls }, onResponse))
-        })
-        connect.on('error', fail)
-        connect.end()
+        return
       }
+      let trust: TrustSet
+      try {
+        trust = trustSetFor(req.extraCa)
+      } catch (err) {
+        // an unparsable CA file: no connection is attempted
+        fail(err as Error)
+        return
+      }
+      if (proxy === undefined) {
+        sendPooled(() => httpsRequest(url, { ...base, agent: trust.agent }, onResponse))
+        return
+      }
+      // https through a proxy: a CONNECT tunnel per request, then TLS to the target inside it under
+      // the trust set's context (built once)
+      const target = `${url.hostname}:${url.port || 443}`
+      const connect = httpRequest({
+        host: proxy.hostname,
+        port: proxy.port || 80,
+        method: 'CONNECT',
+        path: target,
+        headers: { host: target, ...proxyAuth(proxy) },
+        signal,
+        agent: false,
+      })
+      connect.on('connect', (res, socket) => {
+        if (res.statusCode !== 200) {
+          socket.destroy()
+          fail(new HttpError('network', `proxy refused CONNECT ${target}: ${res.statusCode}`))
+          return
+        }
+        const host = url.hostname.replace(/^\[|\]$/g, '')
+        const tls = tlsConnect({
+          socket,
+          // the name the certificate is checked against (not the proxy's); SNI only for names
+          host,
+          ...(isIP(host) === 0 ? { servername: host } : {}),
+          secureContext: trust.context,
+        })
+        // no agent at all: Node ignores `createConnection` when a request has one (even
+        // `agent: false`, which makes a fresh one) and would connect to the target directly
+        const r = httpsRequest(url, { ...base, createConnection: () => tls }, onResponse)
+        r.on('error', fail)
+        r.end(req.body)
+      })
+      connect.on('error', fail)
+      connect.end()
     })
+
+  return Object.assign(fetch, {
+    close(): void {
+      for (const set of trustSets.values()) set.agent.destroy()
+      trustSets.clear()
+      plainAgent?.destroy()
+      plainAgent = undefined
+    },
+  })
+}
+
+/** A kept-alive connection the server had already closed: the request never reached it. */
+function isStale(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ECONNABORTED'
 }
 
 /** `Proxy-Authorization` from the proxy URL's `user:password@`, as Go sends it. */
@@ -194,8 +346,8 @@ function proxyAuth(proxy: URL): Record<string, string> {
   return { 'proxy-authorization': `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` }
 }
 
-/** The production transport: process.env's proxy settings, read per request. */
-export const nodeHttp: HttpFetch = createNodeHttp()
+/** The production transport: process.env's proxy settings, read per request; pools per process. */
+export const nodeHttp: NodeHttp = createNodeHttp()
 
 function readBody(
   res: IncomingMessage,

@@ -1,5 +1,8 @@
+// Entra ID's signing keys for token verification: OIDC discovery, cached per discovery document,
+// refreshed ahead of expiry, served stale (bounded) through outages, refetched for rotated kids.
 import type { JWK } from 'jose'
 import type { Logger } from '../plugin/index.js'
+import { REFRESH_AHEAD_AT, REFRESH_AHEAD_JITTER } from './cache.js'
 import { bodySnippet, isLoopbackHost, parseJsonBody, type HttpFetch } from './http.js'
 
 /** upstream parity: SPIRE refreshes its Entra key set hourly. */
@@ -27,6 +30,13 @@ export interface OidcKeySourceOptions {
   failureBackoffMs?: number
   timeoutMs?: number
   extraCa?: readonly string[]
+  /**
+   * Refresh a key set in the background once it is past ~80 % of its TTL (jittered per set), so
+   * no attestation waits on the hourly refetch (default true).
+   */
+  refreshAhead?: boolean
+  /** Uniform in [0, 1) for that jitter (injected: tests fix it). Default Math.random. */
+  random?(): number
 }
 
 /** Signing keys published by one OIDC discovery document, looked up by `kid`. */
@@ -50,15 +60,19 @@ export class KeySourceError extends Error {
 interface KeySetState {
   keys: ReadonlyMap<string, readonly JWK[]> | undefined
   fetchedAt: number
+  /** From here until the TTL, a read starts one background refresh and is served `keys`. */
+  refreshAt: number
   lastAttemptAt: number
   lastError: KeySourceError | undefined
   refreshing: Promise<void> | undefined
 }
 
 /**
- * Keys from OIDC discovery (`jwks_uri`), cached per discovery URL: refreshed lazily after the TTL,
- * served stale (bounded) while the endpoint is down, and refetched once, coalesced and rate
- * limited, when a token names a kid the cached set lacks (Entra rotated its keys).
+ * Keys from OIDC discovery (`jwks_uri`), cached per discovery URL: refreshed in the background
+ * once past a jittered ~80 % of the TTL (the cached set is served meanwhile; only a read past the
+ * TTL waits, joining that refresh), served stale (bounded) while the endpoint is down, and
+ * refetched once, coalesced and rate limited, when a token names a kid the cached set lacks
+ * (Entra rotated its keys).
  */
 export class OidcKeySource implements KeySource {
   readonly #o: Required<Omit<OidcKeySourceOptions, 'extraCa'>> & { extraCa?: readonly string[] }
@@ -71,6 +85,8 @@ export class OidcKeySource implements KeySource {
       unknownKidCooldownMs: UNKNOWN_KID_COOLDOWN_MS,
       failureBackoffMs: REFRESH_FAILURE_BACKOFF_MS,
       timeoutMs: KEYS_FETCH_TIMEOUT_MS,
+      refreshAhead: true,
+      random: Math.random,
       ...options,
     }
   }
@@ -86,6 +102,12 @@ export class OidcKeySource implements KeySource {
       const attempt = state.refreshing !== undefined || !recentFailure
       if (attempt) await this.#refresh(discoveryUrl, state, signal)
       this.#assertUsable(discoveryUrl, state, attempt)
+    } else if (now >= state.refreshAt && state.refreshing === undefined) {
+      // refresh ahead: this read is served the cached set; one refresh runs in the background
+      // (it never throws), unless one failed within the backoff
+      const recentFailure =
+        state.lastError !== undefined && now - state.lastAttemptAt < this.#o.failureBackoffMs
+      if (!recentFailure) void this.#refresh(discoveryUrl, state)
     }
     const known = state.keys?.get(kid)
     if (known !== undefined) return known
@@ -112,6 +134,7 @@ export class OidcKeySource implements KeySource {
       state = {
         keys: undefined,
         fetchedAt: 0,
+        refreshAt: Number.POSITIVE_INFINITY,
         lastAttemptAt: -Infinity,
         lastError: undefined,
         refreshing: undefined,
@@ -144,6 +167,13 @@ export class OidcKeySource implements KeySource {
         .then((keys) => {
           state.keys = keys
           state.fetchedAt = this.#o.now()
+          state.refreshAt = this.#o.refreshAhead
+            ? state.fetchedAt +
+              Math.round(
+                this.#o.ttlMs *
+                  (REFRESH_AHEAD_AT + REFRESH_AHEAD_JITTER * (2 * this.#o.random() - 1)),
+              )
+            : Number.POSITIVE_INFINITY
           state.lastError = undefined
           this.#o.log.debug('Signing keys refreshed', { discovery_url: url, keys: keys.size })
         })

@@ -6,13 +6,14 @@ import { fromSdkError, type ArmRest } from '../../../shared/azure/arm-rest.js'
 import { createRestArmClient } from '../../../shared/azure/arm-rest-reads.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../../shared/azure/resource-id.js'
 import { FakeArm, SUBSCRIPTION_ID, vmId } from '../../support/azure-fakes.js'
-import { QUIET_LOGGER } from '../../support/loggers.js'
+import { QUIET_LOGGER, recordingLogger } from '../../support/loggers.js'
 
 function clock() {
   let t = 0
   const sleeps: number[] = []
   return {
     now: () => t,
+    advance: (ms: number) => (t += ms),
     sleeps,
     sleep: async (ms: number) => {
       sleeps.push(ms)
@@ -46,6 +47,83 @@ describe('createResilientArm', () => {
     await reads
     await arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'vm')
     assert.equal(fake.calls.length, 1, 'one ARM call for 26 reads (case-insensitive key)')
+  })
+
+  test('refresh-ahead: past ~80 % of the TTL a read is served from cache while ONE background read runs', async () => {
+    const fake = new FakeArm()
+    fake.addVm({ rg: 'rg', name: 'vm' })
+    const c = clock()
+    let hang = false
+    const upstream = Object.create(fake) as FakeArm
+    upstream.getVirtualMachine = (...a) => {
+      if (!hang) return fake.getVirtualMachine(...a)
+      fake.calls.push('never answered')
+      return new Promise(() => {})
+    }
+    // random 0.5: the refresh point is exactly 0.8 × 60 s
+    const arm = createResilientArm(upstream, {
+      now: c.now,
+      sleep: c.sleep,
+      log: QUIET_LOGGER,
+      random: () => 0.5,
+    })
+    const read = () => arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'vm')
+    await read()
+    c.advance(47_999)
+    await read()
+    assert.equal(fake.calls.length, 1)
+    // ARM stops answering: every read before the hard expiry is still served at once
+    hang = true
+    c.advance(1)
+    const vms = await Promise.all(Array.from({ length: 25 }, read))
+    assert.ok(vms.every((vm) => vm.name === 'vm'))
+    c.advance(11_999)
+    assert.equal((await read()).name, 'vm')
+    assert.equal(fake.calls.length, 2, 'one background read for 26 reads')
+    // only a read past the hard expiry waits, and it joins the read under way
+    c.advance(1)
+    let settled = false
+    void read().finally(() => (settled = true))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(settled, false)
+    assert.equal(fake.calls.length, 2)
+  })
+
+  test('refresh-ahead: a failed background read keeps the cached VM until the TTL and is logged once', async () => {
+    const fake = new FakeArm()
+    fake.addVm({ rg: 'rg', name: 'vm' })
+    const c = clock()
+    const log = recordingLogger()
+    let down = false
+    const upstream = Object.create(fake) as FakeArm
+    upstream.getVirtualMachine = async (...a) => {
+      if (down) {
+        fake.calls.push('failed')
+        throw new ArmError('403 AuthorizationFailed: x', { status: 403 })
+      }
+      return fake.getVirtualMachine(...a)
+    }
+    const arm = createResilientArm(upstream, {
+      now: c.now,
+      sleep: c.sleep,
+      log,
+      random: () => 0.5,
+    })
+    const read = () => arm.getVirtualMachine(SUBSCRIPTION_ID, 'rg', 'vm')
+    await read()
+    down = true
+    c.advance(48_000)
+    for (let i = 0; i < 20; i++) assert.equal((await read()).name, 'vm')
+    await new Promise((r) => setImmediate(r))
+    for (let i = 0; i < 20; i++) assert.equal((await read()).name, 'vm')
+    assert.equal(fake.calls.length, 2)
+    assert.deepEqual(
+      log.lines.filter((l) => l.level === 'warn').map((l) => [l.message, l.fields['operation']]),
+      [['Background refresh of a cached Azure read failed', 'vm']],
+    )
+    // past the hard expiry the failure is the reader's
+    c.advance(12_000)
+    await assert.rejects(read(), { status: 403 })
   })
 
   test('transient failures are retried with backoff; 404 is not', async () => {

@@ -63,10 +63,15 @@ function source(http: HttpFetch, clock: { t: number }, log = QUIET_LOGGER) {
 }
 
 describe('OidcKeySource', () => {
-  test('discovery then jwks_uri; cached for the TTL (upstream: 1 h)', async () => {
+  test('discovery then jwks_uri; cached for the TTL (upstream: 1 h) when refresh-ahead is off', async () => {
     const { state, http } = fakeEntra()
     const clock = { t: 0 }
-    const keys = source(http, clock)
+    const keys = new OidcKeySource({
+      http,
+      now: () => clock.t,
+      log: QUIET_LOGGER,
+      refreshAhead: false,
+    })
     assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
     clock.t = KEYS_TTL_MS - 1
     await keys.keysFor(DISCOVERY, 'k1')
@@ -202,6 +207,133 @@ describe('OidcKeySource', () => {
     state.jwksUri = `${AUTHORITY}/${TID}/discovery/keys`
     await source(http, { t: 0 }).keysFor(DISCOVERY, 'k1')
     assert.equal(state.requests[1], `${AUTHORITY}/${TID}/discovery/keys`)
+  })
+})
+
+/** Lets every settled promise's callbacks run (a background refresh that can finish, finishes). */
+const settle = () => new Promise<void>((r) => setImmediate(r))
+/** 'pending' when `p` has not settled after everything that can run has run. */
+const stateOf = async (p: Promise<unknown>) => {
+  const pending = Symbol('pending')
+  await settle()
+  const v = await Promise.race([
+    p.then(
+      () => 'resolved',
+      () => 'rejected',
+    ),
+    settle().then(() => pending),
+  ])
+  return v === pending ? 'pending' : v
+}
+
+describe('OidcKeySource refresh-ahead', () => {
+  test('before the refresh point: no request; after it: served from cache while ONE refresh runs in the background', async () => {
+    const { state, http } = fakeEntra()
+    const clock = { t: 0 }
+    // random 0.5: the refresh point is exactly 0.8 × TTL
+    const keys = new OidcKeySource({
+      http,
+      now: () => clock.t,
+      log: QUIET_LOGGER,
+      random: () => 0.5,
+    })
+    await keys.keysFor(DISCOVERY, 'k1')
+    assert.equal(state.requests.length, 2)
+    clock.t = KEYS_TTL_MS * 0.8 - 1
+    await keys.keysFor(DISCOVERY, 'k1')
+    assert.equal(state.requests.length, 2, 'no refresh before the refresh point')
+    // Entra now never answers: readers before the TTL must still be served at once
+    state.gate = new Promise(() => {})
+    clock.t = KEYS_TTL_MS * 0.8
+    const reads = Array.from({ length: 20 }, () => keys.keysFor(DISCOVERY, 'k1'))
+    for (const r of reads) assert.equal((await r).length, 1)
+    clock.t = KEYS_TTL_MS - 1
+    assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
+    assert.deepEqual(state.requests.slice(2), [DISCOVERY], 'one coalesced background refresh')
+    // past the TTL a read waits, joining the refresh under way (no new request)
+    clock.t = KEYS_TTL_MS
+    const late = keys.keysFor(DISCOVERY, 'k1')
+    assert.equal(await stateOf(late), 'pending')
+    assert.equal(state.requests.length, 3)
+  })
+
+  test('a background refresh that succeeds replaces the set and restarts the TTL', async () => {
+    const { state, http } = fakeEntra()
+    const clock = { t: 0 }
+    const keys = new OidcKeySource({
+      http,
+      now: () => clock.t,
+      log: QUIET_LOGGER,
+      random: () => 0.5,
+    })
+    await keys.keysFor(DISCOVERY, 'k1')
+    state.kids = ['k2']
+    clock.t = KEYS_TTL_MS * 0.9
+    assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1, 'served the cached set')
+    await settle()
+    assert.equal(state.requests.length, 4)
+    // the new set is in place; its own refresh point is 0.8 × TTL after it was fetched
+    clock.t = KEYS_TTL_MS * 0.9 + KEYS_TTL_MS * 0.8 - 1
+    assert.equal((await keys.keysFor(DISCOVERY, 'k2')).length, 1)
+    assert.equal(state.requests.length, 4)
+  })
+
+  test('the refresh point is jittered per key set (0.7–0.9 of the TTL) by the injected random source', async () => {
+    for (const [r, at] of [
+      [0, 0.7],
+      [0.25, 0.75],
+      [0.75, 0.85],
+    ] as const) {
+      const { state, http } = fakeEntra()
+      const clock = { t: 0 }
+      const keys = new OidcKeySource({
+        http,
+        now: () => clock.t,
+        log: QUIET_LOGGER,
+        random: () => r,
+      })
+      await keys.keysFor(DISCOVERY, 'k1')
+      clock.t = Math.floor(KEYS_TTL_MS * at) - 1
+      await keys.keysFor(DISCOVERY, 'k1')
+      assert.equal(state.requests.length, 2, `random ${r}: nothing before ${at} × TTL`)
+      clock.t = Math.ceil(KEYS_TTL_MS * at)
+      await keys.keysFor(DISCOVERY, 'k1')
+      await settle()
+      assert.equal(state.requests.length, 4, `random ${r}: a refresh from ${at} × TTL`)
+    }
+  })
+
+  test('a failed background refresh keeps the set until the TTL, is logged once, and backs off', async () => {
+    const { state, http } = fakeEntra()
+    const clock = { t: 0 }
+    const log = recordingLogger()
+    const keys = new OidcKeySource({ http, now: () => clock.t, log, random: () => 0.5 })
+    await keys.keysFor(DISCOVERY, 'k1')
+    state.down = true
+    clock.t = KEYS_TTL_MS * 0.8
+    for (let i = 0; i < 30; i++) assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
+    await settle()
+    for (let i = 0; i < 30; i++) assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
+    assert.equal(state.requests.length, 3, 'one attempt, then the failure backoff')
+    const warns = log.lines.filter((l) => l.level === 'warn')
+    assert.deepEqual(
+      warns.map((l) => l.message),
+      ['Unable to refresh key set'],
+    )
+    // after the backoff, the next read tries again (still in the background)
+    clock.t += REFRESH_FAILURE_BACKOFF_MS
+    assert.equal((await keys.keysFor(DISCOVERY, 'k1')).length, 1)
+    await settle()
+    assert.equal(state.requests.length, 4)
+    // Entra is back: the next background refresh after the backoff succeeds
+    state.down = false
+    clock.t += REFRESH_FAILURE_BACKOFF_MS
+    await keys.keysFor(DISCOVERY, 'k1')
+    await settle()
+    assert.equal(state.requests.length, 6)
+    clock.t += KEYS_TTL_MS * 0.7
+    await keys.keysFor(DISCOVERY, 'k1')
+    assert.equal(state.requests.length, 6, 'a fresh set, no refresh until its own refresh point')
   })
 })
 

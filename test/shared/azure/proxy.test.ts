@@ -50,6 +50,8 @@ let proxy: Server
 let proxyUrl: URL
 const asked: string[] = []
 const sockets = new Set<Socket>()
+/** CONNECT targets the proxy sends elsewhere (`host:port` → port on 127.0.0.1): only it knows. */
+const proxyRoutes = new Map<string, number>()
 let emu: Emulator
 
 before(async () => {
@@ -71,7 +73,10 @@ before(async () => {
   proxy.on('connect', (req, client: Socket) => {
     asked.push(`CONNECT ${req.url} ${req.headers['proxy-authorization'] ?? ''}`.trim())
     const [host, port] = (req.url ?? '').split(':')
-    const upstream = connect(Number(port), host, () => {
+    const routed = proxyRoutes.get(req.url ?? '')
+    const to: [number, string] =
+      routed === undefined ? [Number(port), host!] : [routed, '127.0.0.1']
+    const upstream = connect(...to, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       upstream.pipe(client)
       client.pipe(upstream)
@@ -112,6 +117,47 @@ describe('through a real local proxy', () => {
     assert.deepEqual(asked, [
       `CONNECT ${target.host} Basic ${Buffer.from('user:p@ss').toString('base64')}`,
     ])
+  })
+
+  test('the https request rides the tunnel: a target only the proxy can reach is reached', async () => {
+    // a port nothing listens on: a direct connection is refused; the proxy routes it to ARM
+    const closed = createServer()
+    closed.listen(0, '127.0.0.1')
+    await once(closed, 'listening')
+    const deadPort = (closed.address() as AddressInfo).port
+    closed.close()
+    await once(closed, 'close')
+    proxyRoutes.set(`localhost:${deadPort}`, Number(new URL(emu.endpoints.arm).port))
+    asked.length = 0
+    const url = `https://localhost:${deadPort}/subscriptions?api-version=2022-12-01`
+    for (let i = 0; i < 2; i++) {
+      const res = await viaProxy({
+        url,
+        timeoutMs: 10_000,
+        maxBytes: 1 << 20,
+        extraCa: [emu.endpoints.caCertPem],
+      })
+      // ARM answered (401 without a token): the request went through the CONNECT tunnel
+      assert.equal(res.status, 401)
+    }
+    assert.equal(asked.filter((a) => a.startsWith(`CONNECT localhost:${deadPort}`)).length, 2)
+  })
+
+  test('inside the tunnel the certificate is checked against the target name, not the proxy', async () => {
+    // the proxy routes a name the emulator's certificate does not carry to ARM: TLS must refuse it
+    const armPort = Number(new URL(emu.endpoints.arm).port)
+    proxyRoutes.set(`not-azure.invalid:${armPort}`, armPort)
+    asked.length = 0
+    await assert.rejects(
+      viaProxy({
+        url: `https://not-azure.invalid:${armPort}/subscriptions?api-version=2022-12-01`,
+        timeoutMs: 10_000,
+        maxBytes: 1 << 20,
+        extraCa: [emu.endpoints.caCertPem],
+      }),
+      { code: 'network', message: /not-azure\.invalid|altnames/i },
+    )
+    assert.equal(asked.length, 1, 'the tunnel was opened; TLS inside it failed')
   })
 
   test('plain http (an AIA certificate fetch) as an absolute URI', async () => {

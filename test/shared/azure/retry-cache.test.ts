@@ -190,6 +190,151 @@ describe('TtlCache', () => {
   })
 })
 
+/** Lets every settled promise's callbacks run (a background load that can finish, finishes). */
+const settle = () => new Promise<void>((r) => setImmediate(r))
+/** 'pending' when `p` has not settled after everything that can run has run. */
+async function stateOf(p: Promise<unknown>): Promise<string> {
+  const pending = Symbol('pending')
+  await settle()
+  const v = await Promise.race([
+    p.then(
+      () => 'resolved',
+      () => 'rejected',
+    ),
+    settle().then(() => pending),
+  ])
+  return v === pending ? 'pending' : (v as string)
+}
+
+describe('TtlCache refresh-ahead', () => {
+  /** A cache with refresh-ahead at exactly 0.8 × TTL (random 0.5) and an upstream that counts loads. */
+  function warm(
+    o: { ttlMs?: number; random?: () => number; onError?: (k: string, e: unknown) => void } = {},
+  ) {
+    const clock = fakeTime()
+    const cache = new TtlCache<string>({
+      ttlMs: o.ttlMs ?? 1_000,
+      maxEntries: 100,
+      now: clock.now,
+      refreshAhead: {
+        random: o.random ?? (() => 0.5),
+        ...(o.onError ? { onError: o.onError } : {}),
+      },
+    })
+    const upstream = {
+      loads: 0,
+      answer: (): Promise<string> => Promise.resolve(`v${upstream.loads}`),
+    }
+    const load = () => {
+      upstream.loads++
+      return upstream.answer()
+    }
+    return { clock, cache, upstream, load }
+  }
+  const never = () => new Promise<string>(() => {})
+
+  test('before the refresh point nothing is loaded; after it, readers are served at once while ONE load runs', async () => {
+    const { clock, cache, upstream, load } = warm()
+    assert.equal(await cache.getOrLoad('k', load), 'v1')
+    clock.advance(799)
+    assert.equal(await cache.getOrLoad('k', load), 'v1')
+    assert.equal(upstream.loads, 1)
+    // the upstream now never answers: no reader before the hard expiry may wait on it
+    upstream.answer = never
+    clock.advance(1)
+    const reads = Array.from({ length: 50 }, () => cache.getOrLoad('k', load))
+    for (const r of reads) assert.equal(await r, 'v1')
+    clock.advance(199)
+    assert.equal(await cache.getOrLoad('k', load), 'v1')
+    assert.equal(upstream.loads, 2, 'one background load for 51 reads')
+    // past the hard expiry a reader waits — on the same load, not a new one
+    clock.advance(1)
+    const late = cache.getOrLoad('k', load)
+    assert.equal(await stateOf(late), 'pending')
+    assert.equal(upstream.loads, 2)
+  })
+
+  test('a background load that succeeds replaces the value and restarts the TTL', async () => {
+    const { clock, cache, upstream, load } = warm()
+    await cache.getOrLoad('k', load)
+    clock.advance(850)
+    assert.equal(await cache.getOrLoad('k', load), 'v1', 'served the cached value')
+    await settle()
+    assert.equal(cache.get('k'), 'v2')
+    clock.advance(799)
+    assert.equal(await cache.getOrLoad('k', load), 'v2')
+    assert.equal(upstream.loads, 2, 'the new value has its own refresh point')
+    clock.advance(1)
+    await cache.getOrLoad('k', load)
+    assert.equal(upstream.loads, 3)
+  })
+
+  test('a failed background load keeps the value until the hard expiry, is reported once, and is tried again halfway', async () => {
+    const errors: string[] = []
+    const { clock, cache, upstream, load } = warm({
+      onError: (k, e) => errors.push(`${k}: ${(e as Error).message}`),
+    })
+    await cache.getOrLoad('k', load)
+    upstream.answer = () => Promise.reject(new Error('ARM is down'))
+    clock.advance(800)
+    for (let i = 0; i < 20; i++) assert.equal(await cache.getOrLoad('k', load), 'v1')
+    await settle()
+    for (let i = 0; i < 20; i++) assert.equal(await cache.getOrLoad('k', load), 'v1')
+    assert.equal(upstream.loads, 2)
+    assert.deepEqual(errors, ['k: ARM is down'])
+    // the next try: halfway between the failure (800) and the hard expiry (1000)
+    clock.advance(99)
+    await cache.getOrLoad('k', load)
+    assert.equal(upstream.loads, 2)
+    clock.advance(1)
+    assert.equal(await cache.getOrLoad('k', load), 'v1')
+    await settle()
+    assert.equal(upstream.loads, 3)
+    assert.equal(errors.length, 2)
+    // past the hard expiry the failure reaches the reader (it is not served stale)
+    clock.advance(100)
+    await assert.rejects(cache.getOrLoad('k', load), /ARM is down/)
+    assert.equal(cache.get('k'), undefined)
+  })
+
+  test('refresh points are jittered per entry (0.7–0.9 of the TTL) by the injected random source', async () => {
+    const draws = [0, 0.5, 0.999999]
+    const { clock, cache, upstream, load } = warm({ random: () => draws.shift() ?? 0.5 })
+    for (const k of ['a', 'b', 'c']) await cache.getOrLoad(k, load)
+    const refreshed = (): number => upstream.loads - 3
+    const at = async (t: number) => {
+      clock.advance(t - clock.now())
+      for (const k of ['a', 'b', 'c']) await cache.getOrLoad(k, load)
+      await settle()
+      return refreshed()
+    }
+    assert.equal(await at(699), 0)
+    assert.equal(await at(700), 1, 'a: 0.7 × TTL')
+    assert.equal(await at(799), 1)
+    assert.equal(await at(800), 2, 'b: 0.8 × TTL')
+    assert.equal(await at(899), 2)
+    assert.equal(await at(900), 3, 'c: 0.9 × TTL')
+  })
+
+  test('without refreshAhead, nothing is loaded before the hard expiry (the default)', async () => {
+    const clock = fakeTime()
+    const cache = new TtlCache<number>({ ttlMs: 1_000, maxEntries: 10, now: clock.now })
+    let loads = 0
+    const load = async () => ++loads
+    await cache.getOrLoad('a', load)
+    clock.advance(999)
+    await cache.getOrLoad('a', load)
+    await settle()
+    assert.equal(loads, 1)
+  })
+
+  test('bad refresh-ahead fractions are refused', () => {
+    const o = { ttlMs: 1, maxEntries: 1, now: () => 0 }
+    assert.throws(() => new TtlCache({ ...o, refreshAhead: { at: 0.95, jitter: 0.1 } }), RangeError)
+    assert.throws(() => new TtlCache({ ...o, refreshAhead: { at: 0.1, jitter: 0.1 } }), RangeError)
+  })
+})
+
 describe('parseGoDuration', () => {
   for (const [text, ms] of [
     ['10s', 10_000],
