@@ -12,6 +12,7 @@ import { createDefaultDeps, type Deps } from './deps.js'
 import { resolveCompute } from './resolve.js'
 import { buildSelectors } from './selectors.js'
 import { authorizeTenant, checkSubscriptionTenant } from './tenants.js'
+import { VerificationCache } from './verify-cache.js'
 import { verifyDocumentSignatureAndChain } from './verify-document.js'
 
 /**
@@ -21,6 +22,8 @@ import { verifyDocumentSignatureAndChain } from './verify-document.js'
  * No crypto, parsing or gRPC here: only the sequence.
  */
 export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
+  // parsed certificates and verified chains, shared by every attestation of this plugin
+  const cache = deps.verificationCache ?? new VerificationCache()
   return {
     async attest(_payload, config, io) {
       // upstream parity: the first payload's content is ignored; it only opens the exchange
@@ -40,6 +43,7 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
         intermediates: deps.intermediates(config),
         allowedDomains: config.allowedDomains,
         signal: io.signal,
+        cache,
       })
       const content = verified.content
       checkDocumentContent(content, { nonce, now })

@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto'
 import * as asn1js from 'asn1js'
 import * as pkijs from 'pkijs'
 
@@ -20,10 +20,19 @@ export const MAX_CERT_BYTES = 16 * 1024
 /**
  * One X.509 certificate with the facts the verifier reads, parsed once. `node:crypto` checks
  * signatures and dates; pkijs reads the extensions node does not expose (pathLen, keyCertSign, AKI).
+ * Immutable: a cache (verify-cache.ts) shares one `Cert` between attestations.
  */
 export interface Cert {
   readonly der: Buffer
   readonly x509: X509Certificate
+  /**
+   * The subject public key, extracted once (node builds a new KeyObject on every `x509.publicKey`);
+   * undefined when node cannot use the key's algorithm.
+   */
+  readonly publicKey: KeyObject | undefined
+  /** `rsa`, `ec`, …, and the RSA modulus length in bits (undefined for other key types). */
+  readonly keyType: string | undefined
+  readonly keyBits: number | undefined
   /** SHA-256 of the DER, hex: identity for caches and cycle detection. */
   readonly fingerprint: string
   /** DER of the subject and issuer Names, hex: exact name matching. */
@@ -78,9 +87,13 @@ export function parseCertificate(der: Uint8Array): Cert {
   const issuerKey = nameKey(cert.issuer)
   const basic = bc instanceof pkijs.BasicConstraints ? bc : undefined
   const pathLen = basic?.pathLenConstraint
+  const publicKey = keyOf(x509)
   return {
     der: buf,
     x509,
+    publicKey,
+    keyType: publicKey?.asymmetricKeyType,
+    keyBits: publicKey?.asymmetricKeyDetails?.modulusLength,
     fingerprint: createHash('sha256').update(buf).digest('hex'),
     subjectKey,
     issuerKey,
@@ -148,7 +161,7 @@ export function namesIssuer(child: Cert, parent: Cert): boolean {
 /** True when `parent`'s key produced `child`'s signature. */
 export function signedBy(child: Cert, parent: Cert): boolean {
   try {
-    return child.x509.verify(parent.x509.publicKey)
+    return parent.publicKey !== undefined && child.x509.verify(parent.publicKey)
   } catch {
     return false
   }
@@ -157,6 +170,14 @@ export function signedBy(child: Cert, parent: Cert): boolean {
 export function validAt(cert: Cert, now: Date): boolean {
   const t = now.getTime()
   return cert.notBefore.getTime() <= t && t <= cert.notAfter.getTime()
+}
+
+function keyOf(x509: X509Certificate): KeyObject | undefined {
+  try {
+    return x509.publicKey
+  } catch {
+    return undefined
+  }
 }
 
 function nameKey(name: pkijs.RelativeDistinguishedNames): string {

@@ -15,6 +15,7 @@ import type { IntermediateSource } from './chain.js'
 import type { ImdsServerConfig, TenantConfig } from './config.js'
 import { NonceRegistry } from './nonce.js'
 import { bundledIntermediates, IntermediatePool, pinnedRoots } from './roots.js'
+import type { VerificationCache } from './verify-cache.js'
 
 /** The attestor's seams (upstream's `hooks`): tests build one by hand, `main.ts` uses the defaults. */
 export interface Deps extends ServerAttestorDeps {
@@ -27,6 +28,8 @@ export interface Deps extends ServerAttestorDeps {
   tenantId(tenant: TenantConfig, signal?: AbortSignal): Promise<string>
   /** The (cached, coalescing, retrying) Azure reads of a tenant's credential. */
   azureFor(tenant: TenantConfig): ImdsAzure
+  /** Parsed certificates and verified chains (verify-cache.ts); the attestor makes one if absent. */
+  verificationCache?: VerificationCache
 }
 
 /** A changed trust bundle file is picked up within this long. */

@@ -1,8 +1,13 @@
+/**
+ * The attested document's PKCS#7 envelope: Azure's fixed SignedData shape read with der.ts
+ * (offsets into the received bytes; why is in der.ts), the signer resolved from the one SignerInfo,
+ * and its signature over the content verified with node:crypto. Bag certificates become `Cert`s
+ * through a reader, so a cache (verify-cache.ts) can answer them.
+ */
 import { createHash, verify as verifySignature, constants as cryptoConstants } from 'node:crypto'
-import * as asn1js from 'asn1js'
-import * as pkijs from 'pkijs'
 import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import { CertificateParseError, parseCertificate, type Cert } from './certificate.js'
+import { childrenOf, DerError, expectTlv, oidText, TAG, valueOf, type Tlv } from './der.js'
 
 /** Real documents are ~3 KiB of DER (~4 KiB of base64); anything far larger is not from IMDS. */
 export const MAX_SIGNATURE_BASE64_CHARS = 64 * 1024
@@ -45,15 +50,34 @@ export interface AttestedDocument {
   signature: string
 }
 
+/** The SignerInfo fields verification reads, as received. */
+export interface SignerInfoFields {
+  digestAlgorithm: { algorithmId: string }
+  signatureAlgorithm: { algorithmId: string }
+  /** undefined when absent (Azure never sends them). */
+  signedAttrs: SignedAttributes | undefined
+  signature: Buffer
+}
+
+/** A SignerInfo's signed attributes: the element as received, and each type's first value. */
+export interface SignedAttributes {
+  /** The whole `[0] IMPLICIT` element. */
+  encoded: Buffer
+  firstValues: ReadonlyMap<string, { tag: number; bytes: Buffer; tlv: Tlv }>
+}
+
 /** A parsed SignedData whose signer was resolved from its one SignerInfo. */
 export interface SignedDocument {
   /** The eContent bytes: the JSON Azure signed. */
   content: Buffer
   signer: Cert
-  signerInfo: pkijs.SignerInfo
+  signerInfo: SignerInfoFields
   /** The certificate bag; untrusted chain-building material at most. */
   bag: readonly Cert[]
 }
+
+/** How the bag's certificates become `Cert`s: parsed every time, or through a cache. */
+export type CertificateReader = (der: Buffer) => Cert
 
 /** `InvalidArgument "failed to validate attested document: <message>"` (upstream's wrapper). */
 export function documentError(
@@ -73,8 +97,12 @@ export function documentError(
  * Structural checks on the document and the PKCS#7 parse, up to and including signer resolution.
  * The signer is the bag certificate the single SignerInfo names, never simply `certificates[0]`:
  * upstream shipped exactly that signer confusion (fixed in 1.15.1) and accepted forged documents.
+ * `readCertificate` turns each bag certificate's DER into a `Cert` (a cache may answer it).
  */
-export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
+export function parseSignedDocument(
+  doc: AttestedDocument,
+  readCertificate: CertificateReader = parseCertificate,
+): SignedDocument {
   // upstream parity: the first check and its message
   if (doc.signature === '')
     throw documentError('missing_signature', 'missing signature in attested document')
@@ -93,7 +121,7 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
   }
   const der = decodeStdBase64(doc.signature)
   const signedData = parsePkcs7(der)
-  const rawCerts = signedData.certificates ?? []
+  const rawCerts = signedData.certificates
   if (rawCerts.length === 0) {
     throw documentError('no_certificates', 'no certificates found in PKCS7 signature')
   }
@@ -104,40 +132,39 @@ export function parseSignedDocument(doc: AttestedDocument): SignedDocument {
     )
   }
   const bag = rawCerts.map((c) => {
-    if (!(c instanceof pkijs.Certificate)) {
+    if (c.tag !== TAG.SEQUENCE) {
       throw documentError(
         'malformed_pkcs7',
         'failed to parse PKCS7 signature: unsupported certificate choice in bag',
       )
     }
     try {
-      return parseCertificate(Buffer.from(c.toSchema().toBER(false)))
+      return readCertificate(der.subarray(c.start, c.end))
     } catch (err) {
       const msg = err instanceof CertificateParseError ? err.message : String(err)
       throw documentError('malformed_pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
     }
   })
-  const signerInfo = signedData.signerInfos.length === 1 ? signedData.signerInfos[0] : undefined
-  const signer = signerInfo === undefined ? undefined : resolveSigner(signerInfo, bag)
-  if (signerInfo === undefined || signer === undefined) {
+  const signer = signedData.signerInfos.length === 1 ? signedData.signerInfos[0] : undefined
+  const signerCert = signer === undefined ? undefined : resolveSigner(der, signer.sid, bag)
+  if (signer === undefined || signerCert === undefined) {
     // upstream parity: GetOnlySigner's failure, whether there are 0, 2+ SignerInfos or no matching cert
     throw documentError(
       'signer_not_resolved',
       'expected exactly one signer certificate in PKCS7 signature',
     )
   }
-  const eContent = signedData.encapContentInfo.eContent
-  if (signedData.encapContentInfo.eContentType !== OID_DATA || eContent === undefined) {
+  const content = signedData.eContent
+  if (signedData.eContentType !== OID_DATA || content === undefined) {
     throw documentError(
       'malformed_pkcs7',
       'failed to parse PKCS7 signature: content is not attached data',
     )
   }
-  const content = Buffer.from(eContent.getValue())
   if (content.length > MAX_CONTENT_BYTES) {
     throw documentError('document_too_large', `signed content exceeds ${MAX_CONTENT_BYTES} bytes`)
   }
-  return { content, signer, signerInfo, bag }
+  return { content, signer: signerCert, signerInfo: signer.fields, bag }
 }
 
 /**
@@ -169,9 +196,9 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
       'signature verification failed: digest and signature algorithms disagree',
     )
   }
-  const key = doc.signer.x509.publicKey
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
-  if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) {
+  const signer = doc.signer
+  const key = signer.publicKey
+  if (key === undefined || signer.keyType !== 'rsa' || (signer.keyBits ?? 0) < MIN_RSA_BITS) {
     throw documentError(
       'unsupported_algorithm',
       `signature verification failed: signer key must be RSA of at least ${MIN_RSA_BITS} bits`,
@@ -180,12 +207,11 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
   let signed: Buffer = doc.content
   if (si.signedAttrs !== undefined)
     signed = checkSignedAttributes(si.signedAttrs, doc.content, hash)
-  const signature = Buffer.from(si.signature.valueBlock.valueHexView)
   const ok = verifySignature(
     hash,
     signed,
     { key, padding: cryptoConstants.RSA_PKCS1_PADDING },
-    signature,
+    si.signature,
   )
   if (!ok)
     throw documentError(
@@ -194,57 +220,76 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
     )
 }
 
-function checkSignedAttributes(
-  attrs: pkijs.SignedAndUnsignedAttributes,
-  content: Buffer,
-  hash: Hash,
-): Buffer {
-  const find = (oid: string): pkijs.Attribute | undefined =>
-    attrs.attributes.find((a) => a.type === oid)
-  const ct = find(OID_ATTR_CONTENT_TYPE)?.values[0]
-  if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID_DATA) {
+/** The signed attributes' content-type and message-digest, checked; returns what the signature covers. */
+function checkSignedAttributes(attrs: SignedAttributes, content: Buffer, hash: Hash): Buffer {
+  const ct = attrs.firstValues.get(OID_ATTR_CONTENT_TYPE)
+  if (ct?.tag !== TAG.OID || oidOrUndefined(ct.bytes, ct.tlv) !== OID_DATA) {
     throw documentError(
       'bad_signature',
       'signature verification failed: content-type attribute missing or not data',
     )
   }
-  const md = find(OID_ATTR_MESSAGE_DIGEST)?.values[0]
+  const md = attrs.firstValues.get(OID_ATTR_MESSAGE_DIGEST)
   const digest = createHash(hash).update(content).digest()
-  if (
-    !(md instanceof asn1js.OctetString) ||
-    !digest.equals(Buffer.from(md.valueBlock.valueHexView))
-  ) {
+  if (md?.tag !== TAG.OCTET_STRING || !digest.equals(valueOf(md.bytes, md.tlv))) {
     throw documentError(
       'bad_signature',
       'signature verification failed: message digest attribute does not match the content',
     )
   }
   // the signature covers the attributes re-tagged from [0] IMPLICIT to a SET OF
-  const encoded = Buffer.from(new Uint8Array(attrs.encodedValue))
-  if (encoded.length === 0)
-    throw documentError(
-      'bad_signature',
-      'signature verification failed: signed attributes not encoded',
-    )
+  const encoded = Buffer.from(attrs.encoded)
   encoded[0] = 0x31
   return encoded
 }
 
-function resolveSigner(si: pkijs.SignerInfo, bag: readonly Cert[]): Cert | undefined {
-  const sid: unknown = si.sid
+function oidOrUndefined(bytes: Buffer, tlv: Tlv): string | undefined {
+  try {
+    return oidText(bytes, tlv)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `[0] IMPLICIT SET OF Attribute`, each `SEQUENCE { type OID, values SET OF ANY }`: the first
+ * value of the first attribute of each type (what verification reads), the structure checked.
+ */
+function readSignedAttributes(der: Buffer, element: Tlv): SignedAttributes {
+  const firstValues = new Map<string, { tag: number; bytes: Buffer; tlv: Tlv }>()
+  for (const attr of childrenOf(der, element)) {
+    if (attr.tag !== TAG.SEQUENCE) throw new DerError('attribute is not a SEQUENCE')
+    const [type, values, ...extra] = childrenOf(der, attr)
+    if (type === undefined || values?.tag !== TAG.SET || extra.length > 0)
+      throw new DerError('attribute is not { type, values }')
+    const oid = oidText(der, type)
+    const [first] = childrenOf(der, values)
+    if (!firstValues.has(oid) && first !== undefined)
+      firstValues.set(oid, { tag: first.tag, bytes: der, tlv: first })
+  }
+  return { encoded: der.subarray(element.start, element.end), firstValues }
+}
+
+/** The SignerInfo's sid: IssuerAndSerialNumber or a [0] subjectKeyIdentifier. */
+function resolveSigner(der: Buffer, sid: Tlv, bag: readonly Cert[]): Cert | undefined {
   let matches: Cert[]
-  if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    const issuer = Buffer.from(sid.issuer.toSchema().toBER(false)).toString('hex')
-    const serial = Buffer.from(sid.serialNumber.valueBlock.valueHexView)
-      .toString('hex')
+  if (sid.tag === TAG.SEQUENCE) {
+    const parts = childrenOf(der, sid)
+    const [issuerName, serialNumber] = parts
+    if (
+      parts.length !== 2 ||
+      issuerName?.tag !== TAG.SEQUENCE ||
+      serialNumber?.tag !== TAG.INTEGER
+    ) {
+      return undefined
+    }
+    const issuer = der.toString('hex', issuerName.start, issuerName.end)
+    const serial = der
+      .toString('hex', serialNumber.valueStart, serialNumber.end)
       .replace(/^(00)+(?=.)/, '')
     matches = bag.filter((c) => c.issuerKey === issuer && c.serialHex === serial)
-  } else if (
-    sid instanceof asn1js.BaseBlock &&
-    sid.idBlock.tagClass === 3 &&
-    sid.idBlock.tagNumber === 0
-  ) {
-    const ski = Buffer.from((sid as asn1js.Primitive).valueBlock.valueHexView).toString('hex')
+  } else if (sid.tag === TAG.CONTEXT_0) {
+    const ski = der.toString('hex', sid.valueStart, sid.end)
     matches = bag.filter((c) => c.subjectKeyId === ski)
   } else {
     return undefined
@@ -254,16 +299,127 @@ function resolveSigner(si: pkijs.SignerInfo, bag: readonly Cert[]): Cert | undef
   return distinct.size === 1 ? matches[0] : undefined
 }
 
-function parsePkcs7(der: Buffer): pkijs.SignedData {
+/** What the envelope holds, as offsets into the DER where nothing needs decoding. */
+interface ParsedSignedData {
+  /** The bag's CertificateChoices elements. */
+  certificates: readonly Tlv[]
+  signerInfos: readonly { sid: Tlv; fields: SignerInfoFields }[]
+  eContentType: string
+  eContent: Buffer | undefined
+}
+
+function parsePkcs7(der: Buffer): ParsedSignedData {
   try {
-    const info = pkijs.ContentInfo.fromBER(der)
-    if (info.contentType !== OID_SIGNED_DATA)
-      throw new Error(`content type ${info.contentType} is not signedData`)
-    return new pkijs.SignedData({ schema: info.content })
+    return readSignedData(der)
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)
     throw documentError('malformed_pkcs7', `failed to parse PKCS7 signature: ${msg}`, err)
   }
+}
+
+/**
+ * ContentInfo { contentType signedData, [0] EXPLICIT SignedData { version, digestAlgorithms,
+ * encapContentInfo, [0] IMPLICIT certificates OPTIONAL, [1] IMPLICIT crls OPTIONAL, signerInfos } }
+ * (RFC 5652 §5), every element checked for its place and tag, nothing after the ContentInfo.
+ */
+function readSignedData(der: Buffer): ParsedSignedData {
+  const info = expectTlv(der, 0, der.length, TAG.SEQUENCE, 'ContentInfo')
+  if (info.end !== der.length) throw new DerError('trailing data after ContentInfo')
+  const [contentType, explicit, ...restInfo] = childrenOf(der, info)
+  if (contentType === undefined) throw new DerError('ContentInfo: missing contentType')
+  const type = oidText(der, contentType)
+  if (type !== OID_SIGNED_DATA) throw new Error(`content type ${type} is not signedData`)
+  if (explicit?.tag !== TAG.CONTEXT_0_CONSTRUCTED || restInfo.length > 0)
+    throw new DerError('ContentInfo: content is not [0] EXPLICIT')
+  const [sdTlv, ...restExplicit] = childrenOf(der, explicit)
+  if (sdTlv?.tag !== TAG.SEQUENCE || restExplicit.length > 0)
+    throw new DerError('SignedData is not a SEQUENCE')
+  const fields = childrenOf(der, sdTlv)
+  let i = 0
+  const next = (tag: number, what: string): Tlv => {
+    const f = fields[i++]
+    if (f?.tag !== tag) throw new DerError(`SignedData: ${what} missing or mistagged`)
+    return f
+  }
+  next(TAG.INTEGER, 'version')
+  const digestAlgorithms = next(TAG.SET, 'digestAlgorithms')
+  for (const alg of childrenOf(der, digestAlgorithms)) readAlgorithm(der, alg)
+  const encap = next(TAG.SEQUENCE, 'encapContentInfo')
+  let certificates: Tlv[] = []
+  if (fields[i]?.tag === TAG.CONTEXT_0_CONSTRUCTED) certificates = childrenOf(der, fields[i++]!)
+  if (fields[i]?.tag === TAG.CONTEXT_1_CONSTRUCTED) i++ // crls: never read
+  const signerInfoSet = next(TAG.SET, 'signerInfos')
+  if (i !== fields.length) throw new DerError('SignedData: unexpected trailing fields')
+  const { eContentType, eContent } = readEncapsulatedContent(der, encap)
+  const signerInfos = childrenOf(der, signerInfoSet).map((si) => readSignerInfo(der, si))
+  return { certificates, signerInfos, eContentType, eContent }
+}
+
+/** EncapsulatedContentInfo { eContentType, [0] EXPLICIT OCTET STRING OPTIONAL }. */
+function readEncapsulatedContent(
+  der: Buffer,
+  encap: Tlv,
+): { eContentType: string; eContent: Buffer | undefined } {
+  const [typeTlv, explicit, ...rest] = childrenOf(der, encap)
+  if (typeTlv === undefined || rest.length > 0)
+    throw new DerError('encapContentInfo: unexpected shape')
+  const eContentType = oidText(der, typeTlv)
+  if (explicit === undefined) return { eContentType, eContent: undefined }
+  if (explicit.tag !== TAG.CONTEXT_0_CONSTRUCTED)
+    throw new DerError('encapContentInfo: eContent is not [0] EXPLICIT')
+  const [octets, ...more] = childrenOf(der, explicit)
+  if (octets === undefined || more.length > 0) throw new DerError('eContent: unexpected shape')
+  if (octets.tag === TAG.OCTET_STRING)
+    return { eContentType, eContent: der.subarray(octets.valueStart, octets.end) }
+  // BER's chunked form (what pkijs writes by default): primitive chunks, one level deep
+  if (octets.tag === TAG.OCTET_STRING_CONSTRUCTED) {
+    const chunks = childrenOf(der, octets).map((c) => {
+      if (c.tag !== TAG.OCTET_STRING) throw new DerError('eContent: nested chunks')
+      return der.subarray(c.valueStart, c.end)
+    })
+    return { eContentType, eContent: Buffer.concat(chunks) }
+  }
+  return { eContentType, eContent: undefined }
+}
+
+/**
+ * SignerInfo { version, sid, digestAlgorithm, [0] IMPLICIT signedAttrs OPTIONAL,
+ * signatureAlgorithm, signature OCTET STRING, [1] IMPLICIT unsignedAttrs OPTIONAL }.
+ */
+function readSignerInfo(der: Buffer, si: Tlv): { sid: Tlv; fields: SignerInfoFields } {
+  if (si.tag !== TAG.SEQUENCE) throw new DerError('SignerInfo is not a SEQUENCE')
+  const parts = childrenOf(der, si)
+  let i = 0
+  const version = parts[i++]
+  if (version?.tag !== TAG.INTEGER) throw new DerError('SignerInfo: version missing')
+  const sid = parts[i++]
+  if (sid === undefined) throw new DerError('SignerInfo: sid missing')
+  const digestAlgorithm = readAlgorithm(der, parts[i++])
+  let signedAttrs: SignedAttributes | undefined
+  if (parts[i]?.tag === TAG.CONTEXT_0_CONSTRUCTED)
+    signedAttrs = readSignedAttributes(der, parts[i++]!)
+  const signatureAlgorithm = readAlgorithm(der, parts[i++])
+  const signature = parts[i++]
+  if (signature?.tag !== TAG.OCTET_STRING) throw new DerError('SignerInfo: signature missing')
+  if (parts[i]?.tag === TAG.CONTEXT_1_CONSTRUCTED) i++ // unsignedAttrs: never read
+  if (i !== parts.length) throw new DerError('SignerInfo: unexpected trailing fields')
+  return {
+    sid,
+    fields: {
+      digestAlgorithm: { algorithmId: digestAlgorithm },
+      signatureAlgorithm: { algorithmId: signatureAlgorithm },
+      signedAttrs,
+      signature: der.subarray(signature.valueStart, signature.end),
+    },
+  }
+}
+
+/** AlgorithmIdentifier { algorithm OID, parameters ANY OPTIONAL }: the OID. */
+function readAlgorithm(der: Buffer, alg: Tlv | undefined): string {
+  if (alg?.tag !== TAG.SEQUENCE) throw new DerError('AlgorithmIdentifier missing')
+  const [oid, , ...rest] = childrenOf(der, alg)
+  if (oid === undefined || rest.length > 0) throw new DerError('AlgorithmIdentifier: bad shape')
+  return oidText(der, oid)
 }
 
 /**
