@@ -1,4 +1,4 @@
-import { Metadata, type ClientDuplexStream } from '@grpc/grpc-js'
+import type { ClientDuplexStream } from '@grpc/grpc-js'
 import type {
   AgentChallenge,
   PayloadOrChallengeResponse,
@@ -48,25 +48,31 @@ export interface ServerAttestOptions {
   metadata?: Record<string, string>
 }
 
-/** Drives server NodeAttestor/Attest the way SPIRE's v1 facade does, with its error messages. */
+/** What `serverAttest` needs of a plugin: SPIRE's facade prefix and a grpc-go-style Attest stream. */
+export type AttestTarget = Pick<PluginProcess, 'prefix' | 'openGoAttestStream'>
+
+/**
+ * Drives server NodeAttestor/Attest the way SPIRE's v1 facade does, with its error messages, on
+ * grpc-go's stream lifecycle (go-stream.ts): it never half-closes; it stops reading at the result and
+ * returns, and its deferred cancel resets the stream — one RST_STREAM per attestation, as under SPIRE.
+ */
 export async function serverAttest(
-  plugin: PluginProcess,
+  plugin: AttestTarget,
   payload: Uint8Array,
   options: ServerAttestOptions = {},
 ): Promise<AgentAttributesResult> {
   if (payload.length === 0) throw new HostCallError('InvalidArgument', 'payload cannot be empty')
-  const md = new Metadata()
-  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v)
-  const stream = plugin.openAttestStream<ServerAttestRequest, ServerAttestResponse>(md)
-  const inbox = new Inbox<ServerAttestResponse>(stream)
+  const stream = plugin.openGoAttestStream<ServerAttestRequest, ServerAttestResponse>(
+    options.metadata,
+  )
   try {
-    stream.write({ payload: Buffer.from(payload) })
+    stream.send({ payload: Buffer.from(payload) })
     for (;;) {
       let res: ServerAttestResponse | undefined
       try {
-        res = await inbox.next()
+        res = await stream.next()
       } catch (err) {
-        throw toHostCallError(err, plugin.prefix)
+        throw prefixed(err, plugin.prefix)
       }
       if (res === undefined)
         throw new HostCallError('Internal', 'plugin closed stream unexpectedly', plugin.prefix)
@@ -95,12 +101,19 @@ export async function serverAttest(
         )
       }
       const response = await options.onChallenge(new Uint8Array(res.challenge))
-      stream.write({ challenge_response: Buffer.from(response) })
+      stream.send({ challenge_response: Buffer.from(response) })
     }
   } finally {
-    // SPIRE stops reading after the attributes and cancels the stream context
+    // SPIRE's `defer cancel()`: RST_STREAM(CANCEL), unless the trailers came first (then NO_ERROR)
     stream.cancel()
   }
+}
+
+/** A stream status as SPIRE's facade reports it: prefixed with `nodeattestor(<name>)`. */
+function prefixed(err: unknown, prefix: string): HostCallError {
+  return err instanceof HostCallError
+    ? new HostCallError(err.code, err.details, prefix)
+    : toHostCallError(err, prefix)
 }
 
 /** The agent side: AidAttestation opened, payload read, challenges answered on demand. */

@@ -16,8 +16,10 @@ export {
   serverAttest,
   AgentSession,
   attestAgentToServer,
+  type AttestTarget,
   type ServerAttestOptions,
 } from './attest.js'
+export { GoStreamClient, GoBidiStream, type TransportCounts } from './go-stream.js'
 export { HostCallError } from './calls.js'
 export { parseHandshakeLine, HandshakeError, type Handshake } from './handshake.js'
 export { parsePluginLogLine, type PluginLogEntry, type HostLogLevel } from './plugin-log.js'

@@ -2,8 +2,9 @@ import { status as GrpcStatus, type ClientDuplexStream } from '@grpc/grpc-js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { ConnInfo, InitResponse, ValidateResponse } from '../plugin/messages.js'
-import { SERVICE } from '../plugin/protos.js'
+import { SERVICE, serviceDefinition } from '../plugin/protos.js'
 import { HostCallError, PluginConnection, toHostCallError } from './calls.js'
+import { GoStreamClient, type GoBidiStream, type TransportCounts } from './go-stream.js'
 import { parseHandshakeLine, type Handshake } from './handshake.js'
 import {
   InMemoryAgentStore,
@@ -79,6 +80,8 @@ export class PluginProcess {
   readonly #options: LaunchOptions
   readonly #child: ChildProcess
   #conn: PluginConnection | undefined
+  /** SPIRE's grpc-go stream lifecycle for attestations (go-stream.ts), connected on first use. */
+  #goStreams: GoStreamClient | undefined
   #broker: ClientDuplexStream<ConnInfo, ConnInfo> | undefined
   #hostServices: RunningHostServices | undefined
   #exitInfo: ExitInfo | undefined
@@ -223,6 +226,7 @@ export class PluginProcess {
         : this.handshake.address
     const conn = new PluginConnection(target)
     this.#conn = conn
+    this.#goStreams = new GoStreamClient(this.handshake.network, this.handshake.address)
     await conn.waitReady(5_000).catch((err: Error) => {
       throw new Error(`failed to connect to plugin: ${err.message}`)
     })
@@ -311,6 +315,27 @@ export class PluginProcess {
       : this.#rpc().bidi<Req, Res>(SERVICE.agentNodeAttestor, 'AidAttestation', metadata)
   }
 
+  /** Opens the attestor service's bidi stream with grpc-go's lifecycle (what `serverAttest` uses). */
+  openGoAttestStream<Req, Res>(metadata?: Record<string, string>): GoBidiStream<Req, Res> {
+    if (this.#goStreams === undefined) throw new Error('plugin not connected')
+    const def =
+      this.#options.side === 'server'
+        ? serviceDefinition(SERVICE.serverNodeAttestor).Attest
+        : serviceDefinition(SERVICE.agentNodeAttestor).AidAttestation
+    if (def === undefined) throw new Error('attestor service has no stream method')
+    return this.#goStreams.open<Req, Res>(
+      def.path,
+      def.requestSerialize as (value: Req) => Buffer,
+      def.responseDeserialize as (bytes: Buffer) => Res,
+      metadata,
+    )
+  }
+
+  /** What the attestation streams' HTTP/2 connections saw: connections, GOAWAYs, resets sent. */
+  get transport(): TransportCounts {
+    return this.#goStreams?.counts ?? { connections: 0, goaways: {}, resets: {}, retried: 0 }
+  }
+
   /**
    * Unload as SPIRE does: Deinit (10 s), broker close, GRPCController/Shutdown (error ignored),
    * connection close, then 2 s for the process to exit before SIGKILL.
@@ -328,6 +353,7 @@ export class PluginProcess {
       this.#broker?.end()
       await this.#conn.unary(SERVICE.controller, 'Shutdown', {}, EXIT_GRACE_MS).catch(() => {})
     }
+    this.#goStreams?.close()
     this.#conn?.close()
     const graceful = await Promise.race([
       this.exited.then(() => true),

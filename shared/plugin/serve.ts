@@ -38,6 +38,7 @@ import {
 import { createHclogLogger, type Logger, type LogLevel } from './logger.js'
 import type { ConfigureRequest, InitRequest, InitResponse, ValidateResponse } from './messages.js'
 import { serviceDefinition, SERVICE } from './protos.js'
+import { retireConnections } from './stream-budget.js'
 import { toStatus } from './status.js'
 import type { AgentAttestor, PluginContext, PluginDefinition, ServerAttestor } from './types.js'
 
@@ -99,6 +100,14 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
       log.error('Cannot apply PLUGIN_UNIX_SOCKET_GROUP', { error: errorMessage(groupErr) })
       runtime.exit(1)
       return
+    }
+    try {
+      // a host resetting every stream (SPIRE does) must not exhaust nghttp2's reset budget
+      retireConnections(runtime.server)
+    } catch (budgetErr) {
+      log.warn('Connections are not retired; a fast host may meet GOAWAY(INTERNAL_ERROR)', {
+        error: errorMessage(budgetErr),
+      })
     }
     // bind first, print second: the host dials as soon as it reads this line
     writeHandshake(formatHandshake(protocol.version, place.path))
