@@ -12,7 +12,8 @@ const OID_SUBJECT_KEY_ID = '2.5.29.14'
 const OID_AUTHORITY_KEY_ID = '2.5.29.35'
 const OID_AUTHORITY_INFO_ACCESS = '1.3.6.1.5.5.7.1.1'
 const OID_CA_ISSUERS = '1.3.6.1.5.5.7.48.2'
-/** keyCertSign is bit 5 of the KeyUsage BIT STRING. */
+/** digitalSignature is bit 0 of the KeyUsage BIT STRING, keyCertSign bit 5. */
+const DIGITAL_SIGNATURE_BIT = 0
 const KEY_CERT_SIGN_BIT = 5
 /** A certificate larger than this is not one Azure or its CAs issue. */
 export const MAX_CERT_BYTES = 16 * 1024
@@ -47,6 +48,8 @@ export interface Cert {
   readonly pathLen: number | undefined
   /** undefined when the certificate has no KeyUsage extension (then every use is allowed). */
   readonly keyCertSign: boolean | undefined
+  /** KeyUsage digitalSignature; undefined when the extension is absent. */
+  readonly digitalSignature: boolean | undefined
   /** Extended key usage OIDs; undefined when the extension is absent. */
   readonly extKeyUsage: readonly string[] | undefined
   readonly dnsNames: readonly string[]
@@ -112,6 +115,8 @@ export function parseCertificate(der: Uint8Array): Cert {
           ? pathLen.valueBlock.valueDec
           : undefined,
     keyCertSign: ku instanceof asn1js.BitString ? bitSet(ku, KEY_CERT_SIGN_BIT) : undefined,
+    digitalSignature:
+      ku instanceof asn1js.BitString ? bitSet(ku, DIGITAL_SIGNATURE_BIT) : undefined,
     extKeyUsage: eku instanceof pkijs.ExtKeyUsage ? [...eku.keyPurposes] : undefined,
     dnsNames: san instanceof pkijs.AltName ? generalNames(san.altNames, 2) : [],
     caIssuers:

@@ -1,13 +1,15 @@
 /**
  * The attested document's PKCS#7 envelope: Azure's fixed SignedData shape read with der.ts
  * (offsets into the received bytes; why is in der.ts), the signer resolved from the one SignerInfo,
- * and its signature over the content verified with node:crypto. Bag certificates become `Cert`s
+ * and its signature directly over the content verified with node:crypto. A SignerInfo carrying
+ * signed attributes is refused: Azure never sends them, and each one read would be one more
+ * parser and digest comparison an attacker could aim at. Bag certificates become `Cert`s
  * through a reader, so a cache (verify-cache.ts) can answer them.
  */
-import { createHash, verify as verifySignature, constants as cryptoConstants } from 'node:crypto'
+import { verify as verifySignature, constants as cryptoConstants } from 'node:crypto'
 import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import { CertificateParseError, parseCertificate, type Cert } from './certificate.js'
-import { childrenOf, DerError, expectTlv, oidText, TAG, valueOf, type Tlv } from './der.js'
+import { childrenOf, DerError, expectTlv, oidText, TAG, type Tlv } from './der.js'
 
 /** Real documents are ~3 KiB of DER (~4 KiB of base64); anything far larger is not from IMDS. */
 export const MAX_SIGNATURE_BASE64_CHARS = 64 * 1024
@@ -20,8 +22,6 @@ export const MIN_RSA_BITS = 2048
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2'
 const OID_DATA = '1.2.840.113549.1.7.1'
 const OID_RSA = '1.2.840.113549.1.1.1'
-const OID_ATTR_CONTENT_TYPE = '1.2.840.113549.1.9.3'
-const OID_ATTR_MESSAGE_DIGEST = '1.2.840.113549.1.9.4'
 type Hash = 'sha256' | 'sha384' | 'sha512'
 
 /**
@@ -54,16 +54,8 @@ export interface AttestedDocument {
 export interface SignerInfoFields {
   digestAlgorithm: { algorithmId: string }
   signatureAlgorithm: { algorithmId: string }
-  /** undefined when absent (Azure never sends them). */
-  signedAttrs: SignedAttributes | undefined
+  /** Over the content itself: a SignerInfo with signed attributes never gets this far. */
   signature: Buffer
-}
-
-/** A SignerInfo's signed attributes: the element as received, and each type's first value. */
-export interface SignedAttributes {
-  /** The whole `[0] IMPLICIT` element. */
-  encoded: Buffer
-  firstValues: ReadonlyMap<string, { tag: number; bytes: Buffer; tlv: Tlv }>
 }
 
 /** A parsed SignedData whose signer was resolved from its one SignerInfo. */
@@ -168,9 +160,8 @@ export function parseSignedDocument(
 }
 
 /**
- * Verifies the SignerInfo's signature over the content with the resolved signer's key: directly
- * over the content (what Azure sends), or over the signed attributes after checking their
- * content-type and message-digest (CMS §5.4, what other signers produce).
+ * Verifies the SignerInfo's signature directly over the content with the resolved signer's key
+ * (what Azure sends; signed attributes were refused by the parse).
  */
 export function verifyDocumentSignature(doc: SignedDocument): void {
   const si = doc.signerInfo
@@ -204,12 +195,9 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
       `signature verification failed: signer key must be RSA of at least ${MIN_RSA_BITS} bits`,
     )
   }
-  let signed: Buffer = doc.content
-  if (si.signedAttrs !== undefined)
-    signed = checkSignedAttributes(si.signedAttrs, doc.content, hash)
   const ok = verifySignature(
     hash,
-    signed,
+    doc.content,
     { key, padding: cryptoConstants.RSA_PKCS1_PADDING },
     si.signature,
   )
@@ -218,56 +206,6 @@ export function verifyDocumentSignature(doc: SignedDocument): void {
       'bad_signature',
       'signature verification failed: crypto/rsa: verification error',
     )
-}
-
-/** The signed attributes' content-type and message-digest, checked; returns what the signature covers. */
-function checkSignedAttributes(attrs: SignedAttributes, content: Buffer, hash: Hash): Buffer {
-  const ct = attrs.firstValues.get(OID_ATTR_CONTENT_TYPE)
-  if (ct?.tag !== TAG.OID || oidOrUndefined(ct.bytes, ct.tlv) !== OID_DATA) {
-    throw documentError(
-      'bad_signature',
-      'signature verification failed: content-type attribute missing or not data',
-    )
-  }
-  const md = attrs.firstValues.get(OID_ATTR_MESSAGE_DIGEST)
-  const digest = createHash(hash).update(content).digest()
-  if (md?.tag !== TAG.OCTET_STRING || !digest.equals(valueOf(md.bytes, md.tlv))) {
-    throw documentError(
-      'bad_signature',
-      'signature verification failed: message digest attribute does not match the content',
-    )
-  }
-  // the signature covers the attributes re-tagged from [0] IMPLICIT to a SET OF
-  const encoded = Buffer.from(attrs.encoded)
-  encoded[0] = 0x31
-  return encoded
-}
-
-function oidOrUndefined(bytes: Buffer, tlv: Tlv): string | undefined {
-  try {
-    return oidText(bytes, tlv)
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * `[0] IMPLICIT SET OF Attribute`, each `SEQUENCE { type OID, values SET OF ANY }`: the first
- * value of the first attribute of each type (what verification reads), the structure checked.
- */
-function readSignedAttributes(der: Buffer, element: Tlv): SignedAttributes {
-  const firstValues = new Map<string, { tag: number; bytes: Buffer; tlv: Tlv }>()
-  for (const attr of childrenOf(der, element)) {
-    if (attr.tag !== TAG.SEQUENCE) throw new DerError('attribute is not a SEQUENCE')
-    const [type, values, ...extra] = childrenOf(der, attr)
-    if (type === undefined || values?.tag !== TAG.SET || extra.length > 0)
-      throw new DerError('attribute is not { type, values }')
-    const oid = oidText(der, type)
-    const [first] = childrenOf(der, values)
-    if (!firstValues.has(oid) && first !== undefined)
-      firstValues.set(oid, { tag: first.tag, bytes: der, tlv: first })
-  }
-  return { encoded: der.subarray(element.start, element.end), firstValues }
 }
 
 /** The SignerInfo's sid: IssuerAndSerialNumber or a [0] subjectKeyIdentifier. */
@@ -384,7 +322,9 @@ function readEncapsulatedContent(
 
 /**
  * SignerInfo { version, sid, digestAlgorithm, [0] IMPLICIT signedAttrs OPTIONAL,
- * signatureAlgorithm, signature OCTET STRING, [1] IMPLICIT unsignedAttrs OPTIONAL }.
+ * signatureAlgorithm, signature OCTET STRING, [1] IMPLICIT unsignedAttrs OPTIONAL }, with
+ * signedAttrs refused: Azure never sends them (deviation: upstream's pkcs7 verified them;
+ * docs/plugin_server_nodeattestor_azure_imds.md).
  */
 function readSignerInfo(der: Buffer, si: Tlv): { sid: Tlv; fields: SignerInfoFields } {
   if (si.tag !== TAG.SEQUENCE) throw new DerError('SignerInfo is not a SEQUENCE')
@@ -395,9 +335,8 @@ function readSignerInfo(der: Buffer, si: Tlv): { sid: Tlv; fields: SignerInfoFie
   const sid = parts[i++]
   if (sid === undefined) throw new DerError('SignerInfo: sid missing')
   const digestAlgorithm = readAlgorithm(der, parts[i++])
-  let signedAttrs: SignedAttributes | undefined
   if (parts[i]?.tag === TAG.CONTEXT_0_CONSTRUCTED)
-    signedAttrs = readSignedAttributes(der, parts[i++]!)
+    throw new DerError('SignerInfo carries signed attributes, which Azure never sends')
   const signatureAlgorithm = readAlgorithm(der, parts[i++])
   const signature = parts[i++]
   if (signature?.tag !== TAG.OCTET_STRING) throw new DerError('SignerInfo: signature missing')
@@ -408,7 +347,6 @@ function readSignerInfo(der: Buffer, si: Tlv): { sid: Tlv; fields: SignerInfoFie
     fields: {
       digestAlgorithm: { algorithmId: digestAlgorithm },
       signatureAlgorithm: { algorithmId: signatureAlgorithm },
-      signedAttrs,
       signature: der.subarray(signature.valueStart, signature.end),
     },
   }

@@ -23,6 +23,9 @@ export function checkSignerDomain(signer: Cert, allowedDomains: readonly string[
 /**
  * The signer must be a TLS server certificate and no CA: upstream's x509.Verify requires the
  * serverAuth EKU; a leaf without the extension is refused here too, since every IMDS leaf carries it.
+ * deviation: a KeyUsage extension, when present, must allow digitalSignature (RFC 5280 §4.2.1.3:
+ * the key signs the document); Go's x509.Verify never reads a leaf's KeyUsage. Every IMDS leaf
+ * carries digitalSignature; a leaf without the extension allows every use, as RFC 5280 says.
  */
 export function checkSignerUsage(signer: Cert): void {
   const eku = signer.extKeyUsage ?? []
@@ -36,6 +39,12 @@ export function checkSignerUsage(signer: Cert): void {
     throw documentError(
       'signer_is_ca',
       'signing certificate validation failed: certificate is a CA certificate',
+    )
+  }
+  if (signer.digitalSignature === false) {
+    throw documentError(
+      'signer_key_usage',
+      'signing certificate validation failed: certificate key usage does not allow digital signatures',
     )
   }
 }

@@ -81,6 +81,7 @@ export const FAILURE_REASONS = {
   san_not_allowed: "the signer's SAN is not an allowed metadata domain",
   server_subscription_unknown: "the server's own subscription could not be read from IMDS",
   signer_is_ca: 'the document is signed by a CA certificate',
+  signer_key_usage: "the signer certificate's key usage excludes digital signatures",
   signer_not_resolved: 'the SignerInfo names no certificate of the envelope',
   stream_cancelled: 'SPIRE cancelled the stream',
   stream_ended: 'the stream ended before the challenge response',

@@ -1,8 +1,9 @@
 // Certificate chains Azure never sends, for the chain refusals of azure_imds that the emulator's
 // PKI has no signer for (cycles, over-long chains, path length, issuer EKU, a CA leaf, a wrong
-// issuer behind AIA). A root the test trusts (`trust_bundle_path`), intermediates served over
-// loopback HTTP at allow-listed AIA URLs (the plugin's `endpoints.aia_issuers` points there), and
-// one RSA leaf key, so each leaf signs documents the way IMDS does.
+// issuer behind AIA, a leaf whose KeyUsage forbids signing). A root the test trusts
+// (`trust_bundle_path`), intermediates served over loopback HTTP at allow-listed AIA URLs (the
+// plugin's `endpoints.aia_issuers` points there), and one RSA leaf key, so each leaf signs
+// documents the way IMDS does.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -45,6 +46,8 @@ export interface CraftedPki {
   issuerEku: Signer
   /** A leaf with every attribute of IMDS's, except that it is a CA. */
   caLeaf: Signer
+  /** A leaf with every attribute of IMDS's, except that its KeyUsage lacks digitalSignature. */
+  noDigitalSignature: Signer
   stop(): Promise<void>
 }
 
@@ -173,6 +176,10 @@ export async function startCraftedPki(now: Date = new Date()): Promise<CraftedPk
     keyUsage: ['digitalSignature', 'keyCertSign'],
   })
 
+  const noDigitalSignature = leaf('no-digital-signature', root, undefined, {
+    keyUsage: ['keyEncipherment'],
+  })
+
   const dir = mkdtempSync(join(tmpdir(), 'crafted-pki-'))
   const trustBundlePath = join(dir, 'roots.pem')
   writeFileSync(trustBundlePath, root.cert.pem)
@@ -200,6 +207,7 @@ export async function startCraftedPki(now: Date = new Date()): Promise<CraftedPk
     pathLength,
     issuerEku,
     caLeaf,
+    noDigitalSignature,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()))
       rmSync(dir, { recursive: true, force: true })

@@ -520,6 +520,9 @@ endpoints {
   'server azure_imds · signer_is_ca': async (env) => [
     await imdsDoc(env, await craftedImds(env), { signer: env.crafted.caLeaf }),
   ],
+  'server azure_imds · signer_key_usage': async (env) => [
+    await imdsDoc(env, await craftedImds(env), { signer: env.crafted.noDigitalSignature }),
+  ],
   'server azure_imds · certificate_expired': async (env) => [
     await imdsDoc(env, env.imds, { signer: env.emu.pki.bad.expired }),
   ],

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
-import type { Pki } from '../../azure-emulator/pki.js'
+import { createPublicKey } from 'node:crypto'
+import type { Pki, Signer } from '../../azure-emulator/pki.js'
+import {
+  EKU_CLIENT_AUTH,
+  EKU_SERVER_AUTH,
+  issueCertificate,
+  type KeyUsageFlag,
+} from '../../azure-emulator/cert-builder.js'
 import { signAttestedDocument } from '../../azure-emulator/attested-document.js'
 import {
   verifyAttestedDocument,
@@ -9,6 +16,9 @@ import {
 } from '../../../server-plugin/azure-imds/verify-document.js'
 import { decodeStdBase64 } from '../../../server-plugin/azure-imds/document.js'
 import { cert, NONCE, NOW, poolFor, sign, SUBSCRIPTION_ID, testPki, VM_ID } from './pki-support.js'
+
+const SIGNED_ATTRIBUTES_REFUSED =
+  'failed to validate attested document: failed to parse PKCS7 signature: SignerInfo carries signed attributes, which Azure never sends'
 
 let pki: Pki
 before(async () => {
@@ -81,14 +91,6 @@ describe('attested document: accepted shapes', () => {
   test('the correct id-sha256 digest OID verifies as well as Azure’s quirk OID', async () => {
     const { expected } = trust()
     await verifyAttestedDocument(sign({ signer: pki.leaves.public, digestOid: 'sha256' }), expected)
-  })
-
-  test('valid signed attributes (which Azure never sends) verify per CMS', async () => {
-    const { expected } = trust()
-    await verifyAttestedDocument(
-      sign({ signer: pki.leaves.public, signedAttributes: 'valid' }),
-      expected,
-    )
   })
 
   test('US Government leaf verifies with metadata.azure.us allowed (chain via DigiCert xsign intermediate)', async () => {
@@ -170,10 +172,27 @@ describe('attested document: forgeries and malformed input', () => {
     })
   })
 
-  test('signed attributes with a wrong message digest are refused', async () => {
-    const { expected } = trust()
+  // Changed deliberately (issue #14): signed attributes were verified per CMS (a valid set was
+  // accepted, a wrong digest was bad_signature); Azure never sends them, so any set is refused
+  // before a digest is compared or a signature checked.
+  test('attack: signed attributes smuggle a different message digest — refused', async () => {
+    const { expected, requests } = trust()
     const doc = sign({ signer: pki.leaves.public, signedAttributes: 'wrong-digest' })
-    await assert.rejects(verifyAttestedDocument(doc, expected), { reason: 'bad_signature' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), {
+      reason: 'malformed_pkcs7',
+      message: SIGNED_ATTRIBUTES_REFUSED,
+    })
+    assert.equal(requests.length, 0, 'refused before any AIA request')
+  })
+
+  test('attack: signed attributes with a matching digest and a valid signature (CMS, not Azure) — refused', async () => {
+    const { expected, requests } = trust()
+    const doc = sign({ signer: pki.leaves.public, signedAttributes: 'valid' })
+    await assert.rejects(verifyAttestedDocument(doc, expected), {
+      reason: 'malformed_pkcs7',
+      message: SIGNED_ATTRIBUTES_REFUSED,
+    })
+    assert.equal(requests.length, 0, 'refused before any AIA request')
   })
 
   test('an ECDSA signer is refused (Azure signs with RSA only)', async () => {
@@ -210,6 +229,71 @@ describe('attested document: forgeries and malformed input', () => {
     const { expected } = trust()
     await assert.rejects(verifyAttestedDocument(sign({ signer: pki.leaves.usgov }), expected), {
       reason: 'san_not_allowed',
+    })
+  })
+
+  describe('KeyUsage of the signer', () => {
+    /** A leaf like IMDS's under the real OCSP 02 intermediate (AIA included), KeyUsage as given. */
+    const leafWith = (keyUsage: readonly KeyUsageFlag[] | undefined): Signer => {
+      const real = pki.leaves.public
+      const issuer = pki.intermediates.tlsG2Ocsp02
+      return {
+        name: `key-usage-${keyUsage?.join('-') ?? 'absent'}`,
+        cert: issueCertificate({
+          subject: [
+            ['O', 'Microsoft Corporation'],
+            ['CN', 'metadata.azure.com'],
+          ],
+          publicKey: createPublicKey(real.privateKey),
+          issuer: issuer.cert,
+          signingKey: issuer.privateKey,
+          notBefore: new Date(NOW.getTime() - 86_400_000),
+          notAfter: new Date(NOW.getTime() + 30 * 86_400_000),
+          hash: 'sha256',
+          ca: false,
+          ...(keyUsage === undefined ? {} : { keyUsage }),
+          extKeyUsage: [EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
+          dnsNames: ['eastus.metadata.azure.com', 'metadata.azure.com'],
+          caIssuers: [...cert(real.cert).caIssuers],
+        }),
+        privateKey: real.privateKey,
+        chain: [],
+      }
+    }
+
+    test('attack: a leaf whose KeyUsage lacks digitalSignature (keyEncipherment only) signs the document — refused', async () => {
+      const { expected, requests } = trust()
+      await assert.rejects(
+        verifyAttestedDocument(sign({ signer: leafWith(['keyEncipherment']) }), expected),
+        {
+          reason: 'signer_key_usage',
+          message:
+            'failed to validate attested document: signing certificate validation failed: certificate key usage does not allow digital signatures',
+        },
+      )
+      assert.equal(requests.length, 0, 'refused before any AIA request')
+    })
+
+    test('attack: a leaf whose KeyUsage is keyCertSign only (no digitalSignature, not a CA) — refused', async () => {
+      const { expected } = trust()
+      await assert.rejects(
+        verifyAttestedDocument(sign({ signer: leafWith(['keyCertSign']) }), expected),
+        { reason: 'signer_key_usage' },
+      )
+    })
+
+    test('the same leaf with digitalSignature verifies: the refusal is the KeyUsage alone', async () => {
+      const { expected } = trust()
+      const v = await verifyAttestedDocument(
+        sign({ signer: leafWith(['digitalSignature', 'keyEncipherment']) }),
+        expected,
+      )
+      assert.equal(v.chain.length, 3)
+    })
+
+    test('a leaf without a KeyUsage extension verifies (RFC 5280: every use allowed)', async () => {
+      const { expected } = trust()
+      await verifyAttestedDocument(sign({ signer: leafWith(undefined) }), expected)
     })
   })
 

@@ -1,6 +1,7 @@
 // The hand-written PKCS#7 reader (der.ts, document.ts): strict DER, every field in its place, and
 // the shapes the pkijs-based reader accepted (chunked eContent, a subjectKeyIdentifier sid).
 import assert from 'node:assert/strict'
+import { createHash, sign as signWith } from 'node:crypto'
 import { before, describe, test } from 'node:test'
 import * as asn1js from 'asn1js'
 import * as pkijs from 'pkijs'
@@ -29,6 +30,9 @@ const b64 = (der: Uint8Array): AttestedDocument => ({
   encoding: 'pkcs7',
   signature: Buffer.from(der).toString('base64'),
 })
+const OID_DATA = '1.2.840.113549.1.7.1'
+const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3'
+const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4'
 const derOf = (doc: AttestedDocument): Buffer => Buffer.from(doc.signature, 'base64')
 
 /** Re-encodes a signed document after `mutate` edits its pkijs form (signature left as it was). */
@@ -106,7 +110,13 @@ describe('the PKCS#7 envelope', () => {
     assert.equal(signed.content.toString('utf8'), doc.contentText)
     assert.equal(signed.signerInfo.digestAlgorithm.algorithmId, '1.2.840.113549.1.1.11')
     assert.equal(signed.signerInfo.signatureAlgorithm.algorithmId, '1.2.840.113549.1.1.1')
-    assert.equal(signed.signerInfo.signedAttrs, undefined)
+    // changed deliberately (issue #14): a SignerInfo with signed attributes no longer parses, so
+    // the parsed fields have no place for them (this asserted `signedAttrs` was undefined)
+    assert.deepEqual(Object.keys(signed.signerInfo).sort(), [
+      'digestAlgorithm',
+      'signature',
+      'signatureAlgorithm',
+    ])
     assert.equal(signed.signerInfo.signature.length, 256)
     assert.equal(signed.bag.length, 1)
     assert.deepEqual(signed.signer.der, pki.leaves.public.cert.der)
@@ -253,5 +263,79 @@ describe('the PKCS#7 envelope', () => {
       si.signedAttrs.attributes.push(bare as never)
     })
     assert.throws(() => parseSignedDocument(b64(der)), { reason: 'malformed_pkcs7' })
+  })
+
+  describe('signed attributes (Azure never sends them)', () => {
+    const SIGNED_ATTRIBUTES_REFUSED = {
+      reason: 'malformed_pkcs7',
+      message:
+        'failed to validate attested document: failed to parse PKCS7 signature: SignerInfo carries signed attributes, which Azure never sends',
+    }
+    const attribute = (type: string, value: asn1js.BaseBlock) =>
+      new pkijs.Attribute({ type, values: [value] })
+    const contentType = () =>
+      attribute(OID_CONTENT_TYPE, new asn1js.ObjectIdentifier({ value: OID_DATA }))
+    const messageDigest = (of: Buffer) =>
+      attribute(
+        OID_MESSAGE_DIGEST,
+        new asn1js.OctetString({ valueHex: createHash('sha256').update(of).digest() }),
+      )
+    /** Azure's document with `attributes` signed by the genuine leaf key, as CMS signs them. */
+    const withSignedAttributes = (attributes: pkijs.Attribute[]): Buffer => {
+      const doc = sign({ signer: pki.leaves.public })
+      return reencode(doc, (sd) => {
+        const si = sd.signerInfos[0]!
+        si.signedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes })
+        const set = new asn1js.Set({ value: attributes.map((a) => a.toSchema()) }).toBER(false)
+        const sig = signWith('sha256', Buffer.from(set), pki.leaves.public.privateKey)
+        si.signature = new asn1js.OctetString({ valueHex: sig })
+      })
+    }
+
+    test('attack: signed attributes smuggle a different message digest — refused', () => {
+      const der = withSignedAttributes([
+        contentType(),
+        messageDigest(Buffer.from('{"vmId":"forged"}')),
+      ])
+      assert.throws(() => parseSignedDocument(b64(der)), SIGNED_ATTRIBUTES_REFUSED)
+    })
+
+    test('attack: a second message-digest attribute naming other content, behind a valid signature — refused', () => {
+      // a reader that takes the first (or the last) value of each type disagrees with one that
+      // takes the other: no reading of attributes means no such ambiguity
+      const content = parseSignedDocument(sign({ signer: pki.leaves.public })).content
+      const der = withSignedAttributes([
+        contentType(),
+        messageDigest(Buffer.from('{"vmId":"forged"}')),
+        messageDigest(content),
+      ])
+      assert.throws(() => parseSignedDocument(b64(der)), SIGNED_ATTRIBUTES_REFUSED)
+    })
+
+    test('attack: genuine signed attributes over the real content, signed by the real leaf key — refused', () => {
+      const content = parseSignedDocument(sign({ signer: pki.leaves.public })).content
+      const der = withSignedAttributes([contentType(), messageDigest(content)])
+      assert.throws(() => parseSignedDocument(b64(der)), SIGNED_ATTRIBUTES_REFUSED)
+    })
+
+    test('attack: an empty signed-attributes set — refused', () => {
+      // pkijs will not encode an empty set: an empty [0] IMPLICIT in its place
+      const der = reencode(sign({ signer: pki.leaves.public }), (sd) => {
+        const empty = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [] })
+        sd.signerInfos[0]!.signedAttrs = { toSchema: () => empty } as never
+      })
+      assert.throws(() => parseSignedDocument(b64(der)), SIGNED_ATTRIBUTES_REFUSED)
+    })
+
+    test('unsigned attributes are still never read: the document verifies', () => {
+      const doc = sign({ signer: pki.leaves.public })
+      const der = reencode(doc, (sd) => {
+        sd.signerInfos[0]!.unsignedAttrs = new pkijs.SignedAndUnsignedAttributes({
+          type: 1,
+          attributes: [attribute('1.2.3.4', new asn1js.Null())],
+        })
+      })
+      verifyDocumentSignature(parseSignedDocument(b64(der)))
+    })
   })
 })
