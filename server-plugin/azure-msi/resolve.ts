@@ -193,7 +193,8 @@ export function agreedClientId(
   return arm
 }
 
-function checkSubscription(actual: string, allowed: string): void {
+/** The VM's subscription must be the tenant's (or the server's own), compared case-insensitively. */
+export function checkSubscription(actual: string, allowed: string): void {
   if (actual.toLowerCase() !== allowed.toLowerCase()) {
     throw new PluginError(
       'PermissionDenied',

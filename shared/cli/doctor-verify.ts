@@ -19,7 +19,7 @@ import {
   type Deps as MsiServerDeps,
 } from '../../server-plugin/azure-msi/deps.js'
 import { keySetFor, signingKeys } from '../../server-plugin/azure-msi/attestor.js'
-import { computeHint } from '../../server-plugin/azure-msi/resolve.js'
+import { checkSubscription, computeHint } from '../../server-plugin/azure-msi/resolve.js'
 import {
   authorizePrincipal,
   authorizeTenant as authorizeMsiTenant,
@@ -102,7 +102,7 @@ export async function verifyMsiToken(
   authorizePrincipal(tenant, claims)
   const place = computeHint(claims)
   if (tenant.subscriptionId !== undefined && place !== undefined) {
-    authorizeSubscription(place.subscriptionId, new Set([tenant.subscriptionId]))
+    checkSubscription(place.subscriptionId, tenant.subscriptionId)
   }
   return { claims, tenant, agentId, discoveryUrl: url, kid: parsed.kid }
 }

@@ -525,6 +525,21 @@ describe('spire-azure doctor --server-config', { timeout: 120_000 }, () => {
     )
   })
 
+  test('subscription_id is compared as the server compares it: in any case', async () => {
+    const data = await suggested()
+    const sub = emu.world.vm('frontend/blog').resourceGroup.subscription.subscriptionId
+    const msi = data['azure_msi']!.server
+    assert.ok(msi.includes(`subscription_id = "${sub}"`), msi)
+    const upper = msi.replace(
+      `subscription_id = "${sub}"`,
+      `subscription_id = "${sub.toUpperCase()}"`,
+    )
+    const path = serverConf(block('azure_msi', upper))
+    const { code, io } = await doctor('frontend/blog', ['--server-config', path])
+    assert.equal(code, 0, io.out)
+    assert.match(io.out, new RegExp(`^5\\. ok +${escape(path)}: azure_msi: accepts `, 'm'))
+  })
+
   test('a server.conf that refuses the VM: each refusal with the server’s reason, exit 1', async () => {
     const data = await suggested()
     const other = '0d0c0b0a-0000-4000-8000-000000000002'
