@@ -197,6 +197,8 @@ export function spireServerConf(o: {
   serverExtra?: string
   /** Top-level blocks after `plugins`, e.g. `telemetry { … }`. */
   extra?: string
+  /** SPIRE's log_level (DEBUG by default: the tests read the plugins' debug lines). */
+  logLevel?: string
 }): string {
   const home = `${o.dir}/${o.name ?? 'server'}`
   const attestors = Array.isArray(o.nodeAttestor) ? o.nodeAttestor : [o.nodeAttestor]
@@ -206,7 +208,7 @@ export function spireServerConf(o: {
   socket_path = "${serverSocket(o.dir, o.name)}"
   trust_domain = "${o.trustDomain ?? E2E_TRUST_DOMAIN}"
   data_dir = "${home}/data"
-  log_level = "DEBUG"
+  log_level = "${o.logLevel ?? 'DEBUG'}"
   log_format = "json"${o.serverExtra === undefined ? '' : `\n${indentBlock(o.serverExtra, 2)}`}
 }
 
