@@ -19,13 +19,24 @@ export type StatusName =
 /**
  * The one error type plugin code throws. `reason` is one of the closed set FAILURE_REASONS, for tests, metrics and
  * logs; `message` is what SPIRE shows (lower-case, no plugin-name prefix: SPIRE adds one).
+ *
+ * It carries no stack trace: it reports an outcome (a refused token, an agent already attested), thrown
+ * hundreds of times a second under a fleet boot, and V8's stack capture was a measurable share of the
+ * runtime's CPU per attestation (docs/performance.md, issue 12 §3). Where a PluginError wraps an
+ * unexpected fault, the `cause` keeps that fault's own stack.
  */
 export class PluginError extends Error {
-  readonly status: StatusName
-  readonly reason: FailureReason
+  declare readonly status: StatusName
+  declare readonly reason: FailureReason
 
   constructor(status: StatusName, reason: FailureReason, message: string, options?: ErrorOptions) {
-    super(message, options)
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      super(message, options)
+    } finally {
+      Error.stackTraceLimit = limit
+    }
     this.name = 'PluginError'
     this.status = status
     this.reason = reason

@@ -82,6 +82,39 @@ function serialize(entry: Record<string, unknown>): string {
   })
 }
 
+/** Above this many pending bytes the lines go out at once rather than at the end of the turn. */
+const MAX_PENDING_BYTES = 64 * 1024
+
+/**
+ * Lines written during one turn of the event loop leave in one write. Node writes to a pipe on
+ * stderr synchronously, one system call per write; under a fleet boot that was one call per log
+ * line on the attestation path (issue 12 §3). `flush` writes what is pending now: call it where
+ * the process exits (`process.on('exit')`), so no line is lost to an exit.
+ */
+export function coalescingWriter(
+  write: (chunk: string) => void,
+  schedule: (fn: () => void) => void = setImmediate,
+): { write(line: string): void; flush(): void } {
+  let pending: string[] = []
+  let bytes = 0
+  const flush = (): void => {
+    if (pending.length === 0) return
+    const chunk = pending.join('')
+    pending = []
+    bytes = 0
+    write(chunk)
+  }
+  return {
+    write(line) {
+      if (pending.length === 0) schedule(flush)
+      pending.push(line)
+      bytes += line.length
+      if (bytes >= MAX_PENDING_BYTES) flush()
+    },
+    flush,
+  }
+}
+
 /** Discards everything; for tests and tools that do not care. */
 export const NOOP_LOGGER: Logger = {
   trace: () => {},

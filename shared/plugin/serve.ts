@@ -32,10 +32,11 @@ import {
   createAgentStoreClient,
   createHostConnection,
   createMetricsClient,
+  type FlushableMetrics,
   NOOP_METRICS,
   type Metrics,
 } from './host-services.js'
-import { createHclogLogger, type Logger, type LogLevel } from './logger.js'
+import { coalescingWriter, createHclogLogger, type Logger, type LogLevel } from './logger.js'
 import type { ConfigureRequest, InitRequest, InitResponse, ValidateResponse } from './messages.js'
 import { serviceDefinition, SERVICE } from './protos.js'
 import { retireConnections } from './stream-budget.js'
@@ -64,8 +65,10 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
     process.exit(1)
   }
   const levelEnv = env.SPIRE_AZURE_LOG_LEVEL?.toLowerCase() as LogLevel | undefined
+  const stderr = coalescingWriter((chunk) => process.stderr.write(chunk))
+  process.on('exit', stderr.flush)
   const log = createHclogLogger({
-    write: (line) => process.stderr.write(line),
+    write: stderr.write,
     level: levelEnv !== undefined && LOG_LEVELS.has(levelEnv) ? levelEnv : 'debug',
     module: definition.name,
   })
@@ -128,6 +131,8 @@ class PluginRuntime<C> {
   #attestor: Promise<ServerAttestor<C> | AgentAttestor<C>> | undefined
   #metrics: Metrics = NOOP_METRICS
   #hostConnection: { close(): void } | undefined
+  /** The Metrics client on #hostConnection, flushed before that connection closes. */
+  #metricsClient: FlushableMetrics | undefined
   #exiting = false
 
   constructor(definition: PluginDefinition<C>, log: Logger) {
@@ -198,6 +203,7 @@ class PluginRuntime<C> {
     this.#exiting = true
     this.#shutdown.abort(new Error('plugin shutting down'))
     this.server.forceShutdown()
+    this.#metricsClient?.flush()
     this.#hostConnection?.close()
     for (const hook of this.#exitHooks) {
       try {
@@ -247,7 +253,7 @@ class PluginRuntime<C> {
         log: this.#log,
         agentStore: createAgentStoreClient(conn),
         metrics: hostServices.includes(SERVICE.metrics)
-          ? createMetricsClient(conn, this.#log)
+          ? this.#newMetricsClient(conn)
           : NOOP_METRICS,
         hostServices,
       }
@@ -256,7 +262,7 @@ class PluginRuntime<C> {
       if (hostServices.includes(SERVICE.metrics)) {
         try {
           const address = await this.#broker.wait(HOST_SERVICES_BROKER_ID)
-          metrics = createMetricsClient(this.#connectHost(address.address), this.#log)
+          metrics = this.#newMetricsClient(this.#connectHost(address.address))
         } catch (err) {
           this.#log.warn('Metrics host service unreachable; metrics disabled', {
             error: errorMessage(err),
@@ -281,7 +287,14 @@ class PluginRuntime<C> {
     return { plugin_service_names: [attestorService, SERVICE.config] }
   }
 
+  #newMetricsClient(conn: ReturnType<typeof createHostConnection>): FlushableMetrics {
+    this.#metricsClient = createMetricsClient(conn, this.#log)
+    return this.#metricsClient
+  }
+
   #connectHost(address: string): ReturnType<typeof createHostConnection> {
+    this.#metricsClient?.flush()
+    this.#metricsClient = undefined
     this.#hostConnection?.close()
     const conn = createHostConnection(address)
     this.#hostConnection = conn
@@ -297,6 +310,8 @@ class PluginRuntime<C> {
 
   async #deinit(): Promise<void> {
     await this.#closeAttestor()
+    this.#metricsClient?.flush()
+    this.#metricsClient = undefined
     this.#hostConnection?.close()
     this.#hostConnection = undefined
   }

@@ -47,7 +47,12 @@ describe('identities', () => {
     await assert.rejects(serverAttest(server, Buffer.from('{"token":"x.y"}')))
     const find = (rpc: string, key: string) =>
       server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
-    await server.metrics.until(() => find('AddSample', 'azure_msi.attest.elapsed_ms').length >= 2)
+    // samples leave with each attestation; counters are summed and sent within a second
+    await server.metrics.until(
+      () =>
+        find('AddSample', 'azure_msi.attest.elapsed_ms').length >= 2 &&
+        find('IncrCounter', 'azure_msi.attest').length >= 2,
+    )
     const counters = find('IncrCounter', 'azure_msi.attest')
     assert.ok(counters.some((c) => c.labels.result === 'ok'))
     assert.ok(

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parsePluginLogLine } from '../../../shared/host/plugin-log.js'
-import { createHclogLogger, hclogTimestamp } from '../../../shared/plugin/logger.js'
+import {
+  coalescingWriter,
+  createHclogLogger,
+  hclogTimestamp,
+} from '../../../shared/plugin/logger.js'
 
 const NOW = new Date('2026-01-02T03:04:05.678Z')
 
@@ -102,4 +106,37 @@ test('host-side parsing mirrors go-plugin for foreign lines', () => {
     assert.equal(e.level, level, line)
     assert.equal(e.hostPanic !== undefined, panic, line)
   }
+})
+
+test('coalescingWriter: the lines of one turn leave in one write, in order; flush empties it now', () => {
+  const writes: string[] = []
+  const turns: (() => void)[] = []
+  const w = coalescingWriter(
+    (chunk) => writes.push(chunk),
+    (fn) => turns.push(fn),
+  )
+  w.write('a\n')
+  w.write('b\n')
+  w.write('c\n')
+  assert.deepEqual(writes, [], 'nothing is written before the turn ends')
+  assert.equal(turns.length, 1, 'one flush scheduled per turn, not per line')
+  turns.shift()!()
+  assert.deepEqual(writes, ['a\nb\nc\n'])
+  w.write('d\n')
+  w.flush() // the exit path
+  assert.deepEqual(writes, ['a\nb\nc\n', 'd\n'])
+  turns.shift()!() // the turn's own flush finds nothing left
+  assert.deepEqual(writes, ['a\nb\nc\n', 'd\n'])
+})
+
+test('coalescingWriter: a turn holding more than 64 KiB is written without waiting for its end', () => {
+  const writes: string[] = []
+  const w = coalescingWriter(
+    (chunk) => writes.push(chunk),
+    () => {},
+  )
+  const line = 'x'.repeat(1023) + '\n'
+  for (let i = 0; i < 64; i++) w.write(line)
+  assert.equal(writes.length, 1)
+  assert.equal(writes[0]!.length, 64 * 1024)
 })

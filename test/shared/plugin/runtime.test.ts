@@ -262,6 +262,28 @@ describe('attestation streams', () => {
     assert.deepEqual(agent.extraStdout, [])
   })
 
+  test('host calls per attestation: one AgentStore lookup and one sample; counters summed, none lost', async () => {
+    const server = track(await loadCrServer())
+    const n = 12
+    for (let i = 0; i < n; i++) {
+      await attestAgentToServer(track(await loadCrAgent(`batch-${i}`)), server)
+    }
+    const sum = (key: string): number =>
+      server.metrics
+        .find('IncrCounter', key)
+        .filter((c) => key !== 'cr_test.attest' || c.labels.result === 'ok')
+        .reduce((total, c) => total + Number(c.value), 0)
+    await server.metrics.until(
+      () => sum('cr_test.attest') === n && sum('cr_test.attest.success') === n,
+    )
+    assert.equal(server.agentStore.calls.length, n)
+    assert.equal(server.metrics.find('AddSample', 'cr_test.attest.elapsed_ms').length, n)
+    const others = server.metrics.calls.filter(
+      (c) => c.rpc !== 'IncrCounter' && c.key.join('.') !== 'cr_test.attest.elapsed_ms',
+    )
+    assert.deepEqual(others, [], 'no other metric call on the attestation path')
+  })
+
   test('stray console.log and stdout writes never reach stdout; they become log lines', async () => {
     const server = track(await loadCrServer())
     const agent = track(
