@@ -19,6 +19,8 @@ import { verifyDocumentSignatureAndChain } from './verify-document.js'
  * The azure_imds server attestor: upstream's flow and order (pinned by a test) — nonce challenge,
  * document, content, tenant, subscription, agent ID, TOFU, selectors — with what upstream lacks
  * in place: expiry, a chain walked to pinned roots, tenant binding through ARM, O(1) lookups.
+ * With `reattest = true` TOFU is skipped and the agent may re-attest: the fresh nonce-bound
+ * document proves the VM each time, and the selectors are read again (within the read cache's TTL).
  * No crypto, parsing or gRPC here: only the sequence.
  */
 export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
@@ -69,7 +71,9 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
         vmId: content.vmId,
         nonce: content.nonce,
       })
-      await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
+      // reattest: no AgentStore lookup, as upstream's re-attestable attestors (x509pop, k8s_psat);
+      // SPIRE itself still refuses a banned agent after the plugin answers
+      if (!config.reattest) await assertNotAttested(deps.agentStore, agentId, deps.log, io.signal)
       const compute = await resolveCompute(
         azure,
         {
@@ -87,7 +91,7 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
       return {
         spiffeId: agentId,
         selectorValues,
-        canReattest: false,
+        canReattest: config.reattest,
         logFields: {
           tenant_id: tenantId,
           subscription_id: content.subscriptionId,

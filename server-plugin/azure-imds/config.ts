@@ -1,6 +1,10 @@
 import { h, parseAndDecode, type Infer } from '../../shared/go/hcl/index.js'
 import type { BuildConfig, Report } from '../../shared/plugin/index.js'
-import { parseAgentPathTemplate, type AgentPathTemplate } from '../../shared/go/template/index.js'
+import {
+  buildAgentPath,
+  parseAgentPathTemplate,
+  type AgentPathTemplate,
+} from '../../shared/go/template/index.js'
 import { CLOUDS, type AzureCloud } from '../../shared/azure/clouds.js'
 import { isGuid } from '../../shared/azure/resource-id.js'
 import {
@@ -12,6 +16,7 @@ import {
   type EndpointOverrides,
   type TenantCredential,
 } from '../../shared/azure/tenant-access.js'
+import { buildTemplateData } from './agent-id.js'
 
 export type { Endpoints, TenantCredential }
 
@@ -44,6 +49,7 @@ export const RAW_CONFIG_SCHEMA = h.object({
     ca_file: h.string(),
     aia_issuers: h.string(),
   }),
+  reattest: h.bool(),
 })
 export type RawConfig = Infer<typeof RAW_CONFIG_SCHEMA>
 type RawTenant = Infer<typeof TENANT>
@@ -78,6 +84,11 @@ export interface ImdsServerConfig {
   aiaIssuers: string | undefined
   /** TLS trust for `aiaIssuers` when it is https. */
   caFile: string | undefined
+  /**
+   * `reattest`: answer `can_reattest = true` and skip the AgentStore (TOFU) lookup, as upstream's
+   * re-attestable attestors (x509pop, k8s_psat) do; every attestation still proves a fresh nonce.
+   */
+  reattest: boolean
 }
 
 export const buildConfig: BuildConfig<ImdsServerConfig> = (hcl, core, report) => {
@@ -138,6 +149,15 @@ export function buildFromRaw(
   // endpoints.aia_issuers (like every endpoints override) is a deliberate setting for emulators and
   // Azure Stack: no note, since SPIRE's `validate` fails a config on any note
 
+  const reattest = raw.reattest ?? false
+  if (reattest && agentPath !== undefined && !agentIdIsStable(agentPath)) {
+    report.error(
+      'reattest = true needs an agent_path_template that does not use .Nonce: the agent would get a new ID at every re-attestation',
+      ['reattest'],
+      ['agent_path_template'],
+    )
+  }
+
   if (!report.ok || agentPath === undefined) return undefined
   return {
     trustDomain,
@@ -147,7 +167,35 @@ export function buildFromRaw(
     trustBundlePath: raw.trust_bundle_path || undefined,
     aiaIssuers: overrides.aiaIssuers,
     caFile: overrides.caFile,
+    reattest,
   }
+}
+
+/**
+ * Whether one VM always gets one agent ID: the template does not name `.Nonce` and renders the same
+ * path for two attestations that differ only in their nonce (e.g. not through `{{ . }}`). A sample
+ * that fails to render gives no verdict (the attestation reports that failure itself).
+ */
+function agentIdIsStable(agentPath: AgentPathTemplate): boolean {
+  if (/\.Nonce\b/.test(agentPath.text)) return false
+  const render = (nonce: string): string | undefined => {
+    try {
+      return buildAgentPath(
+        agentPath,
+        buildTemplateData({
+          tenantId: '00000000-0000-4000-8000-000000000001',
+          subscriptionId: '00000000-0000-4000-8000-000000000002',
+          vmId: '00000000-0000-4000-8000-000000000003',
+          nonce,
+        }),
+      )
+    } catch {
+      return undefined
+    }
+  }
+  const a = render('a'.repeat(32))
+  const b = render('b'.repeat(32))
+  return a === undefined || b === undefined || a === b
 }
 
 function buildTenant(

@@ -35,9 +35,9 @@ export interface Deps extends ServerAttestorDeps {
 /** A changed trust bundle file is picked up within this long. */
 const TRUST_BUNDLE_TTL_MS = 5 * 60_000
 /** VM and NIC reads are served from memory this long (bounded staleness of tags and networks). */
-const READ_CACHE_TTL_MS = 60_000
+export const READ_CACHE_TTL_MS = 60_000
 /** Resource Graph lookups by vmId and subscription→tenant answers are this stable. */
-const LOOKUP_CACHE_TTL_MS = 10 * 60_000
+export const LOOKUP_CACHE_TTL_MS = 10 * 60_000
 
 /**
  * Production dependencies. Nothing here touches the network or loads an Azure SDK until the first
