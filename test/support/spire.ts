@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { hclConfigToJson, writePluginDataFile, type ConfigForm } from './config-forms.js'
 import { REPO_ROOT } from './paths.js'
 
 export const SPIRE_VERSION = process.env.SPIRE_VERSION ?? '1.15.3'
@@ -13,14 +14,20 @@ export type SpireBinaries =
 /**
  * Real SPIRE binaries from scripts/install-spire.sh (built once from the Go module proxy into a cache
  * outside git). On a machine without Go the caller reports the test as skipped, with this reason.
+ * `variant` `test-roots`: spire-server only, built with scripts/patches/spire-azureimds-extra-roots.patch
+ * (the built-in azure_imds server also trusts SPIRE_TEST_AZURE_IMDS_EXTRA_ROOTS; TEST ONLY).
  */
-export function ensureSpire(version = SPIRE_VERSION): SpireBinaries {
-  const res = spawnSync('bash', [join(REPO_ROOT, 'scripts/install-spire.sh'), version], {
+export function ensureSpire(
+  version = SPIRE_VERSION,
+  variant: 'release' | 'test-roots' = 'release',
+): SpireBinaries {
+  const script = join(REPO_ROOT, 'scripts/install-spire.sh')
+  const res = spawnSync('bash', [script, version, variant], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     timeout: 45 * 60_000,
   })
-  if (res.status === 3) return { skip: `no Go toolchain to build SPIRE v${version}` }
+  if (res.status === 3) return { skip: `no Go toolchain to build SPIRE v${version} (${variant})` }
   if (res.status !== 0) throw new Error(`install-spire.sh failed (status ${res.status})`)
   const bin = res.stdout.trim().split('\n').pop() ?? ''
   return {
@@ -170,8 +177,11 @@ const indentBlock = (text: string, spaces: number): string =>
     .map((l) => (l.trim() === '' ? '' : ' '.repeat(spaces) + l))
     .join('\n')
 
-function nodeAttestorBlock(na: NodeAttestorConf): string {
+function nodeAttestorBlock(na: NodeAttestorConf, dataFile?: string): string {
   const cmd = na.pluginCmd === undefined ? '' : `\n    plugin_cmd = "${na.pluginCmd}"`
+  if (dataFile !== undefined) {
+    return `  NodeAttestor "${na.name}" {${cmd}\n    plugin_data_file = "${dataFile}"\n  }`
+  }
   return `  NodeAttestor "${na.name}" {${cmd}
     plugin_data {
 ${indentBlock(na.pluginData, 6)}
@@ -199,10 +209,31 @@ export function spireServerConf(o: {
   extra?: string
   /** SPIRE's log_level (DEBUG by default: the tests read the plugins' debug lines). */
   logLevel?: string
+  /**
+   * The config's form (test/support/config-forms.ts): SPIRE's HCL (default); the same config in
+   * SPIRE's JSON form; or HCL whose NodeAttestors read their data (`pluginData`, as is) from
+   * `plugin_data_file`s written now beside the config (pluginDataFilePath(dir, attestor, name)).
+   */
+  form?: ConfigForm
+  /**
+   * The sql DataStore (default: sqlite in `<dir>/<name>/data`), e.g. a PostgreSQL several servers
+   * share (HA: test/support/postgres.ts); `extra` lines go into its plugin_data.
+   */
+  datastore?: {
+    databaseType: 'sqlite3' | 'postgres' | 'mysql'
+    connectionString: string
+    extra?: string
+  }
+  /** `disk`: keys in `<dir>/<name>/data/keys.json`, so a restarted server keeps its CA (default memory). */
+  keyManager?: 'memory' | 'disk'
 }): string {
   const home = `${o.dir}/${o.name ?? 'server'}`
   const attestors = Array.isArray(o.nodeAttestor) ? o.nodeAttestor : [o.nodeAttestor]
-  return `server {
+  const attestorBlock = (na: NodeAttestorConf): string =>
+    o.form === 'plugin_data_file'
+      ? nodeAttestorBlock(na, writePluginDataFile(o.dir, na.name, na.pluginData, o.name))
+      : nodeAttestorBlock(na)
+  const hcl = `server {
   bind_address = "127.0.0.1"
   bind_port = "${o.port}"
   socket_path = "${serverSocket(o.dir, o.name)}"
@@ -215,16 +246,19 @@ export function spireServerConf(o: {
 plugins {
   DataStore "sql" {
     plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${home}/data/datastore.sqlite3"
+      database_type = "${o.datastore?.databaseType ?? 'sqlite3'}"
+      connection_string = "${o.datastore?.connectionString ?? `${home}/data/datastore.sqlite3`}"${o.datastore?.extra === undefined ? '' : `\n${indentBlock(o.datastore.extra, 6)}`}
     }
   }
-  KeyManager "memory" {
-    plugin_data {}
+  ${
+    o.keyManager === 'disk'
+      ? `KeyManager "disk" {\n    plugin_data {\n      keys_path = "${home}/data/keys.json"\n    }\n  }`
+      : 'KeyManager "memory" {\n    plugin_data {}\n  }'
   }
-${attestors.map(nodeAttestorBlock).join('\n')}
+${attestors.map(attestorBlock).join('\n')}
 }
 ${o.extra ?? ''}`
+  return o.form === 'json' ? hclConfigToJson(hcl) : hcl
 }
 
 /**
