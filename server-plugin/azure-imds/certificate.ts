@@ -77,20 +77,38 @@ export function parseCertificate(der: Uint8Array): Cert {
   } catch (err) {
     throw new CertificateParseError(err instanceof Error ? err.message : String(err))
   }
-  const ext = (oid: string): pkijs.Extension | undefined =>
-    cert.extensions?.find((e) => e.extnID === oid)
-  const bc = ext(OID_BASIC_CONSTRAINTS)?.parsedValue as unknown
-  const ku = ext(OID_KEY_USAGE)?.parsedValue as unknown
-  const eku = ext(OID_EXT_KEY_USAGE)?.parsedValue as unknown
-  const san = ext(OID_SUBJECT_ALT_NAME)?.parsedValue as unknown
-  const ski = ext(OID_SUBJECT_KEY_ID)?.parsedValue as unknown
-  const aki = ext(OID_AUTHORITY_KEY_ID)?.parsedValue as unknown
-  const aia = ext(OID_AUTHORITY_INFO_ACCESS)?.parsedValue as unknown
+  // pkijs parses an extension's value lazily, on `parsedValue`: its errors (RangeError from a
+  // malformed BMPString, found by fuzzing, issue #14) are this parser's errors too
+  const ext = (oid: string): unknown => {
+    const found = cert.extensions?.find((e) => e.extnID === oid)
+    try {
+      return found?.parsedValue as unknown
+    } catch (err) {
+      throw new CertificateParseError(
+        `extension ${oid}: ${err instanceof Error ? err.message : String(err)}`,
+      )
+    }
+  }
+  const bc = ext(OID_BASIC_CONSTRAINTS)
+  const ku = ext(OID_KEY_USAGE)
+  const eku = ext(OID_EXT_KEY_USAGE)
+  const san = ext(OID_SUBJECT_ALT_NAME)
+  const ski = ext(OID_SUBJECT_KEY_ID)
+  const aki = ext(OID_AUTHORITY_KEY_ID)
+  const aia = ext(OID_AUTHORITY_INFO_ACCESS)
   const subjectKey = nameKey(cert.subject)
   const issuerKey = nameKey(cert.issuer)
   const basic = bc instanceof pkijs.BasicConstraints ? bc : undefined
   const pathLen = basic?.pathLenConstraint
   const publicKey = keyOf(x509)
+  // node reports an unreadable validity time as the text "Bad time value" (found by fuzzing)
+  const notBefore = new Date(x509.validFrom)
+  const notAfter = new Date(x509.validTo)
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
+    throw new CertificateParseError(
+      `unreadable validity: notBefore ${JSON.stringify(x509.validFrom)}, notAfter ${JSON.stringify(x509.validTo)}`,
+    )
+  }
   return {
     der: buf,
     x509,
@@ -100,7 +118,8 @@ export function parseCertificate(der: Uint8Array): Cert {
     fingerprint: createHash('sha256').update(buf).digest('hex'),
     subjectKey,
     issuerKey,
-    subject: x509.subject.replace(/\n/g, ', '),
+    // node gives undefined, not "", for an empty subject (valid X.509 with a SAN; found by fuzzing)
+    subject: ((x509.subject as string | undefined) ?? '').replace(/\n/g, ', '),
     serialHex: hex(cert.serialNumber.valueBlock.valueHexView).replace(/^(00)+(?=.)/, ''),
     subjectKeyId: ski instanceof asn1js.OctetString ? hex(ski.valueBlock.valueHexView) : undefined,
     authorityKeyId:
@@ -125,8 +144,8 @@ export function parseCertificate(der: Uint8Array): Cert {
             .filter((d) => d.accessMethod === OID_CA_ISSUERS && d.accessLocation.type === 6)
             .map((d) => String(d.accessLocation.value))
         : [],
-    notBefore: new Date(x509.validFrom),
-    notAfter: new Date(x509.validTo),
+    notBefore,
+    notAfter,
     selfIssued: subjectKey === issuerKey,
   }
 }

@@ -334,6 +334,9 @@ function readSignerInfo(der: Buffer, si: Tlv): { sid: Tlv; fields: SignerInfoFie
   if (version?.tag !== TAG.INTEGER) throw new DerError('SignerInfo: version missing')
   const sid = parts[i++]
   if (sid === undefined) throw new DerError('SignerInfo: sid missing')
+  // an IssuerAndSerialNumber is read here, inside the parse, so that malformed DER in it is
+  // malformed_pkcs7 and not a DerError escaping from resolveSigner (found by fuzzing, issue #14)
+  if (sid.tag === TAG.SEQUENCE) childrenOf(der, sid)
   const digestAlgorithm = readAlgorithm(der, parts[i++])
   if (parts[i]?.tag === TAG.CONTEXT_0_CONSTRUCTED)
     throw new DerError('SignerInfo carries signed attributes, which Azure never sends')
