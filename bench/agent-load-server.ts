@@ -3,7 +3,7 @@
 // SPIRE v1.15.3's run.go `rateLimitConfig`), serving our plugin executables (dist/bin) against the
 // Azure emulator and/or the test attestor (dist/test-bin cr-test-server). Its log is kept short in
 // memory while it runs (the levels are counted, the last lines kept for a failure's context).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import type { Emulator } from '../test/azure-emulator/index.js'
@@ -39,6 +39,10 @@ export interface LoadServerOptions {
   binDir?: string
   /** Folder of the test attestor's executables (default dist/test-bin). */
   testBinDir?: string
+  /** `disk`: the CA survives a restart() (default memory, as before). */
+  keyManager?: 'memory' | 'disk'
+  /** Extra environment for spire-server (and so its plugins), e.g. NODE_OPTIONS for a probe. */
+  env?: Record<string, string>
 }
 
 /** The NodeAttestor blocks for the attestors, each pointed at the emulator where it needs one. */
@@ -88,6 +92,7 @@ export function loadServerConf(o: LoadServerOptions & { dir: string; port: numbe
     ...(o.trustDomain === undefined ? {} : { trustDomain: o.trustDomain }),
     serverExtra: RATE_LIMIT_OFF,
     logLevel: o.logLevel ?? 'INFO',
+    ...(o.keyManager === undefined ? {} : { keyManager: o.keyManager }),
   })
 }
 
@@ -103,7 +108,37 @@ export interface LoadServer {
   log(): { levels: Record<string, number>; last: string[] }
   /** `spire-server agent count`. */
   agentCount(): Promise<number>
+  /** `spire-server agent list -output json`: every attested agent with its selectors. */
+  agentList(): Promise<ListedAgent[]>
+  /**
+   * Stops spire-server (SIGTERM, as a service manager does) and starts it again on the same port,
+   * config and data directory; `process` and `pid` then name the new process.
+   */
+  restart(): Promise<void>
   stop(): Promise<void>
+}
+
+export interface ListedAgent {
+  id: string
+  attestationType: string
+  /** `type:value`, as SPIRE stores them. */
+  selectors: string[]
+}
+
+/** Parses `spire-server agent list -output json` (ListAgentsResponse: agents[].id, selectors). */
+export function parseAgentList(json: string): ListedAgent[] {
+  const doc = JSON.parse(json) as {
+    agents?: {
+      id?: { trust_domain?: string; path?: string }
+      attestation_type?: string
+      selectors?: { type?: string; value?: string }[]
+    }[]
+  }
+  return (doc.agents ?? []).map((a) => ({
+    id: `spiffe://${a.id?.trust_domain ?? ''}${a.id?.path ?? ''}`,
+    attestationType: a.attestation_type ?? '',
+    selectors: (a.selectors ?? []).map((s) => `${s.type ?? ''}:${s.value ?? ''}`),
+  }))
 }
 
 const KEEP_LINES = 200
@@ -112,9 +147,19 @@ export async function startLoadServer(o: LoadServerOptions): Promise<LoadServer>
   const dir = mkdtempSync(join(tmpdir(), 'agent-load-'))
   const port = await freePort()
   const trustDomain = o.trustDomain ?? E2E_TRUST_DOMAIN
+  const conf = loadServerConf({ ...o, dir, port })
+  // with an environment, the config is run as a file (-expandEnv): it must hold no `$`
+  if (o.env !== undefined && conf.includes('$'))
+    throw new Error('a spire-server config run with an environment must not contain "$"')
+  const confFile = join(dir, 'server.conf')
+  const start = (): Promise<SpireProcess> => {
+    if (o.env === undefined) return startSpireServer(o.serverBin, dir, conf)
+    writeFileSync(confFile, conf)
+    return startSpireServer(o.serverBin, dir, { file: confFile, env: o.env })
+  }
   let proc: SpireProcess
   try {
-    proc = await startSpireServer(o.serverBin, dir, loadServerConf({ ...o, dir, port }))
+    proc = await start()
   } catch (err) {
     rmSync(dir, { recursive: true, force: true })
     throw err
@@ -130,7 +175,7 @@ export async function startLoadServer(o: LoadServerOptions): Promise<LoadServer>
   const timer = setInterval(drain, 1_000)
   timer.unref()
   const socketPath = serverSocket(dir)
-  return {
+  const server: LoadServer = {
     process: proc,
     pid: proc.child.pid!,
     address: `127.0.0.1:${port}`,
@@ -149,10 +194,27 @@ export async function startLoadServer(o: LoadServerOptions): Promise<LoadServer>
         throw new Error(`spire-server agent count failed: ${r.stderr || r.stdout}`)
       return Number(n[1])
     },
+    async agentList() {
+      const r = await exec(
+        o.serverBin,
+        ['agent', 'list', '-output', 'json', '-socketPath', socketPath],
+        dir,
+      )
+      if (r.status !== 0) throw new Error(`spire-server agent list failed: ${r.stderr || r.stdout}`)
+      return parseAgentList(r.stdout)
+    },
+    async restart() {
+      drain()
+      await proc.stop()
+      proc = await start()
+      server.process = proc
+      server.pid = proc.child.pid!
+    },
     async stop() {
       clearInterval(timer)
       await proc.stop()
       rmSync(dir, { recursive: true, force: true })
     },
   }
+  return server
 }

@@ -192,6 +192,7 @@ async function nodeBaselineCpu(runs: number): Promise<number[]> {
 const SCENARIOS: Record<string, () => Promise<{ main(argv: string[]): Promise<void> }>> = {
   'agent-load': () => import('./agent-load.js'),
   fuzz: () => import('./fuzz.js'),
+  chaos: () => import('./chaos.js'),
 }
 
 const scenario = process.argv[2]

@@ -99,7 +99,7 @@ export async function dispatch(
     if (fault?.kind === 'throttle') deps.faults.throttled(routeName, at, fault.retryAfterS ?? 1)
     if (fault?.kind === 'latency') await deps.sleep(fault.ms)
     if (fault?.kind === 'reset') {
-      req.socket.resetAndDestroy()
+      resetConnection(req.socket)
       return
     }
     const injected = fault && injectedReply(service, fault)
@@ -111,6 +111,15 @@ export async function dispatch(
     reply = service.errorReply(500)
   }
   await send(res, reply, deps.sleep, fault?.kind === 'slow-body' ? fault : undefined)
+}
+
+/**
+ * A TCP RST. On TLS (Entra ID, ARM) it is the TCP socket under the TLS one that is reset:
+ * resetAndDestroy refuses a TLS handle (ERR_INVALID_HANDLE_TYPE).
+ */
+function resetConnection(socket: IncomingMessage['socket']): void {
+  const tcp = (socket as typeof socket & { _parent?: typeof socket | null })._parent
+  ;(tcp ?? socket).resetAndDestroy()
 }
 
 function injectedReply(service: Service, fault: Fault): Reply | undefined {
