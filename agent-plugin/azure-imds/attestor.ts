@@ -40,6 +40,7 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
           'invalid challenge from server: expected a nonce of up to 32 characters [A-Za-z0-9_-]',
         )
       }
+      const started = deps.now()
       const call = imdsCallOptions(deps, config, io.signal)
       const document = await fetchAttestedDocument({ ...call, nonce }).catch((err: unknown) => {
         throw imdsFailure(
@@ -50,7 +51,10 @@ export function createAttestor(deps: Deps): AgentAttestor<ImdsAgentConfig> {
           NO_ATTESTED_DATA,
         )
       })
-      const instance = await fetchInstanceMetadata(call).catch((err: unknown) => {
+      // one retry budget for the whole response, not one per request: the server waits 60 s for
+      // it, and the agent's own error must reach the server inside that wait
+      const budgetMs = Math.max(0, config.retryTimeoutMs - (deps.now() - started))
+      const instance = await fetchInstanceMetadata({ ...call, budgetMs }).catch((err: unknown) => {
         throw imdsFailure('metadata_fetch_failed', 'unable to fetch compute metadata', err, config)
       })
       deps.log.debug('Fetched attested document', {
