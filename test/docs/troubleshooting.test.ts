@@ -464,10 +464,10 @@ describe(
     })
 
     test('Prometheus counts the refusals under the reason the page gives', async () => {
-      const text = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text()
-      for (const s of scenarios.filter((x) => x.serverLines !== undefined)) {
+      const expected = scenarios.filter((x) => x.serverLines !== undefined)
+      const isCounted = (text: string, s: (typeof expected)[number]): boolean => {
         const entry = entryByHeading.get(s.entry)!
-        const counted = text
+        return text
           .split('\n')
           .some(
             (l) =>
@@ -475,6 +475,17 @@ describe(
               l.includes(`reason="${entry.reason}"`) &&
               l.includes('result="refused"'),
           )
+      }
+      // the plugins sum counters and send them once a second: poll (bounded) until all are in
+      let text = ''
+      for (let i = 0; i < 100; i++) {
+        text = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text()
+        if (expected.every((s) => isCounted(text, s))) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      for (const s of expected) {
+        const entry = entryByHeading.get(s.entry)!
+        const counted = isCounted(text, s)
         assert.ok(
           counted,
           `${s.name}: spire_server_${s.plugin}_attest with reason="${entry.reason}"\n${text

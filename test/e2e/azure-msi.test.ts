@@ -202,10 +202,16 @@ describe(
     })
 
     test('SPIRE’s Prometheus output carries the envelope metrics with the documented reason names', async () => {
-      // after the attestation and the TOFU refusal above; SPIRE rewrites label values to [A-Za-z0-9_]
-      const res = await fetch(`http://127.0.0.1:${promPort}/metrics`)
-      const text = await res.text()
-      const lines = text.split('\n').filter((l) => /^[a-z_]*azure_msi_attest/.test(l))
+      // after the attestation and the TOFU refusal above; SPIRE rewrites label values to [A-Za-z0-9_].
+      // The plugin sums counters and sends them once a second: poll (bounded) until the refusal's is in.
+      let lines: string[] = []
+      for (let i = 0; i < 100; i++) {
+        const res = await fetch(`http://127.0.0.1:${promPort}/metrics`)
+        const text = await res.text()
+        lines = text.split('\n').filter((l) => /^[a-z_]*azure_msi_attest/.test(l))
+        if (lines.some((l) => /reason="already_attested"/.test(l))) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
       assert.ok(
         lines.some((l) => /result="ok"/.test(l)),
         lines.join('\n'),
