@@ -1,4 +1,5 @@
 import { parseImdsPayload } from '../../shared/azure/imds-payload.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
   PluginError,
@@ -57,8 +58,9 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
         content.subscriptionId,
         tenantId,
         await azure.subscriptionTenant(content.subscriptionId, io.signal).catch((err: unknown) => {
+          // deviation: `Unavailable` when transient (upstream has no such lookup)
           throw new PluginError(
-            'Internal',
+            azureFailureStatus(err),
             'subscription_lookup_failed',
             `unable to get subscription: ${(err as Error).message}`,
             { cause: err },

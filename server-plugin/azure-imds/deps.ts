@@ -6,6 +6,7 @@ import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
 import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import type { PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
 import { PluginError, serverAttestorDeps, systemClock } from '../../shared/plugin/index.js'
 import { createAiaFetcher } from './aia.js'
@@ -117,8 +118,9 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
         return await (signal === undefined ? p : raceAbort(p, signal))
       } catch (err) {
         if (err instanceof PluginError) throw err
+        // deviation: `Unavailable` when Entra answered 5xx/429 or did not answer
         throw new PluginError(
-          'Internal',
+          azureFailureStatus(err),
           'tenant_lookup_failed',
           `unable to lookup tenant ID: ${(err as Error).message}`,
           { cause: err },

@@ -8,6 +8,7 @@
  */
 import { readOrRefuse } from '../../shared/azure/arm.js'
 import { parseArmId, parseArmIdOf } from '../../shared/azure/resource-id.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import { errorMessage, PluginError } from '../../shared/plugin/index.js'
 import { makeAgentId, type AgentIdFacts } from './agent-id.js'
 import type { ImdsServerConfig, TenantConfig } from './config.js'
@@ -104,7 +105,7 @@ export async function previewImds(
     tenantId,
     await azure.subscriptionTenant(signedSub, signal).catch((err: unknown) => {
       throw new PluginError(
-        'Internal',
+        azureFailureStatus(err),
         'subscription_lookup_failed',
         `unable to get subscription: ${errorMessage(err)}`,
         { cause: err },

@@ -1,5 +1,6 @@
 import { ArmError, type ArmNicConfig, type ArmVm } from '../../shared/azure/arm.js'
 import { parseArmId, parseArmIdOf, type ArmId } from '../../shared/azure/resource-id.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import { PluginError } from '../../shared/plugin/index.js'
 import type { ImdsAzure } from './azure.js'
 
@@ -179,8 +180,9 @@ function armFailure(prefix: string, err: unknown): PluginError {
   if (err instanceof PluginError) return err
   const message = err instanceof Error ? err.message : String(err)
   const throttled = err instanceof ArmError && err.status === 429
+  // deviation: `Unavailable` when transient (5xx, 429, no answer); upstream: always `Internal`
   return new PluginError(
-    'Internal',
+    azureFailureStatus(err),
     throttled ? 'arm_throttled' : 'arm_failed',
     `${prefix}: ${message}`,
     { cause: err },

@@ -1,6 +1,7 @@
 import type { JWK } from 'jose'
 import { discoveryUrl, KeySourceError } from '../../shared/azure/jwks.js'
 import { parseMsiPayload } from '../../shared/azure/payloads.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
   isPluginError,
@@ -102,7 +103,8 @@ export function keySetFor(config: MsiServerConfig, token: ParsedToken) {
 
 /**
  * The keys published under the token's kid, from its key set (keySetFor).
- * upstream parity: no key set at all is `Internal "unable to obtain JWKS: <err>"`.
+ * upstream parity: no key set at all is `"unable to obtain JWKS: <err>"`, `Internal` — but
+ * `Unavailable` when the fetch failed transiently (shared/azure/transient.ts).
  */
 export async function signingKeys(
   deps: Pick<Deps, 'keysFor'>,
@@ -115,8 +117,9 @@ export async function signingKeys(
     return await deps.keysFor(endpoints, config.keyCache).keysFor(url, token.kid, signal)
   } catch (err) {
     if (err instanceof KeySourceError || !isPluginError(err)) {
+      // deviation: `Unavailable` when Entra answered 5xx/429 or did not answer (isTransient)
       throw new PluginError(
-        'Internal',
+        azureFailureStatus(err),
         'jwks_unavailable',
         `unable to obtain JWKS: ${(err as Error).message}`,
         { cause: err },

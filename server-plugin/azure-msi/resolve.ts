@@ -5,6 +5,7 @@ import type {
   ArmUserAssignedIdentity,
 } from '../../shared/azure/arm.js'
 import { isGuid, parseArmId, parseArmIdOf, sameArmId } from '../../shared/azure/resource-id.js'
+import { azureFailureStatus } from '../../shared/azure/transient.js'
 import { errorMessage, PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiClaims } from './verify.js'
 
@@ -39,6 +40,9 @@ export interface ResolveInput {
 
 const internal = (reason: FailureReason, message: string, cause?: unknown) =>
   new PluginError('Internal', reason, message, cause === undefined ? undefined : { cause })
+/** deviation: a failed ARM read is `Unavailable` when transient (upstream: always `Internal`). */
+const armFailed = (reason: FailureReason, message: string, cause: unknown) =>
+  new PluginError(azureFailureStatus(cause), reason, message, { cause })
 /** upstream parity: inner errors are gRPC statuses formatted with %v. */
 const rpcInternal = (inner: string) => `rpc error: code = Internal desc = ${inner}`
 
@@ -227,7 +231,7 @@ async function get<T>(
     return await call()
   } catch (err) {
     // upstream parity: `unable to get virtual machine "<rg>:<name>": rpc error: … unable to get virtual machine: <err>`
-    throw internal(
+    throw armFailed(
       'arm_lookup_failed',
       `unable to get ${what} ${JSON.stringify(`${at.resourceGroup}:${at.name}`)}: ${rpcInternal(`unable to get ${what}: ${errorMessage(err)}`)}`,
       err,
@@ -239,8 +243,9 @@ async function get<T>(
 async function resolveByPrincipal(input: ResolveInput): Promise<ResolvedCompute> {
   const { arm, claims, signal } = input
   const principal = claims.principalId
+  // only the ARM read passes a cause: it is `Unavailable` when transient
   const wrap = (inner: string, cause?: unknown) =>
-    internal(
+    (cause === undefined ? internal : armFailed)(
       'principal_lookup_failed',
       `unable to get resource for principal ${JSON.stringify(principal)}: ${rpcInternal(inner)}`,
       cause,

@@ -4,6 +4,7 @@
  * tests' `FakeArm` all implement `ArmClient`. IDs are returned as ARM spells them.
  */
 import { errorMessage, PluginError, type FailureReason } from '../plugin/index.js'
+import { azureFailureStatus } from './transient.js'
 
 export interface ArmUserAssignedIdentity {
   /** ARM ID of the user-assigned identity, as the key of `userAssignedIdentities`. */
@@ -111,7 +112,8 @@ export class ArmError extends Error {
 
 /**
  * One ARM read a preview (`spire-azure selectors`) starts from: not found is the server's own
- * `vm_not_found`; any other failure is `Internal` with the attestor's own ARM failure reason.
+ * `vm_not_found`; any other failure is refused with the attestor's own ARM failure reason,
+ * `Unavailable` when transient and `Internal` otherwise (as the attestors refuse it).
  */
 export async function readOrRefuse<T>(
   read: () => Promise<T>,
@@ -126,7 +128,7 @@ export async function readOrRefuse<T>(
       throw new PluginError('NotFound', 'vm_not_found', message, { cause: err })
     }
     const message = `unable to read ${JSON.stringify(id)}: ${errorMessage(err)}`
-    throw new PluginError('Internal', failure, message, { cause: err })
+    throw new PluginError(azureFailureStatus(err), failure, message, { cause: err })
   }
 }
 

@@ -51,9 +51,13 @@ export interface KeySource {
 
 /** No usable key set: never fetched, or too stale to serve. Messages follow upstream's fetch errors. */
 export class KeySourceError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /** Entra's HTTP status when it answered with another than 200 (read by `isTransient`). */
+  readonly status: number | undefined
+
+  constructor(message: string, options?: ErrorOptions & { status?: number }) {
     super(message, options)
     this.name = 'KeySourceError'
+    this.status = options?.status
   }
 }
 
@@ -224,7 +228,9 @@ export class OidcKeySource implements KeySource {
       throw new KeySourceError(err instanceof Error ? err.message : String(err), { cause: err })
     }
     if (res.status !== 200) {
-      throw new KeySourceError(`unexpected status code ${res.status}: ${bodySnippet(res.body)}`)
+      throw new KeySourceError(`unexpected status code ${res.status}: ${bodySnippet(res.body)}`, {
+        status: res.status,
+      })
     }
     try {
       return parseJsonBody(res.body)

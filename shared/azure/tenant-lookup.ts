@@ -8,6 +8,13 @@ const MAX_DISCOVERY_BYTES = 64 * 1024
 
 export class TenantLookupError extends Error {
   override readonly name = 'TenantLookupError'
+  /** Entra's HTTP status when it answered with another than 200 (read by `isTransient`). */
+  readonly status: number | undefined
+
+  constructor(message: string, options?: ErrorOptions & { status?: number }) {
+    super(message, options)
+    this.status = options?.status
+  }
 }
 
 /**
@@ -42,7 +49,9 @@ export async function lookupTenantId(options: {
     )
   }
   if (res.status !== 200)
-    throw new TenantLookupError(`failed to fetch tenant ID, status: ${res.status}`)
+    throw new TenantLookupError(`failed to fetch tenant ID, status: ${res.status}`, {
+      status: res.status,
+    })
   let body: unknown
   try {
     body = parseJsonBody(res.body)

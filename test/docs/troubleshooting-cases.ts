@@ -260,6 +260,16 @@ export const CASES: Record<string, Case> = {
       env.emu.entra.setOutage(false)
     }
   },
+  'server azure_msi · jwks_unavailable (refused)': async (env) => {
+    const server = await msiServer(env, [{ tenant: 'contoso' }])
+    const t = await token(env, { vm: 'frontend/blog' })
+    const notFound = {
+      kind: 'status' as const,
+      status: 404,
+      body: { error: 'not_found', error_description: 'AADSTS90100: The endpoint does not exist.' },
+    }
+    return withFault(env, 'entra.jwks', notFound, async () => [await attestMsi(server, t)])
+  },
   'server azure_msi · bad_signature': async (env) => {
     const issued = await env.emu.tokens.issueMsiToken({ vm: 'frontend/blog' })
     const [header, , signature] = issued.token.split('.')
@@ -358,6 +368,21 @@ endpoints {
       armForbidden('Microsoft.Resources/subscriptions/resources/read'),
       async () => [await attestMsi(server, t)],
     )
+  },
+  'server azure_msi · principal_lookup_failed (ARM unavailable)': async (env) => {
+    const server = await msiServer(env, [{ tenant: 'contoso' }])
+    const t = await token(env, { vm: 'frontend/blog', claims: { xms_mirid: null } })
+    // retried (4 requests, ~3.5 s of backoff), then refused
+    return withFault(env, 'arm.resources.list', { kind: 'status', status: 500 }, async () => [
+      await attestMsi(server, t),
+    ])
+  },
+  'server azure_msi · arm_lookup_failed (unavailable)': async (env) => {
+    const server = await msiServer(env, [{ tenant: 'contoso' }])
+    const t = await token(env, { vm: 'frontend/blog' })
+    return withFault(env, 'arm.vm.get', { kind: 'status', status: 500 }, async () => [
+      await attestMsi(server, t),
+    ])
   },
   'server azure_msi · arm_lookup_failed': async (env) => {
     const server = await msiServer(env, [{ tenant: 'contoso' }])
@@ -621,6 +646,13 @@ endpoints {
     const server = await imdsServer(env, tenantHcl(env.emu, 'contoso', '', badDomain))
     return [await imdsDoc(env, server, { meta: { agentDomain: badDomain } })]
   },
+  'server azure_imds · tenant_lookup_failed (unavailable)': async (env) => {
+    // keyed by its domain: the first attestation looks the tenant ID up
+    const server = await pristineImds(env)
+    return withFault(env, 'entra.openid-v1', { kind: 'status', status: 503 }, async () => [
+      await imdsDoc(env, server),
+    ])
+  },
   'server azure_imds · subscription_not_in_tenant': async (env) => [
     await imdsDoc(env, env.imds, {
       vm: 'frontend/api',
@@ -636,6 +668,12 @@ endpoints {
   }`,
     )
     return [await imdsDoc(env, server)]
+  },
+  'server azure_imds · subscription_lookup_failed (unavailable)': async (env) => {
+    const server = await pristineImds(env)
+    return withFault(env, 'arm.subscription.get', { kind: 'status', status: 500 }, async () => [
+      await imdsDoc(env, server),
+    ])
   },
   'server azure_imds · invalid_vmss_name': async (env) => [
     await imdsDoc(env, env.imds, { meta: { vmssName: '-web-' } }),
@@ -699,6 +737,12 @@ endpoints {
       armForbidden('Microsoft.Compute/virtualMachines/read'),
       async () => [await imdsDoc(env, server)],
     )
+  },
+  'server azure_imds · arm_failed (unavailable)': async (env) => {
+    const server = await pristineImds(env)
+    return withFault(env, 'arm.vm.get', { kind: 'status', status: 500 }, async () => [
+      await imdsDoc(env, server),
+    ])
   },
   'server azure_imds · arm_throttled': async (env) => {
     const server = await pristineImds(env)

@@ -61,11 +61,16 @@ describe(
   'fault matrix: Resource Manager and AgentStore (azure_imds server, host launcher)',
   { timeout: 120_000 },
   () => {
-    test('ARM 5xx: bounded retries (4 requests), refused Internal arm_failed, recovery with no negative cache', async () => {
+    // Unavailable, not upstream's Internal: a deliberate change (shared/azure/transient.ts) so the
+    // agent retries and an operator reads "try again"; the message and reason are unchanged
+    test('ARM 5xx: bounded retries (4 requests), refused Unavailable arm_failed, recovery with no negative cache', async () => {
       await attest('frontend/worker') // credential, subscription and tenant reads warm
       emu.faults.set('arm.vm.get', { kind: 'status', status: 500 })
       const before = emu.counters.get('arm.vm.get')
-      await assert.rejects(attest('frontend/blog'), refused('Internal', /500/))
+      await assert.rejects(
+        attest('frontend/blog'),
+        refused('Unavailable', /^unable to get virtual machine: 500 /),
+      )
       assert.equal(emu.counters.get('arm.vm.get') - before, 4)
       await server.metrics.until(() => refusals('arm_failed') === 1)
       emu.faults.clear()
@@ -73,6 +78,62 @@ describe(
       const attrs = await attest('frontend/blog')
       assert.ok(attrs.selectorValues.includes('vm-name:blog'), attrs.selectorValues.join())
       assert.equal(emu.counters.get('arm.vm.get') - after, 1)
+    })
+
+    test('permanent ARM failures stay Internal arm_failed: 403 (one request) and a malformed response', async () => {
+      await attest('frontend/worker')
+      // VMs no other test reads (a VM read is cached for 60 s)
+      const counted = refusals('arm_failed')
+      emu.faults.set('arm.vm.get', { kind: 'status', status: 403 })
+      let before = emu.counters.get('arm.vm.get')
+      await assert.rejects(
+        attest('frontend/multi'),
+        refused('Internal', /^unable to get virtual machine: 403 /),
+      )
+      assert.equal(emu.counters.get('arm.vm.get') - before, 1, 'a 403 is not retried')
+      // a 200 that is no VM: malformed, Internal (the gate retries it like a transport failure)
+      emu.faults.set('arm.vm.get', { kind: 'status', status: 200, body: { name: 'blog' } })
+      before = emu.counters.get('arm.vm.get')
+      await assert.rejects(
+        attest('frontend/plain'),
+        refused('Internal', /^unable to get virtual machine: virtual machine response has no id$/),
+      )
+      await server.metrics.until(() => refusals('arm_failed') === counted + 2)
+      emu.faults.clear()
+      await attest('frontend/multi')
+      await attest('frontend/plain')
+    })
+
+    test('tenant lookup: Entra 503 refused Unavailable, 400 Internal (tenant_lookup_failed), recovery after', async () => {
+      // a server of its own: the tenant is keyed by domain and the lookup's result is kept for
+      // the life of the process once it succeeds
+      const fresh = await loadImdsServer(serverHcl(emu, tenantHcl(emu, 'contoso')))
+      open.push(fresh)
+      const attestTo = async (vm: string) => {
+        const agent = await loadImdsAgent(agentHcl(emu, vm))
+        try {
+          return await attestAgentToServer(agent, fresh)
+        } finally {
+          await agent.close()
+        }
+      }
+      // Unavailable, not upstream's Internal: a deliberate change (shared/azure/transient.ts)
+      emu.faults.set('entra.openid-v1', { kind: 'status', status: 503 })
+      await assert.rejects(
+        attestTo('frontend/blog'),
+        refused(
+          'Unavailable',
+          /^unable to lookup tenant ID: failed to fetch tenant ID, status: 503$/,
+        ),
+      )
+      emu.faults.set('entra.openid-v1', { kind: 'status', status: 400 })
+      await assert.rejects(
+        attestTo('frontend/blog'),
+        refused('Internal', /^unable to lookup tenant ID: failed to fetch tenant ID, status: 400$/),
+      )
+      emu.faults.clear()
+      const attrs = await attestTo('frontend/blog')
+      assert.ok(attrs.selectorValues.includes('vm-name:blog'), attrs.selectorValues.join())
     })
 
     test('AgentStore errors: refused with the host code, counted agent_store_failed (fails closed), no VM read; recovery after', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import type { AttestIo, PluginError } from '../../../shared/plugin/index.js'
+import { KeySourceError } from '../../../shared/azure/jwks.js'
 import { encodeMsiPayload } from '../../../shared/azure/payloads.js'
 import { createAttestor } from '../../../server-plugin/azure-msi/attestor.js'
 import { makeAgentId } from '../../../server-plugin/azure-msi/agent-id.js'
@@ -126,6 +127,17 @@ describe('azure_msi server attestor', () => {
     await assert.rejects(
       createAttestor(deps).attest(await payload(), config, io),
       refused('Internal', 'unable to obtain JWKS: unexpected status code 503: down'),
+    )
+  })
+
+  test('key set unavailable because Entra answered 503: Unavailable, same message', async () => {
+    // a deliberate change from upstream's Internal (shared/azure/transient.ts): the agent retries
+    const deps = world()
+    const keySourceError = new KeySourceError('unexpected status code 503: down', { status: 503 })
+    deps.keysFor = () => ({ keysFor: () => Promise.reject(keySourceError) })
+    await assert.rejects(
+      createAttestor(deps).attest(await payload(), config, io),
+      refused('Unavailable', 'unable to obtain JWKS: unexpected status code 503: down'),
     )
   })
 

@@ -297,7 +297,8 @@ describe('fault matrix: Entra ID (azure_msi server)', () => {
     await attest(deps, cfg, await tokenFor('frontend/blog'))
     assert.equal(entraKeyRequests(), fetched + 1)
 
-    // past TTL + stale bound (1 min + 10 min): refused, before AgentStore and ARM
+    // past TTL + stale bound (1 min + 10 min): refused, before AgentStore and ARM. Unavailable, not
+    // upstream's Internal (a deliberate change, shared/azure/transient.ts): Entra answered 503
     clock.t = t0 + 60_000 + 600_000 + 1
     const store = deps.agentStore as ReturnType<typeof freshStore>
     const storeCalls = store.calls
@@ -305,7 +306,7 @@ describe('fault matrix: Entra ID (azure_msi server)', () => {
     await assert.rejects(
       attest(deps, cfg, await tokenFor('frontend/blog')),
       refused(
-        'Internal',
+        'Unavailable',
         'jwks_unavailable',
         /^unable to obtain JWKS: unexpected status code 503: /,
       ),
@@ -377,6 +378,51 @@ describe('fault matrix: Entra ID (azure_msi server)', () => {
     )
     assert.equal(emu.counters.get('entra.jwks') - jwks, 3)
   })
+
+  test('Entra key fetch failures: transient ones (5xx, 429, reset) refused Unavailable, permanent ones (404, malformed) Internal; nothing cached is ever accepted', async () => {
+    const cfg = config()
+    const cases = [
+      // a deliberate change from upstream's Internal (shared/azure/transient.ts)
+      [
+        'entra.jwks',
+        { kind: 'status', status: 500 },
+        'Unavailable',
+        /unexpected status code 500: /,
+      ],
+      ['entra.openid-v1', { kind: 'throttle', retryAfterS: 5 }, 'Unavailable', /status code 429: /],
+      ['entra.jwks', { kind: 'reset' }, 'Unavailable', /^unable to obtain JWKS: /],
+      // permanent: Internal, as upstream
+      ['entra.jwks', { kind: 'status', status: 404 }, 'Internal', /unexpected status code 404: /],
+      ['entra.openid-v1', { kind: 'status', status: 403 }, 'Internal', /status code 403: /],
+      [
+        'entra.jwks',
+        { kind: 'status', status: 200, body: { nokeys: [] } },
+        'Internal',
+        /failed to decode key set: missing "keys" array$/,
+      ],
+      [
+        'entra.openid-v1',
+        { kind: 'status', status: 200, body: { issuer: 'x' } },
+        'Internal',
+        /configuration missing JWKS URI$/,
+      ],
+    ] as const
+    for (const [route, fault, status, message] of cases) {
+      const { deps } = makeDeps() // a key source with nothing cached
+      const arm = emu.counters.get('arm.*')
+      emu.faults.set(route, fault)
+      await assert.rejects(
+        attest(deps, cfg, await tokenFor('frontend/blog')),
+        refused(status, 'jwks_unavailable', message),
+        `${route} ${JSON.stringify(fault)}`,
+      )
+      assert.equal(emu.counters.get('arm.*'), arm, 'refused before any ARM read')
+      emu.faults.clear()
+      // recovery once the empty-set backoff (5 s) has passed
+      clock.t += 5_000
+      await attest(deps, cfg, await tokenFor('frontend/blog'))
+    }
+  })
 })
 
 describe('fault matrix: Resource Manager (azure_msi server)', () => {
@@ -416,8 +462,9 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     assert.equal(emu.counters.get('arm.vm.get') - before, 1 + vms.length)
     assert.deepEqual(emu.faults.earlyRetries, [], 'no request inside an announced Retry-After')
 
-    // a storm that does not stop: refused Internal arm_lookup_failed, at most ARM_MAX_ATTEMPTS
-    // requests per read, no wait begun past the 30 s budget
+    // a storm that does not stop: refused Unavailable arm_lookup_failed (was Internal, as upstream:
+    // a deliberate change — throttling is transient), at most ARM_MAX_ATTEMPTS requests per read,
+    // no wait begun past the 30 s budget
     emu.faults.clear()
     clock.t += 61_000 // past the read cache
     emu.faults.set('arm.*', { kind: 'throttle', retryAfterS: 5 })
@@ -428,7 +475,11 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     )
     for (const r of stormed) {
       assert.equal(r.status, 'rejected')
-      refused('Internal', 'arm_lookup_failed', /429|throttled/)((r as PromiseRejectedResult).reason)
+      refused(
+        'Unavailable',
+        'arm_lookup_failed',
+        /429|throttled/,
+      )((r as PromiseRejectedResult).reason)
     }
     const requests = emu.counters.get('arm.*') - before
     assert.ok(requests >= vms.length && requests <= vms.length * ARM_MAX_ATTEMPTS, String(requests))
@@ -445,13 +496,13 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     waits = []
     await assert.rejects(
       attest(deps, cfg, await tokenFor('frontend/blog')),
-      refused('Internal', 'arm_lookup_failed', /429/),
+      refused('Unavailable', 'arm_lookup_failed', /429/),
     )
     assert.deepEqual(waits, [])
     const mid = emu.counters.get('arm.*')
     await assert.rejects(
       attest(deps, cfg, await tokenFor('frontend/blog')),
-      refused('Internal', 'arm_lookup_failed', /throttled by ARM: retry after \d+s/),
+      refused('Unavailable', 'arm_lookup_failed', /throttled by ARM: retry after \d+s/),
     )
     assert.equal(emu.counters.get('arm.*'), mid, 'no ARM request while the Retry-After is in force')
 
@@ -461,7 +512,9 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     assert.deepEqual(emu.faults.earlyRetries, [])
   })
 
-  test('ARM 5xx: bounded retries with backoff, refused Internal arm_lookup_failed, recovery with no negative cache', async () => {
+  // Unavailable, not upstream's Internal: a deliberate change (shared/azure/transient.ts) so the
+  // agent retries and an operator reads "try again"; the message and reason are unchanged
+  test('ARM 5xx: bounded retries with backoff, refused Unavailable arm_lookup_failed, recovery with no negative cache', async () => {
     const cfg = config()
     const { deps } = makeDeps()
     for (const status of [500, 502]) {
@@ -471,7 +524,7 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
       await assert.rejects(
         attest(deps, cfg, await tokenFor('frontend/blog')),
         refused(
-          'Internal',
+          'Unavailable',
           'arm_lookup_failed',
           new RegExp(`unable to get virtual machine.*${status}`, 's'),
         ),
@@ -486,7 +539,7 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     assert.equal(emu.counters.get('arm.vm.get') - before, 1)
   })
 
-  test('ARM hang: each attempt abandoned at its timeout, attempts stop at the 30 s budget, refused, recovery after', async () => {
+  test('ARM hang: each attempt abandoned at its timeout, attempts stop at the 30 s budget, refused Unavailable, recovery after', async () => {
     const cfg = config()
     const { deps } = makeDeps()
     await attest(deps, cfg, await tokenFor('frontend/worker')) // credential and NIC reads warm
@@ -497,7 +550,8 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     const before = emu.counters.get('arm.vm.get')
     await assert.rejects(
       attest(deps, cfg, await tokenFor('frontend/blog')),
-      refused('Internal', 'arm_lookup_failed', /unable to get virtual machine/),
+      // Unavailable (was Internal, as upstream): a deliberate change, the attempts timed out
+      refused('Unavailable', 'arm_lookup_failed', /unable to get virtual machine/),
     )
     // production timing on the injected clock: attempt 1 hangs 15 s, 0.5 s backoff, attempt 2
     // hangs 15 s (30.5 s); the next 1 s wait would pass the 30 s budget, so no third attempt
@@ -508,6 +562,29 @@ describe('fault matrix: Resource Manager (azure_msi server)', () => {
     const after = emu.counters.get('arm.vm.get')
     await attest(deps, cfg, await tokenFor('frontend/blog'))
     assert.equal(emu.counters.get('arm.vm.get') - after, 1)
+  })
+
+  test('permanent ARM failures stay Internal arm_lookup_failed: 404, 403 (no retry) and a malformed response', async () => {
+    const cfg = config()
+    const cases = [
+      [{ kind: 'status', status: 404 }, /unable to get virtual machine: 404 /, 1],
+      [{ kind: 'status', status: 403 }, /unable to get virtual machine: 403 /, 1],
+      // 200 without an id: a malformed answer (retried like a transport failure, then refused)
+      [{ kind: 'status', status: 200, body: { name: 'blog' } }, /response has no id$/, undefined],
+    ] as const
+    for (const [fault, message, requests] of cases) {
+      const { deps } = makeDeps()
+      emu.faults.set('arm.vm.get', fault)
+      const before = emu.counters.get('arm.vm.get')
+      await assert.rejects(
+        attest(deps, cfg, await tokenFor('frontend/blog')),
+        refused('Internal', 'arm_lookup_failed', message),
+        JSON.stringify(fault),
+      )
+      if (requests !== undefined) assert.equal(emu.counters.get('arm.vm.get') - before, requests)
+      emu.faults.clear()
+      await attest(deps, cfg, await tokenFor('frontend/blog'))
+    }
   })
 })
 

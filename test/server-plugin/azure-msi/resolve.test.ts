@@ -109,15 +109,29 @@ describe('resolution by principal: upstream errors', () => {
       ),
     )
   })
+  // a transient ARM failure (429, 5xx) is Unavailable, not upstream's Internal: a deliberate change
+  // (shared/azure/transient.ts); the message, `code = Internal` inside it included, stays upstream's
   test('list failure', async () => {
     const arm = new FakeArm()
     arm.fail.set('by-principal', new ArmError('429 TooManyRequests: throttled', { status: 429 }))
     await assert.rejects(
       selectorsFor(arm, claims()),
       pluginError(
-        'Internal',
+        'Unavailable',
         'principal_lookup_failed',
         wrapped('unable to list virtual machine by principal: 429 TooManyRequests: throttled'),
+      ),
+    )
+  })
+  test('list failure, permanent (403): Internal', async () => {
+    const arm = new FakeArm()
+    arm.fail.set('by-principal', new ArmError('403 AuthorizationFailed: no', { status: 403 }))
+    await assert.rejects(
+      selectorsFor(arm, claims()),
+      pluginError(
+        'Internal',
+        'principal_lookup_failed',
+        wrapped('unable to list virtual machine by principal: 403 AuthorizationFailed: no'),
       ),
     )
   })
@@ -128,7 +142,7 @@ describe('resolution by principal: upstream errors', () => {
     await assert.rejects(
       selectorsFor(arm, claims()),
       pluginError(
-        'Internal',
+        'Unavailable',
         'arm_lookup_failed',
         'unable to get virtual machine "frontend:blog": rpc error: code = Internal desc = unable to get virtual machine: 500 InternalServerError: boom',
       ),
