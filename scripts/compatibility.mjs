@@ -1,16 +1,22 @@
 #!/usr/bin/env node
-// Writes docs/compatibility.md from the compatibility matrix's results: one JSON file per cell, written
-// by test/e2e/matrix.test.ts (format: MatrixCellResult in test/support/matrix.ts). The table says, per
-// SPIRE release, attestor, pairing and server config form, whether the cell passed, and names the test
-// that proves it; a cell that could not be proven says why. Run the matrix first, then this:
+// Writes docs/compatibility.md from the tests' results: one JSON file per cell (format: CellResult in
+// test/support/matrix.ts). The matrix's cells, written by test/e2e/matrix.test.ts, say per SPIRE
+// release, attestor, pairing and server config form whether the cell passed; the scenario cells, in
+// the results' scenarios/ folder, are written by test/e2e/node-versions.test.ts (Node.js lines),
+// ha.test.ts (HA on PostgreSQL), azure-imds-reattest.test.ts (re-attestation) and config-forms.test.ts
+// (validate and reload) from each test's own verdict. Every cell names the test that proves it and the
+// SPIRE release it ran; a cell that could not be proven says why. Run the tests first, then this:
 //
-//   npm run build && npm test -- test/e2e/matrix && npm run compatibility
+//   npm run build && npm test -- test/e2e/matrix test/e2e/node-versions test/e2e/ha.test \
+//     test/e2e/azure-imds-reattest test/e2e/config-forms && npm run compatibility
 //
 //   --results DIR   where the cells are (default $SPIRE_AZURE_COMPAT_RESULTS, else .tmp/compat)
 //   --out FILE      default docs/compatibility.md
-//   --check         exit 1 if FILE differs from what would be written (nothing written)
+//   --check         exit 1 if a cell has no result or FILE differs from what would be written
+//                   (nothing written)
 //
-// The tested and untestable releases come from dist/test/support/spire-versions.js (npm run build).
+// The tested and untestable releases come from dist/test/support/spire-versions.js, the scenario
+// tables (rows, checks, cells that are not tests) from dist/test/support/matrix.js (npm run build).
 // Exit codes: 0 written (or up to date); 1 no results, a cell missing, or --check found a difference;
 // 2 usage.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -69,7 +75,90 @@ function load(dir) {
     .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')))
 }
 
-function render(cells, versions, untestable) {
+const testOf = (c) => `\`${c.file}\` › ${esc(c.test)}`
+
+/**
+ * One section per scenario table (test/support/matrix.ts SCENARIO_TABLES): a grid of marks where the
+ * table has several checks, then one line per cell naming its test and SPIRE release. Reasons are
+ * numbered after the matrix's (`next`: the first free number). Returns the cells with no result.
+ */
+function renderScenarios(out, scenarios, tables, next) {
+  const missing = []
+  let n = next
+  for (const spec of tables) {
+    const find = (row, column) =>
+      scenarios.find((c) => c.table === spec.table && c.row === row && c.column === column)
+    const na = (row, column) =>
+      (spec.notApplicable ?? []).find((x) => x.row === row && x.column === column)
+    const notes = new Map()
+    const ref = (c) => {
+      if (c.status === 'pass' || !c.reason) return ''
+      if (!notes.has(c.reason)) notes.set(c.reason, n++)
+      const k = notes.get(c.reason)
+      return ` [(${k})](#why-${k})`
+    }
+    // what a Node row ran on (its cells' first detail: the exact version)
+    const ranOn = (row) =>
+      spec.columns
+        .map((col) => find(row, col.id)?.detail?.split('; ')[0])
+        .find((d) => d !== undefined)
+    out(`## ${spec.title}`)
+    out()
+    out(spec.intro)
+    out()
+    if (spec.columns.length > 1) {
+      out(`| ${spec.rowHeader} | ${spec.columns.map((col) => col.label).join(' | ')} |`)
+      out(`|---|${spec.columns.map(() => '---').join('|')}|`)
+      for (const row of spec.rows) {
+        const detail = spec.table === 'node' ? ranOn(row.id) : undefined
+        const marks = spec.columns.map((col) => {
+          if (na(row.id, col.id)) return 'n/a'
+          const c = find(row.id, col.id)
+          return c === undefined ? '—' : `${MARK[c.status]}${ref(c)}`
+        })
+        out(`| ${row.label}${detail ? ` (${detail})` : ''} | ${marks.join(' | ')} |`)
+      }
+      out()
+    }
+    const many = spec.columns.length > 1
+    const measured = scenarios.some(
+      (c) => c.table === spec.table && c.detail && spec.table !== 'node',
+    )
+    const head = [spec.rowHeader, ...(many ? ['check'] : []), 'result']
+    if (measured) head.push('what the run saw')
+    head.push('proven by (file › test)')
+    out(`| ${head.join(' | ')} |`)
+    out(`|${head.map(() => '---').join('|')}|`)
+    for (const row of spec.rows) {
+      for (const col of spec.columns) {
+        const lead = many ? `| ${row.label} | ${col.label} |` : `| ${row.label} |`
+        const skip = na(row.id, col.id)
+        if (skip) {
+          out(`${lead} n/a: ${esc(skip.why)} |${measured ? ' |' : ''} — |`)
+          continue
+        }
+        const c = find(row.id, col.id)
+        if (c === undefined) {
+          missing.push(`${spec.table}: ${row.label} × ${col.label}`)
+          out(`${lead} — |${measured ? ' |' : ''} no result in this run |`)
+          continue
+        }
+        const seen = measured ? (c.detail ? ` ${esc(c.detail)} |` : ' |') : ''
+        out(
+          `${lead} ${MARK[c.status]} ${WORD[c.status]} on v${c.version}${ref(c)} |${seen} ${testOf(c)} |`,
+        )
+      }
+    }
+    out()
+    for (const [reason, k] of notes) out(`- <a id="why-${k}"></a>**(${k})** ${esc(reason)}.`)
+    if (notes.size > 0) out()
+  }
+  return missing
+}
+
+function render(all, versions, untestable, tables) {
+  const cells = all.filter((c) => c.kind !== 'scenario')
+  const scenarios = all.filter((c) => c.kind === 'scenario')
   const at = (v, a, p, f) =>
     cells.find((c) => c.version === v && c.attestor === a && c.pairing === p && c.form === f)
   // every distinct reason (skip, limit, failure) is written once, numbered; the cells point to it
@@ -81,20 +170,21 @@ function render(cells, versions, untestable) {
     notes.has(c.reason) ? ` [(${notes.get(c.reason)})](#why-${notes.get(c.reason)})` : ''
   const lines = []
   const out = (s = '') => lines.push(s)
-  const ranAt = cells
+  const ranAt = all
     .map((c) => c.ranAt)
     .filter(Boolean)
     .sort()
     .at(-1)
-  out('# Compatibility with SPIRE releases')
+  out('# Compatibility: SPIRE releases, Node.js versions, HA and re-attestation')
   out()
   out(
     '<!-- Generated by scripts/compatibility.mjs (npm run compatibility) from the results of ' +
-      'test/e2e/matrix.test.ts; do not edit by hand. -->',
+      'test/e2e/matrix.test.ts, node-versions.test.ts, ha.test.ts, azure-imds-reattest.test.ts and ' +
+      'config-forms.test.ts; do not edit by hand. -->',
   )
   out()
   out(
-    `Every cell below is a real attestation with real SPIRE binaries of that release (built from the Go ` +
+    `Every cell of the release matrix below is a real attestation with real SPIRE binaries of that release (built from the Go ` +
       `module proxy by \`scripts/install-spire.sh\`), run by \`npm test\` inside Azure in a box ` +
       `(\`scripts/azure-in-a-box.sh\`: a private network namespace where 169.254.169.254 and Azure's ` +
       `host names are the Azure emulator, so every plugin runs on production URLs with no endpoint ` +
@@ -122,6 +212,14 @@ function render(cells, versions, untestable) {
   out()
   out(
     '✅ passes · ⚠️ proven up to a step the release refuses, for the reason given · ❌ fails · ⏭️ not run (reason given)',
+  )
+  out()
+  out(
+    `Further down: ${tables.map((t) => `[${t.title}](#${anchor(t.title)})`).join(', ')}. ` +
+      'Those run real SPIRE binaries (of the release each cell names) against the Azure emulator on ' +
+      'loopback (the plugins’ ' +
+      'endpoint settings point at it), and each of their cells is one test’s own verdict ' +
+      '(`recordCells` in test/support/matrix.ts): it passes only when that test’s assertions passed.',
   )
   out()
 
@@ -177,6 +275,8 @@ function render(cells, versions, untestable) {
     out()
   }
 
+  const missing = renderScenarios(out, scenarios, tables, notes.size + 1)
+
   if (untestable.length > 0) {
     out('## Releases that cannot be tested')
     out()
@@ -193,8 +293,15 @@ function render(cells, versions, untestable) {
       'release or a rebuild with a warm cache 1–2 minutes).',
   )
   out()
-  return `${lines.join('\n')}\n`
+  return { text: `${lines.join('\n')}\n`, missingScenarios: missing }
 }
+
+/** GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens. */
+const anchor = (title) =>
+  title
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-')
 
 async function main() {
   const o = parseArgs(process.argv.slice(2))
@@ -206,16 +313,36 @@ async function main() {
   const { TESTED_SPIRE_VERSIONS, UNTESTABLE_SPIRE_VERSIONS } = await import(
     pathToFileURL(versionsJs).href
   )
-  const cells = load(o.results)
+  const { SCENARIO_TABLES, SCENARIO_SUBDIR } = await import(
+    pathToFileURL(join(ROOT, 'dist', 'test', 'support', 'matrix.js')).href
+  )
+  if (SCENARIO_TABLES === undefined) {
+    process.stderr.write('compatibility: dist/ is out of date; run npm run build\n')
+    process.exit(1)
+  }
+  const cells = [...load(o.results), ...load(join(o.results, SCENARIO_SUBDIR))]
   if (cells.length === 0) {
     process.stderr.write(
       `compatibility: no results in ${relative(ROOT, o.results) || o.results}; run npm test -- test/e2e/matrix\n`,
     )
     process.exit(1)
   }
-  const text = render(cells, TESTED_SPIRE_VERSIONS, UNTESTABLE_SPIRE_VERSIONS)
+  const { text, missingScenarios } = render(
+    cells,
+    TESTED_SPIRE_VERSIONS,
+    UNTESTABLE_SPIRE_VERSIONS,
+    SCENARIO_TABLES,
+  )
   const missing = text.split('\n').filter((l) => l.includes('no result in this run')).length
   if (o.check) {
+    if (missing > 0) {
+      process.stderr.write(
+        `compatibility: ${missing} cells have no result` +
+          (missingScenarios.length > 0 ? ` (${missingScenarios.join('; ')})` : '') +
+          '\n',
+      )
+      process.exit(1)
+    }
     const now = existsSync(o.out) ? readFileSync(o.out, 'utf8') : ''
     if (now !== text) {
       process.stderr.write(`compatibility: ${relative(ROOT, o.out)} is out of date\n`)

@@ -10,6 +10,7 @@ import {
   serverHcl,
   tenantHcl,
 } from '../support/azure-imds-plugins.js'
+import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
 import {
   ensureSpire,
   exec,
@@ -117,10 +118,26 @@ function azureRequests(emu: Emulator, before: Record<string, number>): Record<st
   return out
 }
 
+// docs/compatibility.md's re-attestation table (test/support/matrix.ts)
+const SUITE = `real SPIRE v${SPIRE_VERSION}: azure_imds re-attestation`
+const CELLS = cellsOf(
+  { table: 'reattest', file: 'test/e2e/azure-imds-reattest.test.ts', version: SPIRE_VERSION },
+  [
+    ['reattest-true', 'result', 'reattest = true: '],
+    ['default', 'result', 'default (TOFU, as upstream): '],
+  ],
+)
+if (skip) recordSkippedCells(CELLS, { suite: SUITE, reason: skip })
+
 describe(
-  `real SPIRE v${SPIRE_VERSION}: azure_imds re-attestation`,
-  { skip, timeout: 240_000, concurrency: true },
+  SUITE,
+  {
+    skip,
+    timeout: 240_000,
+    concurrency: true,
+  },
   () => {
+    recordCells(CELLS)
     let reattest: Side | undefined
     let tofu: Side | undefined
 

@@ -20,6 +20,7 @@ import {
   serverHclFor,
 } from '../support/azure-msi-plugins.js'
 import { CONFIG_FORMS, pluginDataFilePath, type ConfigForm } from '../support/config-forms.js'
+import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
 import {
   E2E_TRUST_DOMAIN,
   ensureSpire,
@@ -69,10 +70,28 @@ interface Server {
 
 type Outcome = { ok: true; id: string } | { ok: false; error: string }
 
+// docs/compatibility.md's config forms table (test/support/matrix.ts)
+const SUITE = `real SPIRE v${SPIRE_VERSION}: server config as HCL, JSON and plugin_data_file`
+const CELLS = cellsOf(
+  { table: 'config', file: 'test/e2e/config-forms.test.ts', version: SPIRE_VERSION },
+  [
+    ...CONFIG_FORMS.flatMap((form) => [
+      [form, 'attests', `${form}: our spire-server attests our agents`] as const,
+      [form, 'validate', `${form}: spire-server validate passes`] as const,
+    ]),
+    ['plugin_data_file', 'reload', 'plugin_data_file: SIGUSR1 while agents attest'],
+  ],
+)
+if (skip) recordSkippedCells(CELLS, { suite: SUITE, reason: skip })
+
 describe(
-  `real SPIRE v${SPIRE_VERSION}: server config as HCL, JSON and plugin_data_file`,
-  { skip, timeout: 240_000 },
+  SUITE,
+  {
+    skip,
+    timeout: 240_000,
+  },
   () => {
+    recordCells(CELLS)
     let emu: Emulator
     let root = ''
     const servers = new Map<ConfigForm, Server>()

@@ -24,6 +24,7 @@ import {
 import { startEmulator, type Emulator } from '../azure-emulator/index.js'
 import { IMDS_AGENT_MAIN, agentHcl as imdsAgentHcl } from '../support/azure-imds-plugins.js'
 import { MSI_AGENT_MAIN, agentHclFor as msiAgentHcl } from '../support/azure-msi-plugins.js'
+import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
 import { postgresAvailable, startPostgres, type Postgres } from '../support/postgres.js'
 import {
   E2E_TRUST_DOMAIN,
@@ -76,10 +77,25 @@ type Outcome =
 const brief = (o: Outcome): { ok: true; id: string } | { ok: false; error: string } =>
   o.ok ? { ok: true, id: o.id } : o
 
+// docs/compatibility.md's HA table (test/support/matrix.ts): the test that proves each scenario
+const SUITE = `real SPIRE v${SPIRE_VERSION} in HA: two servers sharing a PostgreSQL datastore`
+const CELLS = cellsOf({ table: 'ha', file: 'test/e2e/ha.test.ts', version: SPIRE_VERSION }, [
+  ['either-server', 'result', 'real agents attest through either server'],
+  ['tofu-across', 'result', 'an identity attested through server A is refused through server B'],
+  ['killed-mid-boot', 'result', 'server A killed mid-boot'],
+  ['evict-reattest', 'result', 'evicted on one server, re-attested on the other'],
+  ['race', 'result', 'one identity attesting through A and B at once'],
+])
+if (skip) recordSkippedCells(CELLS, { suite: SUITE, reason: skip })
+
 describe(
-  `real SPIRE v${SPIRE_VERSION} in HA: two servers sharing a PostgreSQL datastore`,
-  { skip, timeout: 240_000 },
+  SUITE,
+  {
+    skip,
+    timeout: 240_000,
+  },
   () => {
+    recordCells(CELLS)
     let emu: Emulator
     let db: Postgres
     let dir = ''

@@ -16,6 +16,7 @@ import { hostname, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { NOT_A_PROGRAM_MESSAGE } from '../../shared/plugin/handshake.js'
+import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
 import { exampleEnv } from '../azure-emulator/env.js'
 import { startEmulator, type Emulator } from '../azure-emulator/index.js'
 import {
@@ -85,9 +86,36 @@ const NODE_WARNING = /\(node:\d+\) |\bWarning: /
 const sha256Of = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex')
 
+// docs/compatibility.md's Node.js table (test/support/matrix.ts): per line, the test that proves each check
+const SUITE = `real SPIRE v${SPIRE_VERSION} runs the shipped bins under Node ${TESTED_NODE_LINES.join(', ')}`
+const cellsOfLine = (line: string, version?: string) =>
+  cellsOf(
+    {
+      table: 'node',
+      file: 'test/e2e/node-versions.test.ts',
+      version: SPIRE_VERSION,
+      ...(version === undefined ? {} : { detail: `v${version}` }),
+    },
+    [
+      [line, 'azure_msi', 'azure_msi: a real agent attests '],
+      [line, 'azure_imds', 'azure_imds: a real agent attests '],
+      [line, 'plugin-processes', 'every plugin process SPIRE started is Node '],
+      [line, 'cli', 'spire-azure on Node '],
+      [line, 'no-warnings', /^Node v\S+ printed no warning/],
+    ],
+  )
+if (spireSkip)
+  recordSkippedCells(
+    TESTED_NODE_LINES.flatMap((line) => cellsOfLine(line)),
+    { suite: SUITE, reason: spireSkip },
+  )
+
 describe(
-  `real SPIRE v${SPIRE_VERSION} runs the shipped bins under Node ${TESTED_NODE_LINES.join(', ')}`,
-  { skip: spireSkip, timeout: 600_000 },
+  SUITE,
+  {
+    skip: spireSkip,
+    timeout: 600_000,
+  },
   () => {
     let emu: Emulator
     before(async () => {
@@ -108,6 +136,11 @@ describe(
       const got = nodes[i]!
       const skip = 'skip' in got ? got.skip : false
       const node = got as NodeBinary
+      if (skip && !spireSkip)
+        recordSkippedCells(cellsOfLine(line), {
+          suite: `${SUITE} > Node ${line} (not here)`,
+          reason: skip,
+        })
       describe(
         `Node ${line} (${'skip' in got ? 'not here' : `v${node.version}`})`,
         { skip },
@@ -117,6 +150,7 @@ describe(
           let server: SpireProcess
           const agents: Partial<Record<Attestor, SpireProcess>> = {}
           const recorded: Partial<Record<Attestor, { agentId: string; selectors: string[] }>> = {}
+          recordCells(cellsOfLine(line, node.version))
 
           before(async () => {
             if (skip) return
