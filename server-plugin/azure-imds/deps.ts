@@ -3,6 +3,13 @@ import { raceAbort } from '../../shared/azure/cache.js'
 import { createCallGate } from '../../shared/azure/call-gate.js'
 import { armScope } from '../../shared/azure/clouds.js'
 import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
+import {
+  batchedGate,
+  createResourceGraphBatch,
+  observeResourceGraph,
+  realTimer,
+  type ResourceGraphBatch,
+} from '../../shared/azure/resource-graph-batch.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
 import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
@@ -146,18 +153,30 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
           )
           const scope = armScope(tenant.cloud.armResourceId)
           const common = { now: () => Date.now(), sleep, log: tlog }
+          // fleet boots: concurrent VM reads are batched into Resource Graph queries
+          let batch: ResourceGraphBatch | undefined
           const rest = createArmRest({
             credential,
             armEndpoint: tenant.endpoints.armEndpoint,
             armScope: scope,
-            http,
+            http: observeResourceGraph(http, (headers) => batch?.observe(headers)),
             now: systemClock,
             ...(ca === undefined ? {} : { extraCa: ca }),
           })
+          batch = createResourceGraphBatch({
+            rest,
+            now: () => Date.now(),
+            setTimer: realTimer,
+            sleep: (ms) => sleep(ms),
+            log: tlog,
+          })
           return createImdsAzure({
             rest,
-            reads: createCallGate({ ...common, cacheTtlMs: READ_CACHE_TTL_MS }),
-            lookups: createCallGate({ ...common, cacheTtlMs: LOOKUP_CACHE_TTL_MS }),
+            reads: batchedGate(createCallGate({ ...common, cacheTtlMs: READ_CACHE_TTL_MS }), batch),
+            lookups: batchedGate(
+              createCallGate({ ...common, cacheTtlMs: LOOKUP_CACHE_TTL_MS }),
+              batch,
+            ),
           })
         })
         clients.set(tenant.clientKey, client)

@@ -6,6 +6,13 @@ import { armScope } from '../../shared/azure/clouds.js'
 import { nodeHttp, type HttpFetch } from '../../shared/azure/http.js'
 import { fetchInstanceCompute } from '../../shared/azure/imds.js'
 import { OidcKeySource, type KeySource } from '../../shared/azure/jwks.js'
+import {
+  batchedArmClient,
+  createResourceGraphBatch,
+  observeResourceGraph,
+  realTimer,
+  type ResourceGraphBatch,
+} from '../../shared/azure/resource-graph-batch.js'
 import { sleep } from '../../shared/azure/retry.js'
 import {
   createFileLoader,
@@ -13,7 +20,7 @@ import {
   withCaFile,
   type FileLoader,
 } from '../../shared/azure/tenant-access.js'
-import type { PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
+import type { Logger, PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
 import { PluginError, serverAttestorDeps, systemClock } from '../../shared/plugin/index.js'
 import type { Endpoints, KeyCacheTuning, TenantConfig } from './config.js'
 
@@ -67,10 +74,11 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
     armFor(tenant) {
       let client = armClients.get(tenant.clientKey)
       if (client === undefined) {
-        client = createResilientArm(lazyArm(tenant, withCa(tenant.endpoints.caFile), files), {
+        const tlog = log.with({ tenant_id: tenant.tenantId })
+        client = createResilientArm(lazyArm(tenant, withCa(tenant.endpoints.caFile), files, tlog), {
           now: () => Date.now(),
           sleep,
-          log: log.with({ tenant_id: tenant.tenantId }),
+          log: tlog,
         })
         armClients.set(tenant.clientKey, client)
       }
@@ -102,10 +110,10 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
 }
 
 /** An ArmClient whose credential and REST transport are made on first use. */
-function lazyArm(tenant: TenantConfig, http: HttpFetch, files: FileLoader): ArmClient {
+function lazyArm(tenant: TenantConfig, http: HttpFetch, files: FileLoader, log: Logger): ArmClient {
   let inner: Promise<ArmClient> | undefined
   const get = (): Promise<ArmClient> => {
-    inner ??= makeRestArm(tenant, http, files).catch((err: unknown) => {
+    inner ??= makeRestArm(tenant, http, files, log).catch((err: unknown) => {
       inner = undefined
       throw err
     })
@@ -125,6 +133,7 @@ async function makeRestArm(
   tenant: TenantConfig,
   http: HttpFetch,
   files: FileLoader,
+  log: Logger,
 ): Promise<ArmClient> {
   const ca =
     tenant.endpoints.caFile === undefined
@@ -137,14 +146,22 @@ async function makeRestArm(
     tenant.credential,
     ca,
   )
-  return createRestArmClient(
-    createArmRest({
-      credential,
-      armEndpoint: tenant.endpoints.armEndpoint,
-      armScope: armScope(tenant.cloud.armResourceId),
-      http,
-      now: systemClock,
-      ...(ca === undefined ? {} : { extraCa: ca }),
-    }),
-  )
+  // fleet boots: concurrent VM reads are batched into Resource Graph queries (resource-graph-batch.ts)
+  let batch: ResourceGraphBatch | undefined
+  const rest = createArmRest({
+    credential,
+    armEndpoint: tenant.endpoints.armEndpoint,
+    armScope: armScope(tenant.cloud.armResourceId),
+    http: observeResourceGraph(http, (headers) => batch?.observe(headers)),
+    now: systemClock,
+    ...(ca === undefined ? {} : { extraCa: ca }),
+  })
+  batch = createResourceGraphBatch({
+    rest,
+    now: () => Date.now(),
+    setTimer: realTimer,
+    sleep: (ms) => sleep(ms),
+    log,
+  })
+  return batchedArmClient(createRestArmClient(rest), batch)
 }

@@ -4,7 +4,7 @@ import { isGuid } from './resource-id.js'
 
 /** The GA api-version (azure-facts §7). */
 export const RESOURCE_GRAPH_API_VERSION = '2021-03-01'
-const RESOURCE_GRAPH_PATH = '/providers/Microsoft.ResourceGraph/resources'
+export const RESOURCE_GRAPH_PATH = '/providers/Microsoft.ResourceGraph/resources'
 /** A lookup by vmId matches one row; a few pages is already a sign of trouble. */
 export const RESOURCE_GRAPH_MAX_PAGES = 5
 
@@ -16,7 +16,7 @@ export type GraphRow = Readonly<Record<string, unknown>>
  */
 export async function queryResourceGraph(
   rest: ArmRest,
-  request: { subscriptions: readonly string[]; query: string },
+  request: { subscriptions: readonly string[]; query: string; top?: number },
   signal?: AbortSignal,
 ): Promise<GraphRow[]> {
   const rows: GraphRow[] = []
@@ -27,6 +27,7 @@ export async function queryResourceGraph(
       query: request.query,
       options: {
         resultFormat: 'objectArray',
+        ...(request.top === undefined ? {} : { $top: request.top }),
         ...(skipToken === undefined ? {} : { $skipToken: skipToken }),
       },
     }
@@ -75,4 +76,14 @@ export function scaleSetVmByVmIdQuery(vmId: string): string {
     `computeresources | where type =~ 'microsoft.compute/virtualmachinescalesets/virtualmachines' ` +
     `| where properties.vmId =~ '${guid(vmId, 'vmId')}' | project id, name, resourceGroup, subscriptionId`
   )
+}
+
+/** The vmId of a query built by `virtualMachineByVmIdQuery` or `scaleSetVmByVmIdQuery`, else undefined. */
+export function vmIdOfQuery(query: string): { table: 'vm' | 'vmss-vm'; vmId: string } | undefined {
+  const m =
+    /^(resources|computeresources) \| where type =~ '[^']+' \| where properties\.vmId =~ '([0-9a-fA-F-]{36})' \| project id, name, resourceGroup, subscriptionId$/.exec(
+      query,
+    )
+  if (m === null || !isGuid(m[2]!)) return undefined
+  return { table: m[1] === 'resources' ? 'vm' : 'vmss-vm', vmId: m[2]! }
 }

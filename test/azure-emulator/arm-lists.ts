@@ -106,5 +106,5 @@ export async function graph(deps: ArmDeps, ctx: RequestContext, scope: Scope): P
   const subs = visibleSubs(deps, ctx, scope.caller).filter(
     (s) => !wanted || wanted.includes(s.subscriptionId),
   )
-  return runGraphQuery(subs, deps.world.seed, body)
+  return runGraphQuery(subs, deps.world.seed, body, (e) => deps.resourceGraph?.visible(e) ?? true)
 }

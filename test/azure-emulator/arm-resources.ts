@@ -12,6 +12,8 @@ export interface ResourceEntry {
   resourceGroup: ResourceGroup
   tags: Readonly<Record<string, string>>
   identity?: Record<string, unknown>
+  /** ARM id of the VM this resource is (a VM or instance) or belongs to (its NICs): Resource Graph's lag. */
+  ownerVm?: string
   full(): Record<string, unknown>
 }
 
@@ -30,6 +32,7 @@ export function* enumerateResources(
       resourceGroup: group,
       tags: vm.tags,
       ...optionalIdentity(identityJson(vm.identity, tid)),
+      ownerVm: vm.id,
       full: () => vmJson(vm, seed),
     })
     const nicEntries = (vm: Vm): ResourceEntry[] =>
@@ -40,6 +43,7 @@ export function* enumerateResources(
         location: nic.location,
         resourceGroup: group,
         tags: {},
+        ownerVm: vm.id,
         full: () => nicJson(nic, seed),
       }))
     for (const vm of group.virtualMachines) {

@@ -16,6 +16,7 @@ import {
 import type { EntraKeys } from './entra-keys.js'
 import { json } from './http-kit.js'
 import type { Reply, RequestContext, Route, Service } from './http-kit.js'
+import type { ResourceGraphIndex } from './resource-graph.js'
 import type { Throttling } from './throttling.js'
 import type { World } from './world.js'
 import type { ResourceGroup, Subscription } from './world-types.js'
@@ -31,6 +32,8 @@ export interface ArmDeps {
   now(): Date
   throttling: Throttling
   pageSize: number
+  /** Resource Graph's indexing lag (absent: none). */
+  resourceGraph?: ResourceGraphIndex
 }
 
 export interface Scope {
@@ -245,7 +248,7 @@ async function guardedInner(
             'Please provide below info when asking for support: the request was throttled by Resource Graph.',
             {
               'x-ms-user-quota-remaining': '0',
-              'x-ms-user-quota-resets-after': `00:00:${String(taken.retryAfterS).padStart(2, '0')}`,
+              'x-ms-user-quota-resets-after': hms(taken.retryAfterS),
             },
           )
         : armError(
@@ -257,7 +260,12 @@ async function guardedInner(
   }
   const quota: Record<string, string> =
     level === 'graph'
-      ? { 'x-ms-user-quota-remaining': String(taken.remaining) }
+      ? {
+          'x-ms-user-quota-remaining': String(taken.remaining),
+          'x-ms-user-quota-resets-after': hms(
+            (taken as { resetsAfterS?: number }).resetsAfterS ?? 0,
+          ),
+        }
       : { 'x-ms-ratelimit-remaining-subscription-reads': String(taken.remaining) }
   const scope: Scope = { caller }
   if (subId !== undefined) {
@@ -289,4 +297,10 @@ async function guardedInner(
   }
   const reply = await handler(ctx, scope, parts)
   return { ...reply, headers: { ...quota, ...reply.headers } }
+}
+
+/** Resource Graph's `hh:mm:ss` form of `x-ms-user-quota-resets-after`. */
+function hms(totalS: number): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${p(Math.floor(totalS / 3600))}:${p(Math.floor(totalS / 60) % 60)}:${p(totalS % 60)}`
 }

@@ -25,6 +25,8 @@ import { createPki } from './pki.js'
 import type { Pki } from './pki.js'
 import { Throttling } from './throttling.js'
 import type { ThrottlingOptions } from './throttling.js'
+import { ResourceGraphIndex } from './resource-graph.js'
+import type { ResourceGraphOptions } from './resource-graph.js'
 import { World } from './world.js'
 import type { WorldSpec } from './world-spec.js'
 import type { App, FederatedCredential } from './world-types.js'
@@ -38,6 +40,7 @@ export type { AttestedDocument, AttestedContent } from './attested-document.js'
 export type { IssuedToken } from './tokens.js'
 export type { FederatedCredentialInput } from './entra-federation.js'
 export type { ThrottlingOptions } from './throttling.js'
+export type { ResourceGraphOptions } from './resource-graph.js'
 export type * from './world-spec.js'
 export type * from './world-types.js'
 
@@ -48,6 +51,8 @@ export interface EmulatorOptions {
   now?: Date | (() => Date)
   /** ARM throttling (token bucket per subscription); off unless given. */
   throttling?: boolean | ThrottlingOptions
+  /** Resource Graph's indexing lag for freshly created VMs (default: none). */
+  resourceGraph?: ResourceGraphOptions
   /** 'loopback': a 127.0.0.1 port per service. 'box': real ports and addresses inside a private netns. */
   mode?: 'loopback' | 'box'
   /** Fixed loopback ports (0 or absent: ephemeral) */
@@ -89,6 +94,7 @@ export async function startEmulator(options: EmulatorOptions = {}) {
   const counters = new Counters()
   const faults = new Faults()
   const throttling = new Throttling(now, options.throttling)
+  const resourceGraph = new ResourceGraphIndex(now, options.resourceGraph)
   const errors: unknown[] = []
   const firstVm = world.standaloneVms().next().value ?? world.vms().next().value
   const imdsState: ImdsState = {
@@ -123,6 +129,7 @@ export async function startEmulator(options: EmulatorOptions = {}) {
       keys,
       now,
       throttling,
+      resourceGraph,
       pageSize: options.armPageSize ?? ARM_PAGE_SIZE,
     }),
     issuers: createIssuersService(pki.published),
@@ -161,6 +168,20 @@ export async function startEmulator(options: EmulatorOptions = {}) {
     counters,
     faults,
     throttling,
+    /** Resource Graph's lag: `setLag(s)`, `setCreatedAt(fn)`, `created(vmRef, at?)`, `reset()`. */
+    resourceGraph: {
+      get lagS(): number {
+        return resourceGraph.lagS
+      },
+      setLag: (lagS: number): void => resourceGraph.setLag(lagS),
+      /** No lag and no recorded creation times. */
+      reset: (): void => resourceGraph.reset(),
+      setCreatedAt: (fn: ((vmArmId: string) => Date | undefined) | undefined): void =>
+        resourceGraph.setCreatedAt(fn),
+      /** Marks a VM (by world ref or ARM id) created at `at` (default: now on the emulator's clock). */
+      created: (vm: string, at?: Date): void =>
+        resourceGraph.created(vm.startsWith('/') ? vm : world.vm(vm).id, at),
+    },
     /** Unexpected handler errors (answered as 500s); tests assert it stays empty. */
     errors,
     entra: {

@@ -20,11 +20,16 @@ export interface GraphRequest {
 
 type Row = Record<string, unknown>
 
-/** ARG lower-cases the resource-group segment of `id` and the `resourceGroup` column (azure-facts §7). */
+/**
+ * ARG lower-cases the resource-group segment of `id` and the `resourceGroup` column (azure-facts §7).
+ * The columns built from the resource's full JSON are computed on first read, so a `where` on
+ * `id` or `type` does not build the JSON of every resource it skips.
+ */
 export function graphRow(e: ResourceEntry): Row {
-  const full = e.full()
   const sub = e.resourceGroup.subscription
-  return {
+  let full: Record<string, unknown> | undefined
+  const f = (): Record<string, unknown> => (full ??= e.full())
+  const row: Row = {
     id: e.id.replace(
       /\/resourceGroups\/([^/]+)/i,
       (_m, rg: string) => `/resourceGroups/${rg.toLowerCase()}`,
@@ -37,13 +42,84 @@ export function graphRow(e: ResourceEntry): Row {
     resourceGroup: e.resourceGroup.name.toLowerCase(),
     subscriptionId: sub.subscriptionId,
     managedBy: '',
-    sku: full.sku ?? null,
-    plan: null,
-    properties: full.properties ?? {},
-    tags: full.tags ?? {},
-    identity: full.identity ?? null,
-    zones: full.zones ?? null,
-    extendedLocation: null,
+  }
+  const lazy: [string, () => unknown][] = [
+    ['sku', () => f().sku ?? null],
+    ['plan', () => null],
+    ['properties', () => f().properties ?? {}],
+    ['tags', () => f().tags ?? {}],
+    ['identity', () => f().identity ?? null],
+    ['zones', () => f().zones ?? null],
+    ['extendedLocation', () => null],
+  ]
+  for (const [name, get] of lazy) {
+    Object.defineProperty(row, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const value = get()
+        Object.defineProperty(row, name, { value, enumerable: true, writable: true })
+        return value
+      },
+    })
+  }
+  return row
+}
+
+/**
+ * Resource Graph's indexing lag (docs/azure-emulator.md §5.3): a VM created less than `lagS` ago on
+ * the emulator's clock — and its NICs — is not yet in Resource Graph, while ARM GET finds it.
+ * Creation times come from `createdAt` (by the VM's ARM id) or `created()`; a VM with none was
+ * created long ago. Lag 0 (the default) shows everything.
+ */
+export interface ResourceGraphOptions {
+  /** Seconds between a VM's creation and Resource Graph returning it (default 0). */
+  lagS?: number
+  /** When a VM was created, by its ARM id (undefined: long ago). */
+  createdAt?: (vmArmId: string) => Date | undefined
+}
+
+export class ResourceGraphIndex {
+  #lagMs: number
+  #createdAt: ((vmArmId: string) => Date | undefined) | undefined
+  readonly #created = new Map<string, number>()
+  readonly #now: () => Date
+
+  constructor(now: () => Date, options: ResourceGraphOptions = {}) {
+    this.#now = now
+    this.#lagMs = (options.lagS ?? 0) * 1000
+    this.#createdAt = options.createdAt
+  }
+
+  get lagS(): number {
+    return this.#lagMs / 1000
+  }
+
+  setLag(lagS: number): void {
+    this.#lagMs = lagS * 1000
+  }
+
+  setCreatedAt(fn: ((vmArmId: string) => Date | undefined) | undefined): void {
+    this.#createdAt = fn
+  }
+
+  /** No lag, no creation times. */
+  reset(): void {
+    this.#lagMs = 0
+    this.#createdAt = undefined
+    this.#created.clear()
+  }
+
+  /** Records a VM's creation time (default: now on the emulator's clock). */
+  created(vmArmId: string, at: Date = this.#now()): void {
+    this.#created.set(vmArmId.toLowerCase(), at.getTime())
+  }
+
+  /** Whether Resource Graph returns this resource now. */
+  visible(e: ResourceEntry): boolean {
+    if (this.#lagMs <= 0 || e.ownerVm === undefined) return true
+    const at = this.#created.get(e.ownerVm.toLowerCase()) ?? this.#createdAt?.(e.ownerVm)?.getTime()
+    return at === undefined || this.#now().getTime() - at >= this.#lagMs
   }
 }
 
@@ -68,12 +144,13 @@ export function runGraphQuery(
   subs: readonly Subscription[],
   seed: string,
   req: GraphRequest,
+  visible: (e: ResourceEntry) => boolean = () => true,
 ): Reply {
   if (typeof req.query !== 'string' || req.query.trim() === '')
     return graphError('query is required')
   let rows: Row[]
   try {
-    rows = execute(subs, seed, splitPipeline(req.query))
+    rows = execute(subs, seed, splitPipeline(req.query), visible)
   } catch (err) {
     if (err instanceof KqlError) return graphError(err.message)
     throw err
@@ -112,18 +189,24 @@ const TABLES: Record<string, (sub: Subscription, seed: string) => Iterable<Resou
   computeresources: enumerateUniformInstances,
 }
 
-function execute(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
+function execute(
+  subs: readonly Subscription[],
+  seed: string,
+  stages: string[],
+  visible: (e: ResourceEntry) => boolean,
+): Row[] {
   const [table, ...rest] = stages
   const enumerate = TABLES[table?.trim().toLowerCase() ?? '']
   if (enumerate === undefined) throw new KqlError(`unsupported table ${JSON.stringify(table)}`)
   if (enumerate === enumerateResources && rest.some((s) => /^mv-expand\b/i.test(s))) {
-    return nicSummary(subs, seed, rest)
+    return nicSummary(subs, seed, rest, visible)
   }
   const typeHint = typeFilter(rest[0])
   let rows: Row[] = []
   for (const sub of subs) {
     for (const e of enumerate(sub, seed)) {
-      if (typeHint && e.type.toLowerCase() !== typeHint) continue
+      if (typeHint && !typeHint.has(e.type.toLowerCase())) continue
+      if (!visible(e)) continue
       rows.push(graphRow(e))
     }
   }
@@ -147,6 +230,7 @@ function* enumerateUniformInstances(
           location: vm.location,
           resourceGroup: group,
           tags: vm.tags,
+          ownerVm: vm.id,
           full: () => vmssVmJson(vm, seed),
         }
       }
@@ -154,10 +238,14 @@ function* enumerateUniformInstances(
   }
 }
 
-/** Cheap pre-filter so a `type` clause skips building JSON for unrelated resources. */
-function typeFilter(stage: string | undefined): string | undefined {
-  const m = stage && /^where\s+type\s*(?:=~|==)\s*['"]([^'"]+)['"]\s*$/i.exec(stage)
-  return m ? m[1]!.toLowerCase() : undefined
+/** Cheap pre-filter so a `type` clause (`=~`, `==`, `in~`, `in`) skips unrelated resources. */
+function typeFilter(stage: string | undefined): Set<string> | undefined {
+  const one = stage && /^where\s+type\s*(?:=~|==)\s*['"]([^'"]+)['"]\s*$/i.exec(stage)
+  if (one) return new Set([one[1]!.toLowerCase()])
+  const list = stage && /^where\s+type\s+in~?\s*\(([^()]*)\)\s*$/i.exec(stage)
+  if (!list) return undefined
+  const names = [...list[1]!.matchAll(/['"]([^'"]+)['"]/g)].map((m) => m[1]!.toLowerCase())
+  return names.length > 0 ? new Set(names) : undefined
 }
 
 function applyStage(rows: Row[], stage: string): Row[] {
@@ -226,12 +314,18 @@ function splitTopLevel(s: string): string[] {
  * The NIC query upstream azure_imds sends (upstream-behavior §5.4): `where` stages before
  * `mv-expand` select NICs; the result is one row per NIC with its subnets and NSG.
  */
-function nicSummary(subs: readonly Subscription[], seed: string, stages: string[]): Row[] {
+function nicSummary(
+  subs: readonly Subscription[],
+  seed: string,
+  stages: string[],
+  visible: (e: ResourceEntry) => boolean,
+): Row[] {
   const cut = stages.findIndex((s) => /^mv-expand\b/i.test(s))
   let rows: Row[] = []
   for (const sub of subs) {
     for (const e of enumerateResources(sub, seed)) {
-      if (e.type.toLowerCase() === 'microsoft.network/networkinterfaces') rows.push(graphRow(e))
+      if (e.type.toLowerCase() === 'microsoft.network/networkinterfaces' && visible(e))
+        rows.push(graphRow(e))
     }
   }
   for (const stage of stages.slice(0, cut)) rows = applyStage(rows, stage)
