@@ -1,7 +1,9 @@
 // The load generator's pure parts (bench/agent-load.ts): the closed loop (C workers, N attempts,
 // each worker starting the next as soon as its last one ends), latency percentiles, failures grouped
 // by message, and reading a process's RSS and CPU time from /proc. The clock is injected.
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import { REPO_ROOT } from '../test/support/paths.js'
 
 export interface LoopOptions {
   attempts: number
@@ -174,5 +176,17 @@ export class ProcWatch {
   /** CPU milliseconds between the first and the last sample. */
   cpuMs(): number {
     return (this.#last?.cpuMs ?? NaN) - (this.#start?.cpuMs ?? NaN)
+  }
+}
+
+/** The commit and the files changed since, so a figure can be tied to the code it measured. */
+export function gitState(): { head: string; changed: string[] } {
+  const git = (...args: string[]): string =>
+    spawnSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).stdout?.trim() ?? ''
+  return {
+    head: git('rev-parse', 'HEAD'),
+    changed: git('status', '--porcelain')
+      .split('\n')
+      .filter((l) => l.trim() !== ''),
   }
 }

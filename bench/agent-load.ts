@@ -52,7 +52,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -79,6 +78,7 @@ import {
 import {
   childrenOf,
   closedLoop,
+  gitState,
   ProcWatch,
   summarize,
   type LatencySummary,
@@ -430,18 +430,6 @@ export function formatTable(results: readonly AgentLoadResult[]): string {
     '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n')
-}
-
-/** The commit and the files changed since, so a figure can be tied to the code it measured. */
-function gitState(): { head: string; changed: string[] } {
-  const git = (...args: string[]): string =>
-    spawnSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).stdout?.trim() ?? ''
-  return {
-    head: git('rev-parse', 'HEAD'),
-    changed: git('status', '--porcelain')
-      .split('\n')
-      .filter((l) => l.trim() !== ''),
-  }
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {

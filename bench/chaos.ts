@@ -31,7 +31,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { spawnSync } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import type { ClientHttp2Session } from 'node:http2'
@@ -40,7 +39,7 @@ import { REPO_ROOT } from '../test/support/paths.js'
 import { ensureSpire, SPIRE_VERSION } from '../test/support/spire.js'
 import { checkSvid, newAgentKey, parseBundle } from './agent-load-csr.js'
 import { fleetSpec, imdsSource, interleave, msiSource } from './agent-load-fleet.js'
-import { closedLoop, failureKey } from './agent-load-run.js'
+import { closedLoop, failureKey, gitState } from './agent-load-run.js'
 import { startLoadServer, type LoadServer } from './agent-load-server.js'
 import {
   AgentApiError,
@@ -488,18 +487,6 @@ export function formatOutcomes(r: ChaosResult): string {
     ...rows,
     `| **all ${r.vms}** | ${OUTCOMES.map((o) => `**${r.outcomes[o]}**`).join(' | ')} |`,
   ].join('\n')
-}
-
-/** The commit and the files changed since, so a figure can be tied to the code it measured. */
-function gitState(): { head: string; changed: string[] } {
-  const git = (...args: string[]): string =>
-    spawnSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).stdout?.trim() ?? ''
-  return {
-    head: git('rev-parse', 'HEAD'),
-    changed: git('status', '--porcelain')
-      .split('\n')
-      .filter((l) => l.trim() !== ''),
-  }
 }
 
 function count(name: string, v: string | undefined, dflt: number): number {
