@@ -191,6 +191,7 @@ async function nodeBaselineCpu(runs: number): Promise<number[]> {
 /** Scenarios with their own CLI: `npm run bench -- <name> …` runs the module's main(argv). */
 const SCENARIOS: Record<string, () => Promise<{ main(argv: string[]): Promise<void> }>> = {
   'agent-load': () => import('./agent-load.js'),
+  'batched-reads': () => import('./batched-reads.js'),
   fuzz: () => import('./fuzz.js'),
   chaos: () => import('./chaos.js'),
 }
