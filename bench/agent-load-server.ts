@@ -43,6 +43,11 @@ export interface LoadServerOptions {
   keyManager?: 'memory' | 'disk'
   /** Extra environment for spire-server (and so its plugins), e.g. NODE_OPTIONS for a probe. */
   env?: Record<string, string>
+  /**
+   * SPIRE's own built-in azure_msi / azure_imds instead of ours (bench/fleet-boot.ts): they call
+   * Azure's real host names, so only inside the bench box (bench/side-by-side-box.ts).
+   */
+  builtIn?: boolean
 }
 
 /** The NodeAttestor blocks for the attestors, each pointed at the emulator where it needs one. */
@@ -62,12 +67,15 @@ export function nodeAttestors(o: LoadServerOptions): NodeAttestorConf[] {
           pluginData: `secret = "${CR_SECRET}"`,
         }
       case 'azure_msi':
+        if (o.builtIn) return { name: a, pluginData: upstreamHcl(emu(), a) }
         return {
           name: a,
           pluginCmd: bin(MSI_SERVER_MAIN, o.binDir),
           pluginData: serverHclFor(emu(), [{ tenant: FLEET_TENANT }]),
         }
       case 'azure_imds':
+        if (o.builtIn)
+          return { name: a, pluginData: upstreamHcl(emu(), a, o.imdsAgentPathTemplate) }
         return {
           name: a,
           pluginCmd: bin(IMDS_SERVER_MAIN, o.binDir),
@@ -81,6 +89,21 @@ export function nodeAttestors(o: LoadServerOptions): NodeAttestorConf[] {
         }
     }
   })
+}
+
+/** Upstream's plugin_data for the fleet tenant (its app's secret; every URL is Azure's own). */
+export function upstreamHcl(
+  emu: Emulator,
+  attestor: 'azure_msi' | 'azure_imds',
+  imdsAgentPathTemplate?: string,
+): string {
+  const t = emu.world.tenant(FLEET_TENANT)
+  const app = t.apps[0]!
+  if (attestor === 'azure_msi')
+    return `tenants = {\n  "${t.tenantId}" = {\n    subscription_id = "${t.subscriptions[0]!.subscriptionId}"\n    app_id = "${app.clientId}"\n    app_secret = "${app.secret}"\n  }\n}`
+  const template =
+    imdsAgentPathTemplate === undefined ? '' : `\nagent_path_template = "${imdsAgentPathTemplate}"`
+  return `tenants = {\n  "${t.domains[0]}" = {\n    secret_auth = { app_id = "${app.clientId}" app_secret = "${app.secret}" }\n  }\n}${template}`
 }
 
 /** The whole server config: spireServerConf with the rate limit off and the chosen log level. */

@@ -9,10 +9,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { cpus, loadavg, totalmem } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../test/support/paths.js'
 import { benchAttestations } from './attest.js'
+import { benchMachine } from './machine.js'
 import { measureHandshake, measureIdleRss, median } from './startup.js'
 
 interface Target {
@@ -139,13 +140,7 @@ async function main(): Promise<void> {
   const json = {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     date: started.toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtEnd: loadavg()[0],
-    },
+    machine: benchMachine(),
     targets: { startCpuMs: START_TARGET_MS, idleRssMb: RSS_TARGET_MB },
     nodeBaselineCpuMs: baseline,
     runs,
@@ -194,6 +189,8 @@ const SCENARIOS: Record<string, () => Promise<{ main(argv: string[]): Promise<vo
   'batched-reads': () => import('./batched-reads.js'),
   fuzz: () => import('./fuzz.js'),
   chaos: () => import('./chaos.js'),
+  'fleet-boot': () => import('./fleet-boot.js'),
+  'side-by-side': () => import('./side-by-side.js'),
 }
 
 const scenario = process.argv[2]
