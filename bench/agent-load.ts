@@ -50,10 +50,11 @@
 // emulator included), emulator requests per attestation, and `spire-server agent count`.
 // Reuse: runAgentLoad(options) runs one scenario and returns those figures.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, totalmem } from 'node:os'
+import { loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { benchMachine } from './machine.js'
 import { fileURLToPath } from 'node:url'
 import type { ClientHttp2Session } from 'node:http2'
 import { startEmulator, type Emulator } from '../test/azure-emulator/index.js'
@@ -532,14 +533,7 @@ export async function main(argv: string[]): Promise<void> {
   const run = {
     command: `npm run bench -- agent-load ${argv.join(' ')}`.trim(),
     date: started.toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg()[0],
-    },
+    machine: benchMachine(loadAtStart),
     source: gitState(),
     plugins: {
       binDir: a['bin-dir'] ?? 'dist/bin',

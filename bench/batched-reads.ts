@@ -12,10 +12,10 @@
 // Default output: bench/results/batched-reads-<date>.json (appended to: {runs: [...]}).
 // Run under `flock /tmp/spire-azure-bench.lock`.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { benchMachine } from './machine.js'
 import { createResilientArm } from '../shared/azure/arm-resilient.js'
 import { createArmRest } from '../shared/azure/arm-rest.js'
 import { createRestArmClient } from '../shared/azure/arm-rest-reads.js'
@@ -273,13 +273,7 @@ export async function main(argv: string[]): Promise<void> {
   const run = {
     command: `npm run bench -- batched-reads ${argv.join(' ')}`.trim(),
     date: started.toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtEnd: loadavg()[0],
-    },
+    machine: benchMachine(),
     vms: n,
     lagS,
     rows,

@@ -29,9 +29,10 @@
 //
 // Reuse: runChaos(options) runs it and returns the figures (test/bench/chaos.test.ts runs 200 VMs).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { benchMachine } from './machine.js'
 import { fileURLToPath } from 'node:url'
 import type { ClientHttp2Session } from 'node:http2'
 import { startEmulator, type Emulator } from '../test/azure-emulator/index.js'
@@ -551,14 +552,7 @@ export async function main(argv: string[]): Promise<void> {
   const run = {
     command: `npm run bench -- chaos ${argv.join(' ')}`.trim(),
     date: started.toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg()[0],
-    },
+    machine: benchMachine(loadAtStart),
     source: gitState(),
     spire: {
       version: SPIRE_VERSION,

@@ -8,8 +8,8 @@
 // each finding's input is also written to --findings-dir (default .tmp/fuzz-findings/<target>/).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { benchMachine } from './machine.js'
 import { REPO_ROOT } from '../test/support/paths.js'
 import {
   DEFAULT_FUZZ_SEED,
@@ -51,13 +51,7 @@ export async function main(argv: string[]): Promise<void> {
     const json = {
       command: `npm run bench -- fuzz ${argv.join(' ')}`.trim(),
       date: started.toISOString(),
-      machine: {
-        cpus: cpus().length,
-        model: cpus()[0]?.model ?? 'unknown',
-        memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        loadAverageAtEnd: loadavg()[0],
-      },
+      machine: benchMachine(),
       seed,
       runsPerTarget: runs,
       chunk,

@@ -20,8 +20,8 @@
 // Heavy: run under `flock /tmp/spire-azure-bench.lock`.
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { benchMachine } from './machine.js'
 import { attestAgentToServer, PluginProcess } from '../shared/host/index.js'
 import { startEmulator } from '../test/azure-emulator/index.js'
 import {
@@ -251,16 +251,6 @@ async function runInproc(count: number, warmup: number): Promise<InprocResult> {
   return r
 }
 
-function machine() {
-  return {
-    cpus: cpus().length,
-    model: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    loadAverage: loadavg()[0],
-  }
-}
-
 async function main(): Promise<void> {
   const { values: args, positionals } = parseArgs({
     allowPositionals: true,
@@ -310,7 +300,7 @@ async function main(): Promise<void> {
   const json = {
     command: `node dist/bench/imds-cpu.js ${process.argv.slice(2).join(' ')}`,
     date: started,
-    machine: machine(),
+    machine: benchMachine(),
     mode,
     result,
   }
