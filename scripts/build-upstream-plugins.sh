@@ -60,18 +60,11 @@ if complete; then
   exit 0
 fi
 
-log "downloading github.com/spiffe/spire@v$VERSION through the Go module proxy"
-MODJSON="$(go mod download -json "github.com/spiffe/spire@v$VERSION" || true)"
-MODDIR="$(printf '%s\n' "$MODJSON" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-if [ -z "$MODDIR" ] || [ ! -f "$MODDIR/go.mod" ]; then
-  log "module download failed: $(printf '%s\n' "$MODJSON" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p')"
-  exit 1
-fi
 SRC="$DEST/src"
-rm -rf "$SRC" "$DEST/bin.tmp"
-mkdir -p "$DEST"
-cp -r "$MODDIR" "$SRC"
-chmod -R u+w "$SRC"
+rm -rf "$DEST/bin.tmp"
+# shellcheck source=scripts/spire-source.sh
+. "$ROOT/scripts/spire-source.sh"
+spire_source "$VERSION" "$SRC" || exit 1
 log "applying $(basename "$PATCH_FILE") (azure_imds only; TEST-ONLY build)"
 patch -p1 -s -d "$SRC" <"$PATCH_FILE"
 

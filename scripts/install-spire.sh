@@ -88,19 +88,11 @@ if complete || adopt_recipe1; then
   exit 0
 fi
 
-log "downloading github.com/spiffe/spire@v$VERSION through the Go module proxy"
-MODJSON="$(go mod download -json "github.com/spiffe/spire@v$VERSION" || true)"
-MODDIR="$(printf '%s\n' "$MODJSON" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-if [ -z "$MODDIR" ] || [ ! -f "$MODDIR/go.mod" ]; then
-  log "module download failed: $(printf '%s\n' "$MODJSON" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p')"
-  exit 1
-fi
-
 SRC="$DEST/src"
-rm -rf "$SRC" "$DEST/bin.tmp"
-mkdir -p "$DEST"
-cp -r "$MODDIR" "$SRC"
-chmod -R u+w "$SRC"
+rm -rf "$DEST/bin.tmp"
+# shellcheck source=scripts/spire-source.sh
+. "$ROOT/scripts/spire-source.sh"
+spire_source "$VERSION" "$SRC" || exit 1
 
 PATCHES=()
 # The proxy refuses github.com/Keyfactor/ejbca-go-client-sdk (403), a dependency of only the ejbca
