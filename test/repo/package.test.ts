@@ -103,11 +103,12 @@ before(() => {
 })
 
 describe('npm pack', () => {
-  test('the tarball holds only what runs: the five executables, docs, README, package.json', () => {
+  test('the tarball holds only what runs: the five executables, docs (with their SVG charts), README, package.json', () => {
     const allowed = (p: string): boolean =>
       ['package.json', 'README.md', 'LICENSE'].includes(p) ||
       Object.values(pkg.bin).includes(p) ||
-      /^docs\/[\w./-]+\.md$/.test(p)
+      /^docs\/[\w./-]+\.md$/.test(p) ||
+      /^docs\/images\/[\w.-]+\.svg$/.test(p)
     assert.deepEqual(
       files.map((f) => f.path).filter((p) => !allowed(p)),
       [],
