@@ -117,7 +117,8 @@ export class PluginWatch {
     for (const c of childrenOf(this.#serverPid())) {
       const proc = sampleProc(c.pid)
       const fds = countFds(c.pid)
-      if (proc === undefined || fds === undefined) continue
+      // a process that is exiting (a zombie) has no VmRSS line: nothing to measure, not a NaN sample
+      if (proc === undefined || fds === undefined || !Number.isFinite(proc.rssMb)) continue
       let f = this.#byPid.get(c.pid)
       if (f === undefined) {
         f = {
