@@ -3,7 +3,7 @@ import {
   credentials,
   Metadata,
   status as GrpcStatus,
-  type ServiceError,
+  type StatusObject,
 } from '@grpc/grpc-js'
 import { PluginError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -68,7 +68,36 @@ type Unary<Req, Res> = (
   signal: AbortSignal | undefined,
 ) => Promise<Res>
 
-/** A grpc-js client for one host service on the broker's unix socket (plaintext h2c). */
+/**
+ * A host service's answer other than OK: its gRPC code and details, as SPIRE sent them. Built without
+ * a stack trace: AgentStore answers NotFound for every new agent, an expected outcome at fleet rates.
+ */
+export class HostCallError extends Error {
+  declare readonly code: number
+  declare readonly details: string
+
+  constructor(code: number, details: string) {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      super(`${code} ${statusName(code)}: ${details}`)
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+    this.name = 'HostCallError'
+    this.code = code
+    this.details = details
+  }
+}
+
+/**
+ * A client for the host services on the broker's unix socket (plaintext h2c). Calls go straight to
+ * grpc-js's channel (`Channel.createCall`, the layer its `Client.makeUnaryRequest` sits on), because
+ * the `Client` layer builds two `Error`s with formatted stack traces for every non-OK status and
+ * wraps each call in interceptor objects: per attestation that was a measurable share of the
+ * runtime's CPU (docs/performance.md, issue 12 §3). Framing, deadlines, flow control and the
+ * connection stay grpc-js's.
+ */
 export function createHostConnection(address: string): {
   call: Unary<object, unknown>
   close(): void
@@ -77,6 +106,7 @@ export function createHostConnection(address: string): {
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   })
+  const channel = client.getChannel()
   const call: Unary<object, unknown> = (method, request, signal) =>
     new Promise((resolve, reject) => {
       const [serviceName, rpc] = splitMethod(method)
@@ -85,30 +115,58 @@ export function createHostConnection(address: string): {
         reject(new Error(`unknown host method ${method}`))
         return
       }
-      const deadline = new Date(Date.now() + HOST_CALL_TIMEOUT_MS)
-      // grpc-js captures the caller's stack on every call and formats it into every error status;
-      // AgentStore answers NotFound for each new agent, an expected outcome, so no stack is taken
-      const limit = Error.stackTraceLimit
-      Error.stackTraceLimit = 0
-      let pending: ReturnType<Client['makeUnaryRequest']>
+      let message: Buffer
       try {
-        pending = client.makeUnaryRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          request,
-          new Metadata(),
-          { deadline },
-          (err: ServiceError | null, value?: unknown) => {
-            signal?.removeEventListener('abort', onAbort)
-            if (err) reject(err)
-            else resolve(value)
-          },
-        )
-      } finally {
-        Error.stackTraceLimit = limit
+        message = def.requestSerialize(request)
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)))
+        return
       }
-      const onAbort = (): void => pending.cancel()
+      const pending = channel.createCall(
+        def.path,
+        Date.now() + HOST_CALL_TIMEOUT_MS,
+        undefined,
+        null,
+        undefined,
+      )
+      let response: unknown
+      let received = false
+      let failure: StatusObject | undefined
+      const onAbort = (): void =>
+        pending.cancelWithStatus(GrpcStatus.CANCELLED, 'Cancelled on client')
+      pending.start(new Metadata(), {
+        onReceiveMetadata: () => {},
+        onReceiveMessage: (bytes: Buffer) => {
+          if (received) {
+            pending.cancelWithStatus(GrpcStatus.UNIMPLEMENTED, 'Too many responses received')
+            return
+          }
+          try {
+            response = def.responseDeserialize(bytes)
+            received = true
+          } catch (err) {
+            failure = {
+              code: GrpcStatus.INTERNAL,
+              details: `Response message parsing error: ${err instanceof Error ? err.message : String(err)}`,
+              metadata: new Metadata(),
+            }
+            pending.cancelWithStatus(failure.code, failure.details)
+          }
+        },
+        onReceiveStatus: (status: StatusObject) => {
+          signal?.removeEventListener('abort', onAbort)
+          const final = failure ?? status
+          if (final.code !== GrpcStatus.OK) reject(new HostCallError(final.code, final.details))
+          else if (!received) {
+            reject(
+              new HostCallError(GrpcStatus.UNIMPLEMENTED, 'No message received for unary call'),
+            )
+          } else resolve(response)
+        },
+      })
+      pending.sendMessageWithContext({}, message)
+      pending.halfClose()
+      pending.startRead()
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   return { call, close: () => client.close() }
@@ -130,7 +188,7 @@ export function createAgentStoreClient(conn: { call: Unary<object, unknown> }): 
         await conn.call(`${SERVICE.agentStore}/GetAgentInfo`, request, signal)
         return true
       } catch (err) {
-        const e = err as Partial<ServiceError>
+        const e = err as Partial<HostCallError>
         if (e.code === GrpcStatus.NOT_FOUND) return false
         const code = typeof e.code === 'number' ? e.code : GrpcStatus.INTERNAL
         // upstream parity: same code, "unable to get agent info: <message>"
@@ -145,21 +203,33 @@ export function createAgentStoreClient(conn: { call: Unary<object, unknown> }): 
   }
 }
 
-/** How long counter increments are summed before one IncrCounter carries them to SPIRE. */
+/** How long counter increments and samples are held before they go to SPIRE in one go. */
 export const COUNTER_FLUSH_INTERVAL_MS = 1_000
+
+/**
+ * Samples sent per series per flush window at most. Below it every sample reaches SPIRE; above it
+ * (a fleet boot) a uniform random subset of the window's samples does (reservoir sampling), so the
+ * distribution SPIRE's sinks estimate is unbiased while host calls stay bounded whatever the rate.
+ */
+export const SAMPLES_PER_WINDOW = 32
 
 /** A Metrics client that can hand over what it still holds, e.g. before the plugin exits. */
 export interface FlushableMetrics extends Metrics {
-  /** Sends the counter increments summed so far, now. */
+  /** Sends the counter increments summed so far and the samples held, now. */
   flush(): void
 }
 
 /**
- * Metrics over a host connection: fire and forget, failures logged at debug. Counter increments are
- * summed per key and label set and sent at most once per `flushIntervalMs` (one IncrCounter per
- * distinct series, whatever the attestation rate) — SPIRE's sinks aggregate counters anyway, so the
- * totals are the same, one host round trip per attestation fewer. Samples and gauges go out as they
- * come: a sample cannot be summed.
+ * Metrics over a host connection: fire and forget, failures logged at debug. Nothing costs a host
+ * call per attestation, because at fleet rates those calls were a fifth of the runtime's CPU
+ * (docs/performance.md, issue 12 §3):
+ * - counter increments are summed per key and label set and sent as one IncrCounter per series at
+ *   most once per `flushIntervalMs` (SPIRE's sinks aggregate counters anyway: the totals are exact);
+ * - samples are held per series for the same window and sent at its end, all of them up to
+ *   SAMPLES_PER_WINDOW, else a uniform random subset of that many (reservoir sampling, Vitter's
+ *   algorithm R). A sample's count in SPIRE's summaries is then a lower bound at fleet rates; the
+ *   counter carries the exact count.
+ * Gauges and measureSince go out as they come (nothing calls them per attestation).
  */
 export function createMetricsClient(
   conn: { call: Unary<object, unknown> },
@@ -167,6 +237,9 @@ export function createMetricsClient(
   options: {
     flushIntervalMs?: number
     setTimer?: (fn: () => void, ms: number) => { unref?(): unknown }
+    /** Uniform in [0, 1), for the reservoir; Math.random unless a test injects one. */
+    random?: () => number
+    samplesPerWindow?: number
   } = {},
 ): FlushableMetrics {
   const send = (rpc: string, request: object): void => {
@@ -179,29 +252,60 @@ export function createMetricsClient(
   }
   const interval = options.flushIntervalMs ?? COUNTER_FLUSH_INTERVAL_MS
   const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms))
-  const pending = new Map<string, { key: string[]; labels: MetricLabel[]; val: number }>()
+  const random = options.random ?? Math.random
+  const reservoirSize = options.samplesPerWindow ?? SAMPLES_PER_WINDOW
+  const counters = new Map<string, { key: string[]; labels: MetricLabel[]; val: number }>()
+  const samples = new Map<
+    string,
+    { key: string[]; labels: MetricLabel[]; seen: number; held: number[] }
+  >()
   let scheduled = false
   const flush = (): void => {
     scheduled = false
-    for (const counter of pending.values()) send('IncrCounter', counter)
-    pending.clear()
+    for (const counter of counters.values()) send('IncrCounter', counter)
+    counters.clear()
+    for (const series of samples.values()) {
+      for (const val of series.held)
+        send('AddSample', { key: series.key, val, labels: series.labels })
+    }
+    samples.clear()
   }
-  const incrCounter = (key: string[], value = 1, labels?: MetricLabels): void => {
-    const wire = toLabels(labels)
-    const series = JSON.stringify([key, wire])
-    const held = pending.get(series)
-    if (held !== undefined) held.val += value
-    else pending.set(series, { key, labels: wire, val: value })
+  const schedule = (): void => {
     if (!scheduled) {
       scheduled = true
       setTimer(flush, interval).unref?.()
     }
   }
+  const seriesKey = (key: string[], labels: MetricLabel[]): string => JSON.stringify([key, labels])
+  const incrCounter = (key: string[], value = 1, labels?: MetricLabels): void => {
+    const wire = toLabels(labels)
+    const series = seriesKey(key, wire)
+    const held = counters.get(series)
+    if (held !== undefined) held.val += value
+    else counters.set(series, { key, labels: wire, val: value })
+    schedule()
+  }
+  const addSample = (key: string[], value: number, labels?: MetricLabels): void => {
+    const wire = toLabels(labels)
+    const id = seriesKey(key, wire)
+    let series = samples.get(id)
+    if (series === undefined) {
+      series = { key, labels: wire, seen: 0, held: [] }
+      samples.set(id, series)
+    }
+    series.seen += 1
+    if (series.held.length < reservoirSize) series.held.push(value)
+    else {
+      // algorithm R: the n-th value replaces a held one with probability size / n
+      const slot = Math.floor(random() * series.seen)
+      if (slot < reservoirSize) series.held[slot] = value
+    }
+    schedule()
+  }
   return {
     flush,
     incrCounter,
-    addSample: (key, value, labels) =>
-      send('AddSample', { key, val: value, labels: toLabels(labels) }),
+    addSample,
     setGauge: (key, value, labels) =>
       send('SetGauge', { key, val: value, labels: toLabels(labels) }),
     measureSince: (key, start, labels) =>

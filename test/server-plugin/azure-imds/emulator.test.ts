@@ -141,13 +141,17 @@ describe('azure_imds through the host launcher against the emulator', { timeout:
   test('attestations are counted and timed through the Metrics host service', async () => {
     const find = (rpc: string, key: string) =>
       server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
-    await server.metrics.until(() => find('IncrCounter', 'azure_imds.attest').length >= 2)
+    // counters and samples are held for up to a second and then sent together
+    await server.metrics.until(
+      () =>
+        find('IncrCounter', 'azure_imds.attest').length >= 2 &&
+        find('AddSample', 'azure_imds.attest.elapsed_ms').length >= 2,
+    )
     const counters = find('IncrCounter', 'azure_imds.attest')
     assert.ok(counters.some((c) => c.labels.result === 'ok'))
     assert.ok(
       counters.some((c) => c.labels.result === 'refused' && c.labels.reason === 'already_attested'),
     )
-    assert.ok(find('AddSample', 'azure_imds.attest.elapsed_ms').length >= 2)
   })
 
   test('upstream’s agent payload (no resourceId): the VM is found by vmId with one Resource Graph query', async () => {

@@ -47,7 +47,7 @@ describe('identities', () => {
     await assert.rejects(serverAttest(server, Buffer.from('{"token":"x.y"}')))
     const find = (rpc: string, key: string) =>
       server.metrics.calls.filter((c) => c.rpc === rpc && c.key.join('.') === key)
-    // samples leave with each attestation; counters are summed and sent within a second
+    // counters are summed and samples held per series, all sent within a second
     await server.metrics.until(
       () =>
         find('AddSample', 'azure_msi.attest.elapsed_ms').length >= 2 &&
