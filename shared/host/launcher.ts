@@ -338,9 +338,11 @@ export class PluginProcess {
 
   /**
    * Unload as SPIRE does: Deinit (10 s), broker close, GRPCController/Shutdown (error ignored),
-   * connection close, then 2 s for the process to exit before SIGKILL.
+   * connection close, then 2 s for the process to exit before SIGKILL. `exitGraceMs` stretches that
+   * last wait, for tests that ask whether a plugin exits by itself on a machine too busy to promise 2 s.
    */
-  async close(): Promise<CloseResult> {
+  async close(options: { exitGraceMs?: number } = {}): Promise<CloseResult> {
+    const exitGraceMs = options.exitGraceMs ?? EXIT_GRACE_MS
     const started = Date.now()
     if (this.#exitInfo === undefined && this.#conn !== undefined) {
       await this.#conn
@@ -357,7 +359,7 @@ export class PluginProcess {
     this.#conn?.close()
     const graceful = await Promise.race([
       this.exited.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), EXIT_GRACE_MS).unref()),
+      new Promise<boolean>((r) => setTimeout(() => r(false), exitGraceMs).unref()),
     ])
     if (!graceful) {
       this.logs.push(hostNote('plugin failed to exit gracefully'))

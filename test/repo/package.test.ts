@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test'
 import { PluginProcess } from '../../shared/host/index.js'
 import { NOT_A_PROGRAM_MESSAGE } from '../../shared/plugin/handshake.js'
 import { REPO_ROOT } from '../support/paths.js'
+import { TEST_EXIT_GRACE_MS } from '../support/plugins.js'
 
 /**
  * Issue 11 §5: what `npm pack` ships, and that it runs. The tarball holds the five bundled
@@ -186,7 +187,7 @@ describe('every bin runs from node_modules/.bin of a clean install', () => {
       assert.equal(plugin.handshake.protocol, 'grpc')
       const v = await plugin.validate(p.hcl)
       assert.equal(v.valid, true, v.notes.join('; '))
-      const res = await plugin.close()
+      const res = await plugin.close({ exitGraceMs: TEST_EXIT_GRACE_MS })
       assert.equal(res.graceful, true)
       assert.deepEqual(plugin.extraStdout, [])
       assert.equal(

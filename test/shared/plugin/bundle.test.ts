@@ -17,6 +17,7 @@ import { after, describe, test } from 'node:test'
 import { PluginProcess } from '../../../shared/host/index.js'
 import { parsePluginLogLine } from '../../../shared/host/plugin-log.js'
 import { REPO_ROOT } from '../../support/paths.js'
+import { TEST_EXIT_GRACE_MS } from '../../support/plugins.js'
 
 /**
  * The executables in dist/bin are what operators deploy (and checksum): each must run as a single
@@ -96,7 +97,7 @@ async function loadsFrom(p: (typeof PLUGINS)[number], folder: string): Promise<v
     })
     const v = await plugin.validate(p.hcl)
     assert.equal(v.valid, true, v.notes.join('; '))
-    const res = await plugin.close()
+    const res = await plugin.close({ exitGraceMs: TEST_EXIT_GRACE_MS })
     assert.equal(res.graceful, true)
     assert.deepEqual(plugin.hostPanics, [])
     assert.deepEqual(plugin.extraStdout, [])
