@@ -27,16 +27,26 @@ import {
   type GraphRow,
 } from './resource-graph.js'
 
-/** Reads arriving within this long of the first pending one share a query. */
+/** Reads arriving within this long of the first pending one share a query (while quota is plentiful). */
 export const BATCH_WINDOW_MS = 25
+/**
+ * Longest a window stretches to pace Resource Graph's quota. Through a real fleet boot reads arrive
+ * spread out (tens per second, not all at once), so 25 ms windows would each hold one or two reads
+ * and spend the quota (15 queries per 5 s per principal) in a second. Once the quota headers are
+ * known, each window lasts the time left until the quota resets divided by the queries left
+ * (5 s / 15 ≈ 333 ms with a fresh quota), so the queries that remain are spread over the reset
+ * period and each carries the reads of its window, bounded by this.
+ */
+export const BATCH_MAX_WINDOW_MS = 2_000
 /** VMs per Resource Graph query (with their NICs, within one 1,000-row page for ≤ 4 NICs each). */
 export const BATCH_MAX_VMS = 200
 /**
- * Fewer pending reads than this go to ARM one by one: Resource Graph's quota (15 queries per 5 s per
- * principal) is scarcer than ARM's reads (250, refilled at 25/s), so a query is spent only where it
- * saves many reads — and a handful of concurrent attestations keep exactly today's reads.
+ * A window holding fewer reads of one kind than this sends them to ARM one by one. Two is enough:
+ * one query answers both VMs and their NICs, where ARM needs at least two GETs per VM, and the
+ * quota is protected by pacing the windows (BATCH_MAX_WINDOW_MS), not by refusing small batches.
+ * A lone attestation (nothing else in flight) never waits for a window at all.
  */
-export const BATCH_MIN_VMS = 8
+export const BATCH_MIN_VMS = 2
 /** Longest a batch waits for Resource Graph's quota (one 5 s window and a margin) before falling back. */
 export const BATCH_MAX_WAIT_MS = 6_000
 /** NICs that came with a batch are served this long (the gate caches them after the first read). */
@@ -61,6 +71,7 @@ export interface ResourceGraphBatchOptions {
   sleep(ms: number): Promise<void>
   log?: Logger
   windowMs?: number
+  maxWindowMs?: number
   maxBatch?: number
   minBatch?: number
   maxWaitMs?: number
@@ -198,6 +209,7 @@ function durationMs(v: string | undefined): number | undefined {
 
 export function createResourceGraphBatch(options: ResourceGraphBatchOptions): ResourceGraphBatch {
   const windowMs = options.windowMs ?? BATCH_WINDOW_MS
+  const maxWindowMs = Math.max(windowMs, options.maxWindowMs ?? BATCH_MAX_WINDOW_MS)
   const maxBatch = Math.max(1, options.maxBatch ?? BATCH_MAX_VMS)
   const minBatch = Math.max(1, options.minBatch ?? BATCH_MIN_VMS)
   const maxWaitMs = options.maxWaitMs ?? BATCH_MAX_WAIT_MS
@@ -219,6 +231,18 @@ export function createResourceGraphBatch(options: ResourceGraphBatchOptions): Re
   let active = 0
   /** Resource Graph may not be queried before this (quota exhausted, or a 429's Retry-After). */
   let blockedUntil = 0
+  /** The last quota headers seen: queries left, and when the quota is whole again. */
+  let quota: { remaining: number; resetAt: number } | undefined
+  /** When the last window was flushed, and how many queries it sent. */
+  let lastFlushAt = Number.NEGATIVE_INFINITY
+  let lastFlushQueries = 0
+  /** How long the window opened now lasts: BATCH_WINDOW_MS, stretched to pace the quota. */
+  const nextWindowMs = (): number => {
+    const now = options.now()
+    if (quota === undefined || quota.resetAt <= now || lastFlushQueries === 0) return windowMs
+    const pace = ((quota.resetAt - now) / Math.max(1, quota.remaining)) * lastFlushQueries
+    return Math.min(maxWindowMs, Math.max(windowMs, lastFlushAt + pace - now))
+  }
   const nics = new Map<string, { nic: ArmNic; until: number }>()
 
   const direct = async <T>(call: (s?: AbortSignal) => Promise<T>, signal?: AbortSignal) => {
@@ -242,6 +266,8 @@ export function createResourceGraphBatch(options: ResourceGraphBatchOptions): Re
     cancelWindow = undefined
     const all = pending
     pending = []
+    lastFlushAt = options.now()
+    lastFlushQueries = 0
     const groups = new Map<string, Pending[]>()
     for (const p of all) {
       const key = `${p.kind}|${p.sub.toLowerCase()}`
@@ -257,7 +283,10 @@ export function createResourceGraphBatch(options: ResourceGraphBatchOptions): Re
         }
         continue
       }
-      for (let i = 0; i < group.length; i += maxBatch) void runChunk(group.slice(i, i + maxBatch))
+      for (let i = 0; i < group.length; i += maxBatch) {
+        lastFlushQueries++
+        void runChunk(group.slice(i, i + maxBatch))
+      }
     }
   }
 
@@ -417,7 +446,7 @@ export function createResourceGraphBatch(options: ResourceGraphBatchOptions): Re
         reject,
       })
       if (pending.length >= maxBatch) flush()
-      else cancelWindow ??= options.setTimer(flush, windowMs)
+      else cancelWindow ??= options.setTimer(flush, nextWindowMs())
     })
 
   return {
@@ -464,6 +493,7 @@ export function createResourceGraphBatch(options: ResourceGraphBatchOptions): Re
       const n = Number(remaining)
       if (!Number.isFinite(n)) return
       const resets = durationMs(headers['x-ms-user-quota-resets-after'])
+      quota = { remaining: n, resetAt: options.now() + (resets ?? DEFAULT_THROTTLE_MS) }
       if (n <= 0) block(resets ?? DEFAULT_THROTTLE_MS)
     },
   }

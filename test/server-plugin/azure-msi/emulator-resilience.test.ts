@@ -128,9 +128,11 @@ describe('ARM throttling', () => {
         ),
       )
       assert.equal(s.logs.filter((l) => l.message === 'Retrying ARM request').length, 0)
-      // four attestations, one ARM request each at most before the gate closes
+      // four attestations, one ARM request each at most before the gate closes, plus the one
+      // Resource Graph query the three that arrived while the first was in flight were batched into
+      // (its 429 asks for more than the batch may wait, so they fell back to the closed gate)
       assert.ok(
-        h.emu.counters.get('arm.*') - before <= 4,
+        h.emu.counters.get('arm.*') - before <= 4 + 1,
         String(h.emu.counters.get('arm.*') - before),
       )
       const again = await loadMsi('agent', agentHclFor(h.emu, 'frontend/flex/0'))

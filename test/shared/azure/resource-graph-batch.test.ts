@@ -14,6 +14,9 @@ import { createCallGate } from '../../../shared/azure/call-gate.js'
 import { nodeHttp } from '../../../shared/azure/http.js'
 import { queryResourceGraph } from '../../../shared/azure/resource-graph.js'
 import {
+  BATCH_MAX_WINDOW_MS,
+  BATCH_MIN_VMS,
+  BATCH_WINDOW_MS,
   batchedArmClient,
   batchedGate,
   createResourceGraphBatch,
@@ -254,13 +257,55 @@ describe('a lone attestation keeps the per-VM path', () => {
     assert.equal(c.batch!.stats.queries, 0)
   })
 
-  test('a handful of concurrent attestations (fewer than BATCH_MIN_VMS) read each VM from ARM', async () => {
+  test('a handful of concurrent attestations: the first, alone, reads from ARM; the others share one query', async () => {
     const c = clients()
     const vms = standalone.slice(1, 6)
-    await Promise.all(vms.map((vm) => imdsOf(c, vm)))
+    const facts = await Promise.all(vms.map((vm) => imdsOf(c, vm)))
+    assert.deepEqual(
+      facts.map((f) => f.name),
+      vms.map((vm) => vm.name),
+    )
+    assert.equal(emu.counters.get('arm.vm.get'), 1, 'the first read found nothing in flight')
+    assert.equal(emu.counters.get('arm.nic.get'), 1)
+    assert.equal(emu.counters.get('arm.resource-graph'), 1, 'the other four came with one query')
+    assert.equal(c.batch!.stats.batched, vms.length - 1)
+  })
+
+  test('a window holding a single read of its kind sends it to ARM (BATCH_MIN_VMS = 2)', async () => {
+    const c = clients({ directWhenIdle: false })
+    await imdsOf(c, standalone[7]!)
     assert.equal(emu.counters.get('arm.resource-graph'), 0)
-    assert.equal(emu.counters.get('arm.vm.get'), vms.length)
-    assert.equal(emu.counters.get('arm.nic.get'), vms.length)
+    assert.equal(emu.counters.get('arm.vm.get'), 1)
+    assert.equal(c.batch!.stats.direct, 1)
+    assert.equal(BATCH_MIN_VMS, 2)
+  })
+})
+
+describe('windows are paced to spread the quota over its reset period', () => {
+  test('before any quota header a window is BATCH_WINDOW_MS; then the time to reset divided by the queries left, bounded', async () => {
+    const asked: number[] = []
+    const recording: ResourceGraphBatchOptions['setTimer'] = (fn, ms) => {
+      asked.push(ms)
+      return nextTurnTimer(fn, ms)
+    }
+    const c = clients({ directWhenIdle: false, setTimer: recording })
+    await Promise.all(standalone.slice(10, 14).map((vm) => imdsOf(c, vm)))
+    assert.deepEqual(asked, [BATCH_WINDOW_MS], 'no quota seen yet: the short window')
+    // the first query left 14 of 15 and a reset 5 s ahead: the next window spreads what is left
+    await Promise.all(standalone.slice(14, 18).map((vm) => imdsOf(c, vm)))
+    assert.equal(asked.length, 2)
+    assert.equal(Math.round(asked[1]!), Math.round(5_000 / 14))
+    assert.equal(emu.counters.get('arm.resource-graph'), 2, 'one query per window')
+    // a window never stretches beyond BATCH_MAX_WINDOW_MS, whatever the quota says
+    const spent = clients({ directWhenIdle: false, setTimer: recording, maxWindowMs: 100 })
+    spent.batch!.observe({
+      'x-ms-user-quota-remaining': '1',
+      'x-ms-user-quota-resets-after': '00:00:05',
+    })
+    await Promise.all(standalone.slice(20, 24).map((vm) => imdsOf(spent, vm)))
+    await Promise.all(standalone.slice(24, 28).map((vm) => imdsOf(spent, vm)))
+    assert.equal(asked.at(-1), 100)
+    assert.ok(BATCH_MAX_WINDOW_MS >= 1_000 && BATCH_MAX_WINDOW_MS <= 5_000)
   })
 })
 
