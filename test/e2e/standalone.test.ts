@@ -218,7 +218,7 @@ describe(
 
     test('the PATH SPIRE runs with has no node, and the npm form cannot start there', () => {
       for (const d of NO_NODE_PATH.split(delimiter)) assert.ok(!existsSync(join(d, 'node')), d)
-      // the control: the JS bundle's `#!/usr/bin/env node` finds no interpreter on this PATH
+      // the control: the JS bundle's `exec node` (its /bin/sh header) finds no interpreter on this PATH
       const js = spawnSync(join(REPO_ROOT, 'dist', 'bin', PLUGINS[1]), [], {
         env: { PATH: NO_NODE_PATH },
         encoding: 'utf8',
