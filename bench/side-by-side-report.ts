@@ -14,6 +14,8 @@ export interface LoopFigures {
   /** Emulator requests other than IMDS (ARM, Resource Graph, Entra ID, AIA) per attestation. */
   azureRequestsPerAttestation: number
   serverRssMb: number
+  /** The server plugin's peak RSS since it started (VmHWM), warm-up and earlier loops included. */
+  serverPeakRssMb?: number
 }
 
 export interface CellResult {

@@ -106,6 +106,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<{
 
 const procCpuMs = (pid: number): number => sampleProc(pid)?.cpuMs ?? NaN
 const rssMb = (pid: number): number => sampleProc(pid)?.rssMb ?? NaN
+const peakRssMb = (pid: number): number =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 'NaN') / 1024
 
 /** Upstream's plugin executables (built on demand; undefined with the reason when they cannot be). */
 export function upstreamPlugins(): { msi: string; imds: string } | { skip: string } {
@@ -225,6 +227,7 @@ async function runCell(
         serverCpuMsPerAttestation: Math.round((cpu / Math.max(1, r.ok)) * 1000) / 1000,
         azureRequestsPerAttestation: Math.round((arm / Math.max(1, r.ok)) * 1000) / 1000,
         serverRssMb: Math.round(rssMb(pid) * 10) / 10,
+        serverPeakRssMb: Math.round(peakRssMb(pid) * 10) / 10,
       }
       progress(
         `side-by-side ${cell} ${mode}: ${f.attestationsPerS}/s, p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms, ${f.failed} failed, ${f.serverCpuMsPerAttestation} ms CPU`,
