@@ -75,6 +75,7 @@ import {
   type ChaosStep,
   type StepRecord,
 } from './chaos-schedule.js'
+import { seeded } from '../test/support/seeded.js'
 
 export interface ChaosOptions {
   vms: number
@@ -153,17 +154,8 @@ export interface ChaosResult {
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** mulberry32: a small seeded PRNG for the backoff jitter (a run can be repeated). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG of the backoff jitter (a run can be repeated). */
+export { seeded }
 
 /** Full-jitter exponential backoff before retry number `n` (1, 2, …). */
 export function backoff(n: number, b: { base: number; cap: number }, rand: () => number): number {

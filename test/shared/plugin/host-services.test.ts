@@ -10,6 +10,7 @@ import {
   HostCallError,
   SAMPLES_PER_WINDOW,
 } from '../../../shared/plugin/host-services.js'
+import { seeded } from '../../support/seeded.js'
 import { NOOP_LOGGER } from '../../../shared/plugin/logger.js'
 
 interface Sent {
@@ -102,18 +103,6 @@ test('Metrics: samples are held for the window and all sent at its end while the
     ['AddSample', 5],
   ])
 })
-
-/** mulberry32: a small seeded PRNG, so the reservoir test is deterministic. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 test('Metrics: at fleet rates a window sends SAMPLES_PER_WINDOW samples per series, a uniform subset of its values', () => {
   const conn = recordingConnection()
