@@ -7,7 +7,8 @@
 //   Each `--variant label=serverBin[,agentBin]` is measured in turn, `--rounds` times, alternating,
 //   so a before/after pair shares the machine's state; `label=null:serverBin,agentBin` runs the
 //   test challenge–response attestor instead (dist/test-bin cr-test-*), the runtime's own floor, e.g.
-//   `--variant null=null:dist/test-bin/cr-test-server`. `--cpu-prof DIR` profiles the server plugin. Each
+//   `--variant null=null:dist/test-bin/cr-test-server`; `label=msi:serverBin[,agentBin]` runs
+//   azure_msi (VM frontend/blog's token) the same way. `--cpu-prof DIR` profiles the server plugin. Each
 //   round is a fresh emulator and plugin pair.
 // - inproc: the attestor module alone (createAttestor with in-memory fakes, the emulator's PKI, a
 //   fixed clock) in a loop over pre-signed documents: what the attestor itself costs per call, no
@@ -31,6 +32,11 @@ import {
   serverHcl,
   tenantHcl,
 } from '../test/support/azure-imds-plugins.js'
+import {
+  agentHclFor as msiAgentHcl,
+  MSI_AGENT_MAIN,
+  serverHclFor as msiServerHcl,
+} from '../test/support/azure-msi-plugins.js'
 import { CR_AGENT_MAIN, CR_SECRET } from '../test/support/plugins.js'
 
 /** How long the server is watched idle after a round (10 ms CPU resolution: long enough to see ~1%). */
@@ -54,7 +60,7 @@ function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 interface Variant {
   label: string
   /** `null`: the test challenge–response attestor (dist/test-bin), the runtime's own floor. */
-  kind: 'imds' | 'null'
+  kind: 'imds' | 'null' | 'msi'
   server: string
   agent: string
 }
@@ -92,22 +98,28 @@ async function runLauncher(
             command: process.execPath,
             args: ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProf)}`, v.server],
           }
-    const imds = v.kind === 'imds'
-    const name = imds ? 'azure_imds' : 'cr_test'
-    const server = await PluginProcess.load({
-      ...launch,
-      name,
-      side: 'server',
-      hcl: imds ? serverHcl(emu, tenantHcl(emu, 'contoso')) : `secret = "${CR_SECRET}"`,
-    })
+    const name = { imds: 'azure_imds', msi: 'azure_msi', null: 'cr_test' }[v.kind]
+    const hcl = {
+      imds: () => ({
+        server: serverHcl(emu, tenantHcl(emu, 'contoso')),
+        agent: agentHcl(emu, 'frontend/blog'),
+      }),
+      msi: () => ({
+        server: msiServerHcl(emu, [{ tenant: 'contoso' }]),
+        agent: msiAgentHcl(emu, 'frontend/blog'),
+      }),
+      null: () => ({
+        server: `secret = "${CR_SECRET}"`,
+        agent: `secret = "${CR_SECRET}"\nidentity = "n"\nselectors = ["rack:r1"]`,
+      }),
+    }[v.kind]()
+    const server = await PluginProcess.load({ ...launch, name, side: 'server', hcl: hcl.server })
     procs.push(server)
     const agent = await PluginProcess.load({
       command: v.agent,
       name,
       side: 'agent',
-      hcl: imds
-        ? agentHcl(emu, 'frontend/blog')
-        : `secret = "${CR_SECRET}"\nidentity = "n"\nselectors = ["rack:r1"]`,
+      hcl: hcl.agent,
     })
     procs.push(agent)
     let failures = 0
@@ -277,11 +289,19 @@ async function main(): Promise<void> {
   } else if (mode === 'launcher') {
     const variants: Variant[] = (args.variant ?? [`current=${IMDS_SERVER_MAIN}`]).map((v) => {
       const [label, spec] = v.split('=', 2) as [string, string | undefined]
-      const kind = spec?.startsWith('null:') === true ? 'null' : 'imds'
-      const [server, agent] = (spec ?? '').replace(/^null:/, '').split(',')
-      if (!server) throw new Error(`--variant ${v}: expected label=[null:]serverBin[,agentBin]`)
-      const defaultAgent = kind === 'null' ? CR_AGENT_MAIN : IMDS_AGENT_MAIN
-      return { label, kind, server: resolve(server), agent: resolve(agent || defaultAgent) }
+      const kind = /^(null|msi):/.exec(spec ?? '')?.[1] ?? 'imds'
+      const [server, agent] = (spec ?? '').replace(/^(null|msi):/, '').split(',')
+      if (!server)
+        throw new Error(`--variant ${v}: expected label=[null:|msi:]serverBin[,agentBin]`)
+      const defaultAgent = { null: CR_AGENT_MAIN, msi: MSI_AGENT_MAIN, imds: IMDS_AGENT_MAIN }[
+        kind as Variant['kind']
+      ]
+      return {
+        label,
+        kind: kind as Variant['kind'],
+        server: resolve(server),
+        agent: resolve(agent || defaultAgent),
+      }
     })
     const rounds: LauncherRound[] = []
     const opts = {
