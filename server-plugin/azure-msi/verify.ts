@@ -1,7 +1,10 @@
 import { ASYMMETRIC_JWS_ALGORITHMS } from '../../shared/azure/jws.js'
-import type { JWK } from 'jose'
+import type { JWK, importJWK as ImportJwk } from 'jose'
 import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
+
+/** What jose's importJWK resolves to (a WebCrypto key, or raw bytes for symmetric keys). */
+type VerifyKey = Awaited<ReturnType<typeof ImportJwk>>
 
 /**
  * upstream parity: allowedJWTSignatureAlgorithms. Entra signs with RS256; the rest are accepted as
@@ -53,6 +56,23 @@ const GO_JOSE = 'go-jose/go-jose'
 /** jose loads on the first verification, off the plugin's cold-start path. */
 let jose: Promise<typeof import('jose')> | undefined
 const loadJose = () => (jose ??= import('jose'))
+/**
+ * Imported verification keys by JWK object and algorithm. `importJWK` (WebCrypto) cost ~0.04 ms per
+ * attestation; the JWK objects are the JWKS cache's own, so a key rotation brings new objects and the
+ * old entries go with them (WeakMap). A failed import is not kept.
+ */
+const importedKeys = new WeakMap<JWK, Map<string, Promise<VerifyKey>>>()
+function importKey(importJWK: typeof ImportJwk, jwk: JWK, alg: string): Promise<VerifyKey> {
+  let byAlg = importedKeys.get(jwk)
+  if (byAlg === undefined) importedKeys.set(jwk, (byAlg = new Map()))
+  let key = byAlg.get(alg)
+  if (key === undefined) {
+    key = importJWK({ ...jwk, alg }, alg)
+    byAlg.set(alg, key)
+    key.catch(() => byAlg.delete(alg))
+  }
+  return key
+}
 const invalid = (reason: FailureReason, message: string) =>
   new PluginError('InvalidArgument', reason, message)
 
@@ -109,7 +129,7 @@ export async function verifyTokenSignature(
   let payload: Uint8Array
   try {
     const { compactVerify, importJWK } = await loadJose()
-    const key = await importJWK({ ...jwk, alg: token.alg }, token.alg)
+    const key = await importKey(importJWK, jwk, token.alg)
     ;({ payload } = await compactVerify(token.compact, key, { algorithms: [token.alg] }))
   } catch (err) {
     const code = isRecord(err) && typeof err['code'] === 'string' ? err['code'] : ''
