@@ -48,6 +48,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { NODE_FLAGS } from './bundle-wrapper.mjs'
 import { cacheRoot, CannotFetch, ensureNode, NODE_LINES, resolveNode } from './fetch-node.mjs'
 
 /** The Node LTS line the standalone files are built on (pinned, with its tarball's integrity, in fetch-node.mjs). */
@@ -142,6 +143,8 @@ async function main() {
       disableExperimentalSEAWarning: true,
       useSnapshot: false,
       useCodeCache: opts['code-cache'],
+      // the V8 flags the JS bundles' /bin/sh header passes to node (sea-config `execArgv`, Node >= 24.6)
+      execArgv: NODE_FLAGS,
     }
     const key = createHash('sha256')
       .update(JSON.stringify({ RECIPE, node: node.sha256, seaConfig, postjectVersion }))

@@ -114,7 +114,13 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
     }
     // bind first, print second: the host dials as soon as it reads this line
     writeHandshake(formatHandshake(protocol.version, place.path))
-    log.debug('Plugin serving', { socket: place.path, side: definition.side })
+    // the Node and V8 flags it runs with (the executables' /bin/sh header or the SEA's execArgv)
+    log.debug('Plugin serving', {
+      socket: place.path,
+      side: definition.side,
+      node: process.version,
+      node_flags: process.execArgv.join(' '),
+    })
     runtime.watchParent()
   })
 }

@@ -14,7 +14,6 @@ import {
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { NOT_A_PROGRAM_MESSAGE } from '../../shared/plugin/handshake.js'
 import { cellsOf, recordCells, recordSkippedCells } from '../support/matrix.js'
@@ -31,6 +30,7 @@ import {
   TESTED_NODE_LINES,
   type NodeBinary,
 } from '../support/node-versions.js'
+import { NODE_FLAGS } from '../support/node-flags.js'
 import { PLUGIN_BIN_DIR, REPO_ROOT } from '../support/paths.js'
 import {
   E2E_TRUST_DOMAIN,
@@ -53,9 +53,6 @@ import {
  * validate, checksum, selectors and doctor under it. The machine's own Node (20) runs the rest of
  * the suite. Below, fetch-node.mjs itself: integrity, cache reuse, the lock, without a registry.
  */
-const { NODE_FLAGS } = (await import(
-  pathToFileURL(join(REPO_ROOT, 'scripts', 'bundle-wrapper.mjs')).href
-)) as { NODE_FLAGS: string[] }
 const SERVER_PLUGINS = [
   'spire-server-nodeattestor-azure-msi',
   'spire-server-nodeattestor-azure-imds',

@@ -20,6 +20,7 @@ import { NOT_A_PROGRAM_MESSAGE } from '../../shared/plugin/handshake.js'
 import { startEmulator, type Emulator } from '../azure-emulator/index.js'
 import { serverHcl, tenantHcl } from '../support/azure-imds-plugins.js'
 import { serverHclFor } from '../support/azure-msi-plugins.js'
+import { NODE_FLAGS } from '../support/node-flags.js'
 import { REPO_ROOT } from '../support/paths.js'
 import {
   E2E_TRUST_DOMAIN,
@@ -272,6 +273,10 @@ describe(
     })
 
     test('the plugin processes SPIRE started are the standalone files, with no Node on their PATH', () => {
+      // and they run with the executables' V8 flags (the SEA's execArgv), as their first line says
+      const serving = server.lines.filter((l) => l.msg === 'Plugin serving')
+      assert.ok(serving.length >= 2, `${serving.length} "Plugin serving" lines`)
+      for (const l of serving) assert.equal(l['node_flags'], NODE_FLAGS.join(' '))
       for (const name of PLUGINS) {
         const { path } = fileOf(name)
         const pids = pidsMatching(path)

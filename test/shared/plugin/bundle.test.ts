@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import { after, describe, test } from 'node:test'
 import { PluginProcess } from '../../../shared/host/index.js'
 import { parsePluginLogLine } from '../../../shared/host/plugin-log.js'
+import { NODE_FLAGS } from '../../support/node-flags.js'
 import { REPO_ROOT } from '../../support/paths.js'
 import { TEST_EXIT_GRACE_MS } from '../../support/plugins.js'
 
@@ -97,6 +98,9 @@ async function loadsFrom(p: (typeof PLUGINS)[number], folder: string): Promise<v
     })
     const v = await plugin.validate(p.hcl)
     assert.equal(v.valid, true, v.notes.join('; '))
+    // started by the kernel through its /bin/sh header: node runs it with the V8 flags
+    const serving = plugin.logs.find((l) => l.message === 'Plugin serving')
+    assert.equal(serving?.fields['node_flags'], NODE_FLAGS.join(' '))
     const res = await plugin.close({ exitGraceMs: TEST_EXIT_GRACE_MS })
     assert.equal(res.graceful, true)
     assert.deepEqual(plugin.hostPanics, [])
