@@ -21,6 +21,8 @@ export interface LoopFigures {
 export interface CellResult {
   /** null | ours-msi | ours-imds | upstream-msi | upstream-imds */
   cell: string
+  /** The first attestation's parts: server plugin load, agent plugin load, the attestation itself. */
+  firstAttestationPhasesMs?: { serverLoad: number; agentLoad: number; attest: number }
   /** Launch + Init + Configure + the first attestation (cold caches). */
   firstAttestationMs: number
   loops: LoopFigures[]

@@ -187,10 +187,20 @@ async function runCell(
     const t0 = performance.now()
     const server = await PluginProcess.load({ ...p.server, name: p.name, side: 'server' })
     procs.push(server)
+    const t1 = performance.now()
     const agent = await PluginProcess.load({ ...p.agent, name: p.name, side: 'agent' })
     procs.push(agent)
+    const t2 = performance.now()
     await attestAgentToServer(agent, server)
-    const firstMs = performance.now() - t0
+    const t3 = performance.now()
+    const firstMs = t3 - t0
+    // where the first attestation's time goes: each launch (spawn, handshake, Init, Configure) and
+    // the attestation itself with cold caches
+    const firstAttestationPhasesMs = {
+      serverLoad: Math.round(t1 - t0),
+      agentLoad: Math.round(t2 - t1),
+      attest: Math.round(t3 - t2),
+    }
     const pid = server.pid!
     const one = async (): Promise<void> => void (await attestAgentToServer(agent, server))
     await closedLoop({
@@ -263,7 +273,7 @@ async function runCell(
           }),
         ),
       )
-    return { cell, firstAttestationMs: Math.round(firstMs), loops }
+    return { cell, firstAttestationMs: Math.round(firstMs), firstAttestationPhasesMs, loops }
   } finally {
     for (const proc of procs.reverse()) await proc.close()
     await emu.stop()
