@@ -91,12 +91,19 @@ export class PluginProcess {
     this.#child = child
     this.agentStore = options.agentStore ?? new InMemoryAgentStore()
     this.metrics = options.metrics ?? new RecordingMetrics()
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
+    this.exited = new Promise((resolve) => {
+      const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (this.#exitInfo !== undefined) return
         this.#exitInfo = { code, signal }
         resolve(this.#exitInfo)
-      }),
-    )
+      }
+      child.once('exit', done)
+      // a process that never started (ENOENT, EACCES) emits 'error' and no 'exit': without this,
+      // launch() waited forever for it after rejecting
+      child.once('error', () => {
+        if (child.pid === undefined) done(null, null)
+      })
+    })
   }
 
   get pid(): number | undefined {
