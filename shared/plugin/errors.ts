@@ -17,19 +17,13 @@ export type StatusName =
   | 'Unauthenticated'
 
 /**
- * The one error type plugin code throws. `reason` is one of the closed set FAILURE_REASONS, for tests, metrics and
- * logs; `message` is what SPIRE shows (lower-case, no plugin-name prefix: SPIRE adds one).
- *
- * It carries no stack trace: it reports an outcome (a refused token, an agent already attested), thrown
- * hundreds of times a second under a fleet boot, and V8's stack capture was a measurable share of the
- * runtime's CPU per attestation (docs/performance.md, issue 12 §3). Where a PluginError wraps an
- * unexpected fault, the `cause` keeps that fault's own stack.
+ * An error that captures no stack trace: for outcomes thrown or rejected hundreds of times a second
+ * under a fleet boot (a refused token, an agent already attested, AgentStore's NotFound), where V8's
+ * stack capture was a measurable share of the runtime's CPU per attestation (docs/performance.md,
+ * issue 12 §3). A `cause` keeps its own stack.
  */
-export class PluginError extends Error {
-  declare readonly status: StatusName
-  declare readonly reason: FailureReason
-
-  constructor(status: StatusName, reason: FailureReason, message: string, options?: ErrorOptions) {
+export class StacklessError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
     try {
@@ -37,6 +31,22 @@ export class PluginError extends Error {
     } finally {
       Error.stackTraceLimit = limit
     }
+  }
+}
+
+/**
+ * The one error type plugin code throws. `reason` is one of the closed set FAILURE_REASONS, for tests, metrics and
+ * logs; `message` is what SPIRE shows (lower-case, no plugin-name prefix: SPIRE adds one).
+ *
+ * It carries no stack trace (StacklessError): it reports an outcome. Where a PluginError wraps an
+ * unexpected fault, the `cause` keeps that fault's own stack.
+ */
+export class PluginError extends StacklessError {
+  declare readonly status: StatusName
+  declare readonly reason: FailureReason
+
+  constructor(status: StatusName, reason: FailureReason, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = 'PluginError'
     this.status = status
     this.reason = reason

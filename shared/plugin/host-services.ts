@@ -5,7 +5,7 @@ import {
   status as GrpcStatus,
   type StatusObject,
 } from '@grpc/grpc-js'
-import { PluginError } from './errors.js'
+import { PluginError, StacklessError } from './errors.js'
 import type { Logger } from './logger.js'
 import type { GetAgentInfoRequest, MetricLabel } from './messages.js'
 import { serviceDefinition, SERVICE } from './protos.js'
@@ -69,21 +69,15 @@ type Unary<Req, Res> = (
 ) => Promise<Res>
 
 /**
- * A host service's answer other than OK: its gRPC code and details, as SPIRE sent them. Built without
- * a stack trace: AgentStore answers NotFound for every new agent, an expected outcome at fleet rates.
+ * A host service's answer other than OK: its gRPC code and details, as SPIRE sent them. Stackless:
+ * AgentStore answers NotFound for every new agent, an expected outcome at fleet rates.
  */
-export class HostCallError extends Error {
+export class HostCallError extends StacklessError {
   declare readonly code: number
   declare readonly details: string
 
   constructor(code: number, details: string) {
-    const limit = Error.stackTraceLimit
-    Error.stackTraceLimit = 0
-    try {
-      super(`${code} ${statusName(code)}: ${details}`)
-    } finally {
-      Error.stackTraceLimit = limit
-    }
+    super(`${code} ${statusName(code)}: ${details}`)
     this.name = 'HostCallError'
     this.code = code
     this.details = details
