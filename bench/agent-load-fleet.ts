@@ -11,6 +11,7 @@ import { createImdsAgentDeps } from '../shared/azure/imds.js'
 import { NOOP_LOGGER, NOOP_METRICS, Report } from '../shared/plugin/index.js'
 import { createAgentAttestor as createCrAgent } from '../test/attestors/challenge-response/agent.js'
 import type { Emulator, Vm, WorldSpec } from '../test/azure-emulator/index.js'
+import type { AttestCall } from './agent-load-wire.js'
 
 export type AttestorName = 'cr_test' | 'azure_msi' | 'azure_imds'
 export const ATTESTORS: readonly AttestorName[] = ['cr_test', 'azure_msi', 'azure_imds']
@@ -29,6 +30,24 @@ export interface SimAgent {
 
 /** Attestation `index` → its agent. */
 export type AgentSource = (index: number) => SimAgent
+
+/** The AttestAgent call `agent` makes with `payload` and its CSR, answering challenges under `signal`. */
+export function attestCallOf(
+  agent: SimAgent,
+  payload: Uint8Array,
+  csr: Uint8Array,
+  signal: AbortSignal,
+): AttestCall {
+  return {
+    type: agent.attestor,
+    payload,
+    csr,
+    ...(agent.respond === undefined
+      ? {}
+      : { respond: (c: Uint8Array) => agent.respond!(c, signal) }),
+    signal,
+  }
+}
 
 export const FLEET_TENANT = 'fleet'
 export const FLEET_TENANT_DOMAIN = 'fleet.onmicrosoft.com'

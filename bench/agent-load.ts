@@ -64,6 +64,7 @@ import { ensureSpire, SPIRE_VERSION } from '../test/support/spire.js'
 import { checkSvid, newAgentKey, parseBundle } from './agent-load-csr.js'
 import {
   ATTESTORS,
+  attestCallOf,
   crSource,
   fleetOrder,
   fleetSpec,
@@ -251,15 +252,10 @@ export async function runAgentLoad(o: AgentLoadOptions): Promise<AgentLoadResult
         session = connection === 'per-worker' ? idle.pop() : undefined
         if (session === undefined || session.closed || session.destroyed)
           session = await openConnection(target, abort.signal)
-        const outcome = await attestAgent(session, {
-          type: agent.attestor,
-          payload,
-          csr: key.csr,
-          ...(agent.respond === undefined
-            ? {}
-            : { respond: (c: Uint8Array) => agent.respond!(c, abort.signal) }),
-          signal: abort.signal,
-        })
+        const outcome = await attestAgent(
+          session,
+          attestCallOf(agent, payload, key.csr, abort.signal),
+        )
         const id = checkSvid(
           outcome.certChain,
           key,

@@ -39,7 +39,7 @@ import { startEmulator, type Emulator } from '../test/azure-emulator/index.js'
 import { REPO_ROOT } from '../test/support/paths.js'
 import { ensureSpire, SPIRE_VERSION } from '../test/support/spire.js'
 import { checkSvid, newAgentKey, parseBundle } from './agent-load-csr.js'
-import { fleetSpec, imdsSource, interleave, msiSource } from './agent-load-fleet.js'
+import { attestCallOf, fleetSpec, imdsSource, interleave, msiSource } from './agent-load-fleet.js'
 import { closedLoop, failureKey, gitState } from './agent-load-run.js'
 import { startLoadServer, type LoadServer } from './agent-load-server.js'
 import {
@@ -154,9 +154,6 @@ export interface ChaosResult {
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** The seeded PRNG of the backoff jitter (a run can be repeated). */
-export { seeded }
-
 /** Full-jitter exponential backoff before retry number `n` (1, 2, …). */
 export function backoff(n: number, b: { base: number; cap: number }, rand: () => number): number {
   return Math.round(Math.min(b.cap, b.base * 2 ** (n - 1)) * (0.5 + rand() / 2))
@@ -262,15 +259,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const key = newAgentKey()
         const payload = await agent.payload(abort.signal)
         session = await openConnection(target, abort.signal)
-        const outcome = await attestAgent(session, {
-          type: agent.attestor,
-          payload,
-          csr: key.csr,
-          ...(agent.respond === undefined
-            ? {}
-            : { respond: (c: Uint8Array) => agent.respond!(c, abort.signal) }),
-          signal: abort.signal,
-        })
+        const outcome = await attestAgent(
+          session,
+          attestCallOf(agent, payload, key.csr, abort.signal),
+        )
         try {
           checkSvid(outcome.certChain, key, { agentId: expected[i]!.id }, target.bundle)
         } catch (err) {

@@ -33,7 +33,7 @@ import { startEmulator, type Emulator } from '../test/azure-emulator/index.js'
 import { REPO_ROOT } from '../test/support/paths.js'
 import { ensureSpire, SPIRE_VERSION } from '../test/support/spire.js'
 import { checkSvid, newAgentKey, parseBundle } from './agent-load-csr.js'
-import { fleetSpec, imdsSource, interleave, msiSource } from './agent-load-fleet.js'
+import { attestCallOf, fleetSpec, imdsSource, interleave, msiSource } from './agent-load-fleet.js'
 import { closedLoop, failureKey } from './agent-load-run.js'
 import { startLoadServer, type LoadServer } from './agent-load-server.js'
 import { attestAgent, closeConnection, openConnection } from './agent-load-wire.js'
@@ -114,15 +114,7 @@ export async function runFleetBoot(o: FleetBootOptions): Promise<FleetBootSide> 
       const payload = await agent.payload(signal)
       const session = await openConnection(target, signal)
       try {
-        const outcome = await attestAgent(session, {
-          type: agent.attestor,
-          payload,
-          csr: key.csr,
-          ...(agent.respond === undefined
-            ? {}
-            : { respond: (c: Uint8Array) => agent.respond!(c, signal) }),
-          signal,
-        })
+        const outcome = await attestAgent(session, attestCallOf(agent, payload, key.csr, signal))
         checkSvid(
           outcome.certChain,
           key,

@@ -25,11 +25,12 @@ import {
 } from '../../bench/chaos-outcome.js'
 import { countFds, PROBE_SOURCE } from '../../bench/chaos-probe.js'
 import { DEFAULT_SCHEDULE, runSchedule, type ChaosStep } from '../../bench/chaos-schedule.js'
-import { backoff, errorKey, runChaos, seeded, type ChaosResult } from '../../bench/chaos.js'
+import { backoff, errorKey, runChaos, type ChaosResult } from '../../bench/chaos.js'
 import { HTTP_MAX_SOCKETS_PER_HOST, HTTP_MAX_SOCKETS_PER_POOL } from '../../shared/azure/http.js'
 import { startEmulator, World } from '../azure-emulator/index.js'
 import { fetchRaw } from '../azure-emulator/test-helpers.js'
 import { REPO_ROOT } from '../support/paths.js'
+import { seeded } from '../support/seeded.js'
 import { ensureSpire, SPIRE_VERSION } from '../support/spire.js'
 
 describe('chaos: the fleet', () => {
