@@ -339,7 +339,7 @@ function grpcMessage(value: string | string[] | undefined): string {
  * symbol named `handle` or `kHandle`); this calls it directly, and falls back to `close` should a
  * Node release hide it.
  */
-function resetOnly(req: ClientHttp2Stream, code: number): void {
+export function resetOnly(req: ClientHttp2Stream, code: number): void {
   const own = req as unknown as Record<symbol, { rstStream?: unknown } | undefined>
   for (const key of Object.getOwnPropertySymbols(req)) {
     const handle = own[key]

@@ -1,5 +1,5 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js'
 import { isPluginError, PluginError } from './errors.js'
+import type { Handler, ServerCall } from './grpc-server.js'
 import type { Metrics } from './host-services.js'
 import type { Logger } from './logger.js'
 import type {
@@ -9,7 +9,6 @@ import type {
   ServerAttestResponse,
 } from './messages.js'
 import { toStatus } from './status.js'
-import { StreamReader } from './stream-reader.js'
 import type { AgentAttestor, AgentAttributes, AttestIo, ServerAttestor } from './types.js'
 
 /** SPIRE sends the payload as soon as it opens Attest; anything slower is a broken host. */
@@ -27,8 +26,6 @@ export interface AttestRuntime<C> {
   metrics(): Metrics
   /** Epoch milliseconds: the envelope's clock. */
   now(): number
-  /** Aborted when the plugin shuts down. */
-  shutdownSignal: AbortSignal
 }
 
 /**
@@ -64,44 +61,32 @@ async function envelope<C>(
   }
 }
 
-/** Emits a gRPC status on a bidi call unless the host already went away (grpc-js: `emit('error')`). */
-function fail(call: ServerDuplexStream<unknown, unknown>, err: unknown, log: Logger): void {
-  if (call.cancelled || call.destroyed) return
-  const status = toStatus(err, log)
-  call.emit('error', status)
+/** Ends a call with the error's gRPC status unless the host already went away. */
+function fail(call: ServerCall<unknown, unknown>, err: unknown, log: Logger): void {
+  if (call.cancelled) return
+  call.end(toStatus(err, log))
 }
 
 /**
- * An AbortController for one stream: aborted when SPIRE cancels it or the plugin shuts down. The
- * listener on the process-wide shutdown signal is removed when the stream ends, or every
- * attestation would leave one behind.
+ * An AbortController for one call: aborted when SPIRE cancels it or the plugin shuts down (the
+ * server cancels every open call then).
  */
-function streamSignal(
-  call: ServerDuplexStream<unknown, unknown>,
-  shutdown: AbortSignal,
-): AbortController {
+function callSignal(call: ServerCall<unknown, unknown>): AbortController {
   const controller = new AbortController()
-  const onShutdown = (): void => controller.abort(new Error('plugin shutting down'))
-  shutdown.addEventListener('abort', onShutdown, { once: true })
-  const release = (): void => shutdown.removeEventListener('abort', onShutdown)
-  call.on('cancelled', () => {
-    controller.abort(new Error('stream cancelled'))
-    release()
-  })
-  for (const event of ['finish', 'close', 'error']) call.once(event, release)
+  call.onCancel(() => controller.abort(new Error('stream cancelled')))
   return controller
 }
 
 /** spire.plugin.server.nodeattestor.v1.NodeAttestor/Attest → `attestor.attest(payload, config, io)`. */
-export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
-  return (call: ServerDuplexStream<ServerAttestRequest, ServerAttestResponse>): void => {
-    const controller = streamSignal(call, rt.shutdownSignal)
-    const reader = new StreamReader<ServerAttestRequest>(call)
+export function serverAttestHandler<C>(rt: AttestRuntime<C>): Handler {
+  return (untyped): void => {
+    const call = untyped as unknown as ServerCall<ServerAttestRequest, ServerAttestResponse>
+    const controller = callSignal(call)
     const run = async (): Promise<AgentAttributes> => {
       // read the config once: a Configure landing mid-attestation must not change the rules halfway
       const config = rt.config()
       const attestor = (await rt.attestor()) as ServerAttestor<C>
-      const first = await reader.next('the attestation payload', FIRST_MESSAGE_TIMEOUT_MS)
+      const first = await call.next('the attestation payload', FIRST_MESSAGE_TIMEOUT_MS)
       if (first === undefined) {
         throw new PluginError('InvalidArgument', 'missing_payload', 'missing attestation payload')
       }
@@ -111,10 +96,12 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
       }
       const io: AttestIo = {
         signal: controller.signal,
-        metadata: metadataMap(call),
+        get metadata() {
+          return call.metadata()
+        },
         challenge: async (data) => {
           call.write({ challenge: Buffer.from(data) })
-          const reply = await reader.next('the challenge response', CHALLENGE_RESPONSE_TIMEOUT_MS)
+          const reply = await call.next('the challenge response', CHALLENGE_RESPONSE_TIMEOUT_MS)
           if (reply === undefined) {
             throw new PluginError(
               'Cancelled',
@@ -138,16 +125,14 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
         throw new PluginError('Internal', 'missing_agent_id', 'attestor returned no agent ID')
       }
       // the attestation is counted and logged even when SPIRE went away before the answer
-      if (!call.cancelled) {
-        call.write({
-          agent_attributes: {
-            spiffe_id: attrs.spiffeId,
-            selector_values: attrs.selectorValues,
-            can_reattest: attrs.canReattest,
-          },
-        })
-        call.end()
-      }
+      call.write({
+        agent_attributes: {
+          spiffe_id: attrs.spiffeId,
+          selector_values: attrs.selectorValues,
+          can_reattest: attrs.canReattest,
+        },
+      })
+      call.end()
       return attrs
     }
     envelope(rt, run).catch((err: unknown) => fail(call, err, rt.log))
@@ -155,10 +140,10 @@ export function serverAttestHandler<C>(rt: AttestRuntime<C>) {
 }
 
 /** spire.plugin.agent.nodeattestor.v1.NodeAttestor/AidAttestation: payload unprompted, then answers. */
-export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
-  return (call: ServerDuplexStream<AgentChallenge, PayloadOrChallengeResponse>): void => {
-    const controller = streamSignal(call, rt.shutdownSignal)
-    const reader = new StreamReader<AgentChallenge>(call)
+export function agentAttestHandler<C>(rt: AttestRuntime<C>): Handler {
+  return (untyped): void => {
+    const call = untyped as unknown as ServerCall<AgentChallenge, PayloadOrChallengeResponse>
+    const controller = callSignal(call)
     const io = { signal: controller.signal }
     const run = async (): Promise<void> => {
       const config = rt.config()
@@ -175,7 +160,7 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
       }
       for (;;) {
         // the agent cancels the stream once attestation is over: that ends this loop
-        const msg = await reader.next('a challenge')
+        const msg = await call.next('a challenge')
         if (msg === undefined) {
           call.end()
           return
@@ -198,12 +183,4 @@ export function agentAttestHandler<C>(rt: AttestRuntime<C>) {
       fail(call, err, rt.log)
     })
   }
-}
-
-function metadataMap(call: ServerDuplexStream<unknown, unknown>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    out[key] = typeof value === 'string' ? value : value.toString('base64')
-  }
-  return out
 }

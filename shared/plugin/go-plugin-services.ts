@@ -1,14 +1,8 @@
-import {
-  status as GrpcStatus,
-  type sendUnaryData,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js'
 import type { BrokerConnections } from './broker.js'
+import { unaryHandler, type Handler, type ServerCall } from './grpc-server.js'
 import type { Logger } from './logger.js'
 import type { ConnInfo } from './messages.js'
+import { Code, type GrpcStatus } from './wire/grpc-framing.js'
 
 interface HealthCheckRequest {
   service?: string
@@ -16,20 +10,31 @@ interface HealthCheckRequest {
 
 const SERVING_NAMES = new Set(['', 'plugin'])
 
+class UnknownService extends Error {}
+
 /** grpc.health.v1.Health: go-plugin's Ping checks `plugin`. */
-export function healthService(): UntypedServiceImplementation {
+export function healthService(): Record<string, Handler> {
   return {
-    Check(call: ServerUnaryCall<HealthCheckRequest, unknown>, callback: sendUnaryData<unknown>) {
-      if (SERVING_NAMES.has(call.request.service ?? '')) {
-        callback(null, { status: 'SERVING' })
-      } else {
-        callback({ code: GrpcStatus.NOT_FOUND, details: 'unknown service' })
-      }
-    },
-    Watch(call: ServerWritableStream<HealthCheckRequest, unknown>) {
-      const known = SERVING_NAMES.has(call.request.service ?? '')
-      call.write({ status: known ? 'SERVING' : 'SERVICE_UNKNOWN' })
-      call.on('cancelled', () => call.end())
+    Check: unaryHandler<HealthCheckRequest, unknown>(
+      (request) => {
+        if (!SERVING_NAMES.has(request.service ?? '')) throw new UnknownService()
+        return { status: 'SERVING' }
+      },
+      (err): GrpcStatus =>
+        err instanceof UnknownService
+          ? { code: Code.NOT_FOUND, details: 'unknown service' }
+          : { code: Code.INTERNAL, details: String(err) },
+    ),
+    Watch(call) {
+      const c = call as unknown as ServerCall<HealthCheckRequest, unknown>
+      c.next('the request').then(
+        (request) => {
+          const known = SERVING_NAMES.has(request?.service ?? '')
+          c.write({ status: known ? 'SERVING' : 'SERVICE_UNKNOWN' })
+        },
+        () => {},
+      )
+      c.onCancel(() => c.end())
     },
   }
 }
@@ -41,40 +46,48 @@ export function healthService(): UntypedServiceImplementation {
 export function brokerService(
   connections: BrokerConnections,
   log: Logger,
-): UntypedServiceImplementation {
+): Record<string, Handler> {
   return {
-    StartStream(call: ServerDuplexStream<ConnInfo, ConnInfo>) {
-      call.on('data', (info: ConnInfo) => {
-        log.debug('Broker connection info received', {
-          service_id: info.service_id ?? 0,
-          network: info.network ?? '',
-        })
-        connections.record(info)
-      })
-      // the host closes the broker on unload; all of these are normal
-      call.on('error', () => {})
-      call.on('cancelled', () => {})
-      call.on('end', () => {})
+    StartStream(call) {
+      const c = call as unknown as ServerCall<ConnInfo, ConnInfo>
+      const read = (): void => {
+        c.next('connection info').then(
+          (info) => {
+            if (info === undefined) return
+            log.debug('Broker connection info received', {
+              service_id: info.service_id ?? 0,
+              network: info.network ?? '',
+            })
+            connections.record(info)
+            read()
+          },
+          // the host closes the broker on unload: normal
+          () => {},
+        )
+      }
+      read()
     },
   }
 }
 
 /** plugin.GRPCStdio/StreamStdio: held open, never written (SPIRE discards it anyway). */
-export function stdioService(): UntypedServiceImplementation {
+export function stdioService(): Record<string, Handler> {
   return {
-    StreamStdio(call: ServerWritableStream<unknown, unknown>) {
-      call.on('cancelled', () => {})
-      call.on('error', () => {})
+    StreamStdio(call) {
+      call.next('the request').catch(() => {})
     },
   }
 }
 
 /** plugin.GRPCController/Shutdown: reply first, then shut down on the next tick. */
-export function controllerService(shutdown: () => void): UntypedServiceImplementation {
+export function controllerService(shutdown: () => void): Record<string, Handler> {
   return {
-    Shutdown(_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) {
-      callback(null, {})
-      setImmediate(shutdown)
-    },
+    Shutdown: unaryHandler(
+      () => {
+        setImmediate(shutdown)
+        return {}
+      },
+      (err) => ({ code: Code.INTERNAL, details: String(err) }),
+    ),
   }
 }

@@ -1,19 +1,17 @@
-import {
-  Client,
-  credentials,
-  Metadata,
-  status as GrpcStatus,
-  type StatusObject,
-} from '@grpc/grpc-js'
-import { PluginError, StacklessError } from './errors.js'
+import { PluginError } from './errors.js'
+import { HostCallError, type HostConnection, type Unary } from './host-connection.js'
 import type { Logger } from './logger.js'
 import type { GetAgentInfoRequest, MetricLabel } from './messages.js'
-import { serviceDefinition, SERVICE } from './protos.js'
+import { SERVICE } from './protos.js'
 import { statusName } from './status.js'
+import { Code } from './wire/grpc-framing.js'
 
-/** Per-call deadline for host service RPCs; SPIRE answers from its datastore. */
-export const HOST_CALL_TIMEOUT_MS = 10_000
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+export {
+  createHostConnection,
+  HOST_CALL_TIMEOUT_MS,
+  HostCallError,
+  type HostConnection,
+} from './host-connection.js'
 
 /** SPIRE's AgentStore host service, as node attestors use it. */
 export interface AgentStore {
@@ -62,136 +60,41 @@ export async function assertNotAttested(
   }
 }
 
-type Unary<Req, Res> = (
-  method: string,
-  request: Req,
-  signal: AbortSignal | undefined,
-) => Promise<Res>
-
 /**
- * A host service's answer other than OK: its gRPC code and details, as SPIRE sent them. Stackless:
- * AgentStore answers NotFound for every new agent, an expected outcome at fleet rates.
+ * AgentStore over a host connection, with SPIRE's error mapping. NotFound (every new agent) is read
+ * from the answer's status when the connection offers `invoke`, so no error object is built for it.
  */
-export class HostCallError extends StacklessError {
-  declare readonly code: number
-  declare readonly details: string
-
-  constructor(code: number, details: string) {
-    super(`${code} ${statusName(code)}: ${details}`)
-    this.name = 'HostCallError'
-    this.code = code
-    this.details = details
-  }
-}
-
-/**
- * A client for the host services on the broker's unix socket (plaintext h2c). Calls go straight to
- * grpc-js's channel (`Channel.createCall`, the layer its `Client.makeUnaryRequest` sits on), because
- * the `Client` layer builds two `Error`s with formatted stack traces for every non-OK status and
- * wraps each call in interceptor objects: per attestation that was a measurable share of the
- * runtime's CPU (docs/performance.md, issue 12 §3). Framing, deadlines, flow control and the
- * connection stay grpc-js's.
- */
-export function createHostConnection(address: string): {
-  call: Unary<object, unknown>
-  close(): void
-} {
-  const client = new Client(`unix://${address}`, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  })
-  const channel = client.getChannel()
-  const call: Unary<object, unknown> = (method, request, signal) =>
-    new Promise((resolve, reject) => {
-      const [serviceName, rpc] = splitMethod(method)
-      const def = serviceDefinition(serviceName)[rpc]
-      if (def === undefined) {
-        reject(new Error(`unknown host method ${method}`))
-        return
-      }
-      let message: Buffer
-      try {
-        message = def.requestSerialize(request)
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)))
-        return
-      }
-      const pending = channel.createCall(
-        def.path,
-        Date.now() + HOST_CALL_TIMEOUT_MS,
-        undefined,
-        null,
-        undefined,
-      )
-      let response: unknown
-      let received = false
-      let failure: StatusObject | undefined
-      const onAbort = (): void =>
-        pending.cancelWithStatus(GrpcStatus.CANCELLED, 'Cancelled on client')
-      pending.start(new Metadata(), {
-        onReceiveMetadata: () => {},
-        onReceiveMessage: (bytes: Buffer) => {
-          if (received) {
-            pending.cancelWithStatus(GrpcStatus.UNIMPLEMENTED, 'Too many responses received')
-            return
-          }
-          try {
-            response = def.responseDeserialize(bytes)
-            received = true
-          } catch (err) {
-            failure = {
-              code: GrpcStatus.INTERNAL,
-              details: `Response message parsing error: ${err instanceof Error ? err.message : String(err)}`,
-              metadata: new Metadata(),
-            }
-            pending.cancelWithStatus(failure.code, failure.details)
-          }
-        },
-        onReceiveStatus: (status: StatusObject) => {
-          signal?.removeEventListener('abort', onAbort)
-          const final = failure ?? status
-          if (final.code !== GrpcStatus.OK) reject(new HostCallError(final.code, final.details))
-          else if (!received) {
-            reject(
-              new HostCallError(GrpcStatus.UNIMPLEMENTED, 'No message received for unary call'),
-            )
-          } else resolve(response)
-        },
-      })
-      pending.sendMessageWithContext({}, message)
-      pending.halfClose()
-      pending.startRead()
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
-  return { call, close: () => client.close() }
-}
-
-type HostServiceName = typeof SERVICE.agentStore | typeof SERVICE.metrics
-
-function splitMethod(method: string): [HostServiceName, string] {
-  const slash = method.lastIndexOf('/')
-  return [method.slice(0, slash) as HostServiceName, method.slice(slash + 1)]
-}
-
-/** AgentStore over a host connection, with SPIRE's error mapping. */
-export function createAgentStoreClient(conn: { call: Unary<object, unknown> }): AgentStore {
+export function createAgentStoreClient(
+  conn: Pick<HostConnection, 'call'> & Partial<Pick<HostConnection, 'invoke'>>,
+): AgentStore {
+  const method = `${SERVICE.agentStore}/GetAgentInfo`
+  const refuse = (code: number, details: string, cause?: unknown): PluginError =>
+    // upstream parity: same code, "unable to get agent info: <message>"
+    new PluginError(
+      statusName(code),
+      'agent_store_failed',
+      `unable to get agent info: ${details}`,
+      {
+        cause,
+      },
+    )
   return {
     async isAttested(agentId, signal) {
       const request: GetAgentInfoRequest = { agent_id: agentId }
+      if (conn.invoke !== undefined) {
+        const { status } = await conn.invoke(method, request, signal)
+        if (status.code === Code.OK) return true
+        if (status.code === Code.NOT_FOUND) return false
+        throw refuse(status.code, status.details, new HostCallError(status.code, status.details))
+      }
       try {
-        await conn.call(`${SERVICE.agentStore}/GetAgentInfo`, request, signal)
+        await conn.call(method, request, signal)
         return true
       } catch (err) {
         const e = err as Partial<HostCallError>
-        if (e.code === GrpcStatus.NOT_FOUND) return false
-        const code = typeof e.code === 'number' ? e.code : GrpcStatus.INTERNAL
-        // upstream parity: same code, "unable to get agent info: <message>"
-        throw new PluginError(
-          statusName(code),
-          'agent_store_failed',
-          `unable to get agent info: ${e.details ?? e.message ?? 'unknown error'}`,
-          { cause: err },
-        )
+        if (e.code === Code.NOT_FOUND) return false
+        const code = typeof e.code === 'number' ? e.code : Code.INTERNAL
+        throw refuse(code, e.details ?? e.message ?? 'unknown error', err)
       }
     },
   }
@@ -270,7 +173,12 @@ export function createMetricsClient(
       setTimer(flush, interval).unref?.()
     }
   }
-  const seriesKey = (key: string[], labels: MetricLabel[]): string => JSON.stringify([key, labels])
+  // NUL and SOH never occur in metric names or label values SPIRE accepts: an unambiguous join
+  const seriesKey = (key: string[], labels: MetricLabel[]): string => {
+    let id = key.join('\u0000')
+    for (const label of labels) id += `\u0001${label.name}\u0000${label.value}`
+    return id
+  }
   const incrCounter = (key: string[], value = 1, labels?: MetricLabels): void => {
     const wire = toLabels(labels)
     const series = seriesKey(key, wire)

@@ -37,19 +37,15 @@ export function createHclogLogger(options: HclogWriterOptions, base: LogFields =
   const now = options.now ?? (() => new Date())
   const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
     if (LEVEL_ORDER[level] < min) return
-    const entry: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries({ ...base, ...fields })) {
-      if (k.startsWith('@')) continue
-      entry[k] = v instanceof Error ? v.message : v
-    }
-    const line = serialize({
+    const entry: Record<string, unknown> = {
       '@level': level,
       '@message': String(message),
       '@timestamp': hclogTimestamp(now()),
-      ...(options.module !== undefined ? { '@module': options.module } : {}),
-      ...entry,
-    })
-    options.write(line + '\n')
+    }
+    if (options.module !== undefined) entry['@module'] = options.module
+    addFields(entry, base)
+    if (fields !== undefined) addFields(entry, fields)
+    options.write(serialize(entry) + '\n')
   }
   return {
     trace: (m, f) => emit('trace', m, f),
@@ -61,10 +57,28 @@ export function createHclogLogger(options: HclogWriterOptions, base: LogFields =
   }
 }
 
+/** Copies fields into a line; `@` fields are the logger's own. */
+function addFields(entry: Record<string, unknown>, fields: LogFields): void {
+  for (const k in fields) {
+    if (!Object.hasOwn(fields, k) || k.startsWith('@')) continue
+    const v = fields[k]
+    entry[k] = v instanceof Error ? v.message : v
+  }
+}
+
+const bigintsAsStrings = (_k: string, v: unknown): unknown =>
+  typeof v === 'bigint' ? v.toString() : v
+
 function serialize(entry: Record<string, unknown>): string {
   let line: string
   try {
-    line = JSON.stringify(entry, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+    // V8's fast path serializes without a replacer; a BigInt field throws and takes the slow one
+    try {
+      line = JSON.stringify(entry)
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err
+      line = JSON.stringify(entry, bigintsAsStrings)
+    }
   } catch {
     line = JSON.stringify({
       '@level': entry['@level'],
@@ -73,7 +87,8 @@ function serialize(entry: Record<string, unknown>): string {
       log_error: 'fields not serializable',
     })
   }
-  if (Buffer.byteLength(line) <= MAX_LINE_BYTES) return line
+  // a UTF-8 byte per UTF-16 unit at least, three at most: most lines need no count
+  if (line.length * 3 <= MAX_LINE_BYTES || Buffer.byteLength(line) <= MAX_LINE_BYTES) return line
   return JSON.stringify({
     '@level': entry['@level'],
     '@message': String(entry['@message']).slice(0, 1024),

@@ -1,13 +1,3 @@
-import {
-  Server,
-  ServerCredentials,
-  setLogger,
-  setLogVerbosity,
-  logVerbosity,
-  type sendUnaryData,
-  type ServerUnaryCall,
-} from '@grpc/grpc-js'
-import { setMaxListeners } from 'node:events'
 import { rmSync } from 'node:fs'
 import { agentAttestHandler, serverAttestHandler, type AttestRuntime } from './attest-handlers.js'
 import { BrokerConnections, HOST_SERVICES_BROKER_ID } from './broker.js'
@@ -36,18 +26,16 @@ import {
   NOOP_METRICS,
   type Metrics,
 } from './host-services.js'
+import { GrpcServer, unaryHandler } from './grpc-server.js'
 import { coalescingWriter, createHclogLogger, type Logger, type LogLevel } from './logger.js'
 import type { ConfigureRequest, InitRequest, InitResponse, ValidateResponse } from './messages.js'
-import { serviceDefinition, SERVICE } from './protos.js'
-import { retireConnections } from './stream-budget.js'
+import { SERVICE } from './protos.js'
 import { toStatus } from './status.js'
 import type { AgentAttestor, PluginContext, PluginDefinition, ServerAttestor } from './types.js'
 
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 /** How often an orphaned plugin (host gone without Shutdown, e.g. SIGKILL) notices and exits. */
 const PARENT_CHECK_INTERVAL_MS = 1_000
-/** Above this many attestations in flight, Node warns about the shutdown signal's listeners. */
-const MAX_CONCURRENT_STREAMS = 1_000
 const LOG_LEVELS = new Set<LogLevel>(['trace', 'debug', 'info', 'warn', 'error'])
 
 export interface ServeOptions {
@@ -90,49 +78,41 @@ export function serve<C>(definition: PluginDefinition<C>, options: ServeOptions 
   }
   runtime.onExit(() => rmSync(place.dir, { recursive: true, force: true }))
 
-  runtime.server.bindAsync(`unix://${place.path}`, ServerCredentials.createInsecure(), (err) => {
-    if (err) {
-      log.error('Cannot bind the plugin socket', { error: err.message, path: place.path })
-      runtime.exit(1)
-      return
-    }
-    try {
-      const group = env.PLUGIN_UNIX_SOCKET_GROUP
-      if (group !== undefined && group !== '') applySocketGroup(place.path, group)
-    } catch (groupErr) {
-      log.error('Cannot apply PLUGIN_UNIX_SOCKET_GROUP', { error: errorMessage(groupErr) })
-      runtime.exit(1)
-      return
-    }
-    try {
-      // a host resetting every stream (SPIRE does) must not exhaust nghttp2's reset budget
-      retireConnections(runtime.server)
-    } catch (budgetErr) {
-      log.warn('Connections are not retired; a fast host may meet GOAWAY(INTERNAL_ERROR)', {
-        error: errorMessage(budgetErr),
+  runtime.server.listen(place.path).then(
+    () => {
+      try {
+        const group = env.PLUGIN_UNIX_SOCKET_GROUP
+        if (group !== undefined && group !== '') applySocketGroup(place.path, group)
+      } catch (groupErr) {
+        log.error('Cannot apply PLUGIN_UNIX_SOCKET_GROUP', { error: errorMessage(groupErr) })
+        runtime.exit(1)
+        return
+      }
+      // bind first, print second: the host dials as soon as it reads this line
+      writeHandshake(formatHandshake(protocol.version, place.path))
+      // the Node and V8 flags it runs with (the executables' /bin/sh header or the SEA's execArgv)
+      log.debug('Plugin serving', {
+        socket: place.path,
+        side: definition.side,
+        node: process.version,
+        node_flags: process.execArgv.join(' '),
       })
-    }
-    // bind first, print second: the host dials as soon as it reads this line
-    writeHandshake(formatHandshake(protocol.version, place.path))
-    // the Node and V8 flags it runs with (the executables' /bin/sh header or the SEA's execArgv)
-    log.debug('Plugin serving', {
-      socket: place.path,
-      side: definition.side,
-      node: process.version,
-      node_flags: process.execArgv.join(' '),
-    })
-    runtime.watchParent()
-  })
+      runtime.watchParent()
+    },
+    (err: unknown) => {
+      log.error('Cannot bind the plugin socket', { error: errorMessage(err), path: place.path })
+      runtime.exit(1)
+    },
+  )
 }
 
 /** State and RPC handlers of one plugin process. */
 class PluginRuntime<C> {
-  readonly server: Server
+  readonly server: GrpcServer
   readonly #definition: PluginDefinition<C>
   readonly #log: Logger
   readonly #configs: ConfigStore<C>
   readonly #broker = new BrokerConnections()
-  readonly #shutdown = new AbortController()
   readonly #exitHooks: (() => void)[] = []
   #attestor: Promise<ServerAttestor<C> | AgentAttestor<C>> | undefined
   #metrics: Metrics = NOOP_METRICS
@@ -145,39 +125,24 @@ class PluginRuntime<C> {
     this.#definition = definition
     this.#log = log
     this.#configs = new ConfigStore(definition.buildConfig)
-    // one listener per in-flight attestation is legitimate; far more than any host runs at once
-    // would mean listeners leak, and Node's warning should say so
-    setMaxListeners(MAX_CONCURRENT_STREAMS, this.#shutdown.signal)
-    this.server = new Server({
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-    })
-    this.server.addService(serviceDefinition(SERVICE.health), healthService())
-    this.server.addService(serviceDefinition(SERVICE.broker), brokerService(this.#broker, log))
-    this.server.addService(serviceDefinition(SERVICE.stdio), stdioService())
+    const fault = (err: unknown) => toStatus(err, log)
+    // SPIRE resets every Attest stream, so connections are retired before nghttp2's reset budget
+    // runs dry (stream-budget.ts)
+    this.server = new GrpcServer({ maxMessageBytes: MAX_MESSAGE_BYTES })
+    this.server.addService(SERVICE.health, healthService())
+    this.server.addService(SERVICE.broker, brokerService(this.#broker, log))
+    this.server.addService(SERVICE.stdio, stdioService())
     this.server.addService(
-      serviceDefinition(SERVICE.controller),
+      SERVICE.controller,
       controllerService(() => this.exit(0)),
     )
-    this.server.addService(serviceDefinition(SERVICE.init), {
-      Init: (call: ServerUnaryCall<InitRequest, InitResponse>, cb: sendUnaryData<InitResponse>) =>
-        this.#init(call.request).then(
-          (res) => cb(null, res),
-          (err: unknown) => cb(toStatus(err, log)),
-        ),
-      Deinit: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
-        this.#deinit().then(
-          () => cb(null, {}),
-          (err: unknown) => cb(toStatus(err, log)),
-        ),
+    this.server.addService(SERVICE.init, {
+      Init: unaryHandler((request: InitRequest) => this.#init(request), fault),
+      Deinit: unaryHandler(() => this.#deinit().then(() => ({})), fault),
     })
-    this.server.addService(serviceDefinition(SERVICE.config), {
-      Configure: (call: ServerUnaryCall<ConfigureRequest, unknown>, cb: sendUnaryData<unknown>) =>
-        this.#configure(call.request, cb),
-      Validate: (
-        call: ServerUnaryCall<ConfigureRequest, ValidateResponse>,
-        cb: sendUnaryData<ValidateResponse>,
-      ) => this.#validate(call.request, cb),
+    this.server.addService(SERVICE.config, {
+      Configure: unaryHandler((request: ConfigureRequest) => this.#configure(request), fault),
+      Validate: unaryHandler((request: ConfigureRequest) => this.#validate(request), fault),
     })
     const rt: AttestRuntime<C> = {
       name: definition.name,
@@ -186,16 +151,11 @@ class PluginRuntime<C> {
       log,
       metrics: () => this.#metrics,
       now: () => Date.now(),
-      shutdownSignal: this.#shutdown.signal,
     }
     if (definition.side === 'server') {
-      this.server.addService(serviceDefinition(SERVICE.serverNodeAttestor), {
-        Attest: serverAttestHandler(rt),
-      })
+      this.server.addService(SERVICE.serverNodeAttestor, { Attest: serverAttestHandler(rt) })
     } else {
-      this.server.addService(serviceDefinition(SERVICE.agentNodeAttestor), {
-        AidAttestation: agentAttestHandler(rt),
-      })
+      this.server.addService(SERVICE.agentNodeAttestor, { AidAttestation: agentAttestHandler(rt) })
     }
   }
 
@@ -207,7 +167,6 @@ class PluginRuntime<C> {
   exit(code: number): void {
     if (this.#exiting) return
     this.#exiting = true
-    this.#shutdown.abort(new Error('plugin shutting down'))
     this.server.forceShutdown()
     this.#metricsClient?.flush()
     this.#hostConnection?.close()
@@ -322,26 +281,18 @@ class PluginRuntime<C> {
     this.#hostConnection = undefined
   }
 
-  #configure(request: ConfigureRequest, cb: sendUnaryData<unknown>): void {
-    try {
-      const report = this.#configs.configure(configInput(request))
-      if (report.warnings.length > 0) {
-        this.#log.warn('Configuration notes', { notes: report.warnings })
-      }
-      this.#log.debug('Plugin configured')
-      cb(null, {})
-    } catch (err) {
-      cb(toStatus(err, this.#log))
+  #configure(request: ConfigureRequest): object {
+    const report = this.#configs.configure(configInput(request))
+    if (report.warnings.length > 0) {
+      this.#log.warn('Configuration notes', { notes: report.warnings })
     }
+    this.#log.debug('Plugin configured')
+    return {}
   }
 
-  #validate(request: ConfigureRequest, cb: sendUnaryData<ValidateResponse>): void {
-    try {
-      const report = this.#configs.validate(configInput(request))
-      cb(null, { valid: report.ok, notes: report.notes })
-    } catch (err) {
-      cb(toStatus(err, this.#log))
-    }
+  #validate(request: ConfigureRequest): ValidateResponse {
+    const report = this.#configs.validate(configInput(request))
+    return { valid: report.ok, notes: report.notes }
   }
 }
 
@@ -353,8 +304,7 @@ function configInput(request: ConfigureRequest): { core: { trustDomain: string }
 }
 
 /**
- * Nothing but the handshake may reach stdout: console.* and grpc-js's own logging go to the hclog
- * stream instead, and stdout writes from stray code become debug log lines. Returns the one writer
+ * Nothing but the handshake may reach stdout: console.* goes to the hclog stream instead, and stdout writes from stray code become debug log lines. Returns the one writer
  * allowed to touch the real stdout.
  */
 function captureProcessOutput(log: Logger): (line: string) => void {
@@ -371,12 +321,6 @@ function captureProcessOutput(log: Logger): (line: string) => void {
   console.trace = (...a: unknown[]) => log.trace(fmt(a))
   console.warn = (...a: unknown[]) => log.warn(fmt(a))
   console.error = (...a: unknown[]) => log.error(fmt(a))
-  setLogger({
-    error: (...a: unknown[]) => log.debug('grpc-js', { detail: fmt(a) }),
-    info: (...a: unknown[]) => log.debug('grpc-js', { detail: fmt(a) }),
-    debug: (...a: unknown[]) => log.trace('grpc-js', { detail: fmt(a) }),
-  })
-  setLogVerbosity(logVerbosity.ERROR)
   process.on('unhandledRejection', (reason) => {
     log.error('Unhandled promise rejection', { error: errorMessage(reason) })
   })

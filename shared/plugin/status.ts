@@ -1,35 +1,33 @@
-import { status as GrpcStatus } from '@grpc/grpc-js'
 import { errorMessage, isPluginError, type StatusName } from './errors.js'
 import type { Logger } from './logger.js'
+import { Code, type GrpcStatus } from './wire/grpc-framing.js'
 
-const CODES: Record<StatusName, GrpcStatus> = {
-  Cancelled: GrpcStatus.CANCELLED,
-  Unknown: GrpcStatus.UNKNOWN,
-  InvalidArgument: GrpcStatus.INVALID_ARGUMENT,
-  DeadlineExceeded: GrpcStatus.DEADLINE_EXCEEDED,
-  NotFound: GrpcStatus.NOT_FOUND,
-  AlreadyExists: GrpcStatus.ALREADY_EXISTS,
-  PermissionDenied: GrpcStatus.PERMISSION_DENIED,
-  ResourceExhausted: GrpcStatus.RESOURCE_EXHAUSTED,
-  FailedPrecondition: GrpcStatus.FAILED_PRECONDITION,
-  Aborted: GrpcStatus.ABORTED,
-  Unavailable: GrpcStatus.UNAVAILABLE,
-  Internal: GrpcStatus.INTERNAL,
-  Unimplemented: GrpcStatus.UNIMPLEMENTED,
-  Unauthenticated: GrpcStatus.UNAUTHENTICATED,
+const CODES: Record<StatusName, number> = {
+  Cancelled: Code.CANCELLED,
+  Unknown: Code.UNKNOWN,
+  InvalidArgument: Code.INVALID_ARGUMENT,
+  DeadlineExceeded: Code.DEADLINE_EXCEEDED,
+  NotFound: Code.NOT_FOUND,
+  AlreadyExists: Code.ALREADY_EXISTS,
+  PermissionDenied: Code.PERMISSION_DENIED,
+  ResourceExhausted: Code.RESOURCE_EXHAUSTED,
+  FailedPrecondition: Code.FAILED_PRECONDITION,
+  Aborted: Code.ABORTED,
+  Unavailable: Code.UNAVAILABLE,
+  Internal: Code.INTERNAL,
+  Unimplemented: Code.UNIMPLEMENTED,
+  Unauthenticated: Code.UNAUTHENTICATED,
 }
 
 const NAMES = new Map<number, StatusName>(
   Object.entries(CODES).map(([name, code]) => [code, name as StatusName]),
 )
 
-export interface GrpcError {
-  code: GrpcStatus
-  details: string
-}
+/** A gRPC status as the runtime returns it. */
+export type GrpcError = GrpcStatus
 
 /** The numeric gRPC code of a status name. */
-export const grpcCode = (name: StatusName): GrpcStatus => CODES[name]
+export const grpcCode = (name: StatusName): number => CODES[name]
 
 /** The status name of a numeric gRPC code (Unknown for codes outside the table). */
 export const statusName = (code: number): StatusName => NAMES.get(code) ?? 'Unknown'
@@ -41,5 +39,5 @@ export const statusName = (code: number): StatusName => NAMES.get(code) ?? 'Unkn
 export function toStatus(err: unknown, log: Logger): GrpcError {
   if (isPluginError(err)) return { code: CODES[err.status], details: err.message }
   log.error('Unexpected plugin failure', { error: errorMessage(err) })
-  return { code: GrpcStatus.INTERNAL, details: `internal error: ${errorMessage(err)}` }
+  return { code: Code.INTERNAL, details: `internal error: ${errorMessage(err)}` }
 }

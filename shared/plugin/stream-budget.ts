@@ -1,5 +1,3 @@
-import type { Server } from '@grpc/grpc-js'
-
 /*
  * Why the plugin retires its HTTP/2 connections. nghttp2 (Node 20's 1.61, Node 22's 1.69, Node 24's
  * 1.70) counts every RST_STREAM a server receives, for open and already closed streams alike, against
@@ -8,11 +6,12 @@ import type { Server } from '@grpc/grpc-js'
  * once (it never half-closes; RST_STREAM(CANCEL) at the result, or NO_ERROR after the trailers), so
  * a server attesting faster than 33/s meets that GOAWAY after about 1,000 attestations on a
  * connection. grpc-go survives it by reconnecting; a Node (grpc-js) host fails every stream in flight.
- * Node 20 has no option to tune the bucket (Node 22 added streamResetBurst/streamResetRate) and grpc-js
- * builds its own http2 server options anyway. What holds on every Node: nghttp2 stops counting once
+ * Node 20 has no option to tune the bucket (Node 22 added streamResetBurst/streamResetRate). What holds
+ * on every Node: nghttp2 stops counting once
  * the server has submitted a GOAWAY of its own, so the runtime closes each connection gracefully —
  * GOAWAY(NO_ERROR), in-flight streams finish, the host opens a new connection — after a number of
- * streams well below the bucket, before it can run dry.
+ * streams well below the bucket, before it can run dry. The plugin's server (grpc-server.ts) applies
+ * `retireAfter` to every connection it accepts.
  */
 
 /** Streams a host connection carries before the plugin retires it; half of nghttp2's reset burst. */
@@ -24,11 +23,6 @@ export interface RetirableSession {
   close(): void
 }
 
-/** The part of an http2 server this needs. */
-export interface SessionSource {
-  on(event: 'session', listener: (session: RetirableSession) => void): unknown
-}
-
 /** Closes `session` gracefully (GOAWAY NO_ERROR, open streams finish) once it has carried `limit` streams. */
 export function retireAfter(session: RetirableSession, limit = STREAMS_PER_CONNECTION): void {
   let streams = 0
@@ -36,20 +30,4 @@ export function retireAfter(session: RetirableSession, limit = STREAMS_PER_CONNE
     streams++
     if (streams === limit) session.close()
   })
-}
-
-/**
- * Applies `retireAfter` to every connection `server` accepts; call it once bindAsync reported the
- * socket bound. grpc-js (1.14) keeps its http2 servers in a private map and offers no hook on its
- * sessions; if it ever stops, this throws rather than leave the plugin open to the GOAWAY silently.
- */
-export function retireConnections(server: Server, limit = STREAMS_PER_CONNECTION): number {
-  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers
-  if (!(servers instanceof Map) || servers.size === 0) {
-    throw new Error('grpc-js exposes no http2 server to limit streams per connection')
-  }
-  for (const http2Server of servers.keys() as Iterable<SessionSource>) {
-    http2Server.on('session', (session) => retireAfter(session, limit))
-  }
-  return servers.size
 }

@@ -1,46 +1,49 @@
+import { coarseTimers, type CoarseTimers } from './coarse-timers.js'
 import { PluginError } from './errors.js'
-
-/** The part of a grpc-js call the reader listens to. */
-export interface EventSource {
-  on(event: string, listener: (...args: never[]) => void): unknown
-}
 
 type Waiter<T> = { resolve: (v: T | undefined) => void; reject: (e: unknown) => void }
 
 /**
- * Pull-style reading of a grpc-js duplex call: `next()` resolves with the next message, or undefined
- * once the peer half-closed. Cancellation and stream errors reject pending and later reads.
+ * Pull-style reading of a stream's messages: the transport pushes what arrives (`push`, `end` once
+ * the peer half-closed, `fail` on cancellation or a fault), and `next()` resolves with the next
+ * message, or undefined once the peer half-closed. A failure rejects pending and later reads.
  */
 export class StreamReader<T> {
   readonly #queue: T[] = []
   readonly #waiters: Waiter<T>[] = []
+  readonly #timers: CoarseTimers
   #ended = false
   #failure: unknown
 
-  constructor(stream: EventSource) {
-    stream.on('data', (msg: T) => {
-      const waiter = this.#waiters.shift()
-      if (waiter) waiter.resolve(msg)
-      else this.#queue.push(msg)
-    })
-    stream.on('end', () => this.#finish(undefined))
-    stream.on('error', (err: unknown) => this.#finish(err))
-    stream.on('cancelled', () =>
-      this.#finish(new PluginError('Cancelled', 'stream_cancelled', 'stream cancelled by host')),
-    )
+  constructor(timers: CoarseTimers = coarseTimers) {
+    this.#timers = timers
   }
 
-  /** Waits for the next message; `timeoutMs` undefined waits until the stream ends or is cancelled. */
+  push(msg: T): void {
+    const waiter = this.#waiters.shift()
+    if (waiter) waiter.resolve(msg)
+    else this.#queue.push(msg)
+  }
+
+  end(): void {
+    this.#finish(undefined)
+  }
+
+  fail(err: unknown): void {
+    this.#finish(err)
+  }
+
+  /** Waits for the next message; `timeoutMs` undefined waits until the stream ends or fails. */
   next(what: string, timeoutMs?: number): Promise<T | undefined> {
     const queued = this.#queue.shift()
     if (queued !== undefined) return Promise.resolve(queued)
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     if (this.#ended) return Promise.resolve(undefined)
     return new Promise<T | undefined>((resolve, reject) => {
-      const timer =
+      const cancel =
         timeoutMs === undefined
           ? undefined
-          : setTimeout(() => {
+          : this.#timers.after(timeoutMs, () => {
               const i = this.#waiters.indexOf(waiter)
               if (i >= 0) this.#waiters.splice(i, 1)
               reject(
@@ -50,14 +53,14 @@ export class StreamReader<T> {
                   `timed out waiting for ${what}`,
                 ),
               )
-            }, timeoutMs)
+            })
       const waiter: Waiter<T> = {
         resolve: (v) => {
-          clearTimeout(timer)
+          cancel?.()
           resolve(v)
         },
         reject: (e) => {
-          clearTimeout(timer)
+          cancel?.()
           reject(e)
         },
       }

@@ -32,40 +32,95 @@ const WIRE_I64 = 1
 const WIRE_LEN = 2
 const WIRE_I32 = 5
 
+/**
+ * Bytes appended to one growing buffer. Varints below 2^31 (every tag and length, most numbers) take
+ * a number path; only 64-bit values go through BigInt.
+ */
 class Writer {
-  readonly #chunks: Buffer[] = []
+  #buf: Buffer
+  #pos: number
+
+  constructor(reserve = 0) {
+    this.#buf = Buffer.allocUnsafe(64 + reserve)
+    this.#pos = reserve
+  }
+
+  #ensure(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n))
+    this.#buf.copy(grown, 0, 0, this.#pos)
+    this.#buf = grown
+  }
+
+  uvarint(value: number): void {
+    this.#ensure(5)
+    let v = value >>> 0
+    while (v > 0x7f) {
+      this.#buf[this.#pos++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    this.#buf[this.#pos++] = v
+  }
 
   varint(value: bigint): void {
+    if (value >= 0n && value <= 0x7fffffffn) {
+      this.uvarint(Number(value))
+      return
+    }
+    this.#ensure(10)
     let v = BigInt.asUintN(64, value)
-    const bytes: number[] = []
     while (v > 0x7fn) {
-      bytes.push(Number(v & 0x7fn) | 0x80)
+      this.#buf[this.#pos++] = Number(v & 0x7fn) | 0x80
       v >>= 7n
     }
-    bytes.push(Number(v))
-    this.#chunks.push(Buffer.from(bytes))
+    this.#buf[this.#pos++] = Number(v)
   }
 
   tag(no: number, wire: number): void {
-    this.varint(BigInt((no << 3) | wire))
+    this.uvarint((no << 3) | wire)
   }
 
   bytes(data: Uint8Array): void {
-    this.varint(BigInt(data.length))
-    this.#chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    this.uvarint(data.length)
+    this.raw(data)
   }
 
-  raw(data: Buffer): void {
-    this.#chunks.push(data)
+  string(s: string): void {
+    const length = Buffer.byteLength(s, 'utf8')
+    this.uvarint(length)
+    this.#ensure(length)
+    this.#pos += this.#buf.write(s, this.#pos, length, 'utf8')
   }
 
+  raw(data: Uint8Array): void {
+    this.#ensure(data.length)
+    this.#buf.set(data, this.#pos)
+    this.#pos += data.length
+  }
+
+  /** The bytes written, from offset 0 (a reserved prefix included). */
   finish(): Buffer {
-    return Buffer.concat(this.#chunks)
+    return this.#buf.subarray(0, this.#pos)
   }
 }
 
 export function encodeMessage(spec: MessageSpec, value: unknown): Buffer {
   const w = new Writer()
+  writeMessage(w, spec, value)
+  return w.finish()
+}
+
+/** `value` encoded behind gRPC's 5-byte message prefix (uncompressed), in one buffer. */
+export function encodeFramedMessage(spec: MessageSpec, value: unknown): Buffer {
+  const w = new Writer(5)
+  writeMessage(w, spec, value)
+  const out = w.finish()
+  out[0] = 0
+  out.writeUInt32BE(out.length - 5, 1)
+  return out
+}
+
+function writeMessage(w: Writer, spec: MessageSpec, value: unknown): void {
   const obj = (value ?? {}) as Record<string, unknown>
   for (const field of spec.fields) {
     const v = obj[field.name]
@@ -77,7 +132,6 @@ export function encodeMessage(spec: MessageSpec, value: unknown): Buffer {
       encodeField(w, field, v, field.oneof !== undefined)
     }
   }
-  return w.finish()
 }
 
 function encodeField(w: Writer, f: FieldSpec, v: unknown, always: boolean): void {
@@ -86,7 +140,7 @@ function encodeField(w: Writer, f: FieldSpec, v: unknown, always: boolean): void
       const s = String(v)
       if (s === '' && !always) return
       w.tag(f.no, WIRE_LEN)
-      w.bytes(Buffer.from(s, 'utf8'))
+      w.string(s)
       return
     }
     case 'bytes': {
@@ -99,10 +153,16 @@ function encodeField(w: Writer, f: FieldSpec, v: unknown, always: boolean): void
     case 'bool':
       if (v !== true && !always) return
       w.tag(f.no, WIRE_VARINT)
-      w.varint(v === true ? 1n : 0n)
+      w.uvarint(v === true ? 1 : 0)
       return
     case 'uint32':
     case 'int64': {
+      if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff) {
+        if (v === 0 && !always) return
+        w.tag(f.no, WIRE_VARINT)
+        w.uvarint(v)
+        return
+      }
       const n = BigInt(v as number | string | bigint)
       if (n === 0n && !always) return
       w.tag(f.no, WIRE_VARINT)
@@ -145,6 +205,22 @@ class Reader {
     return this.pos >= this.buf.length
   }
 
+  /** A varint as a number (tags, lengths): 28 bits on a fast path, else exact up to 2^53. */
+  small(): number {
+    const buf = this.buf
+    let result = 0
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (this.pos >= buf.length) throw new RangeError('truncated varint')
+      const byte = buf[this.pos++]!
+      result |= (byte & 0x7f) << shift
+      if ((byte & 0x80) === 0) return result
+    }
+    // more than four bytes: go back and read it whole
+    this.pos -= 4
+    const big = this.varint()
+    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : Number.MAX_SAFE_INTEGER
+  }
+
   varint(): bigint {
     let result = 0n
     let shift = 0n
@@ -168,7 +244,7 @@ class Reader {
   skip(wire: number): void {
     if (wire === WIRE_VARINT) this.varint()
     else if (wire === WIRE_I64) this.take(8)
-    else if (wire === WIRE_LEN) this.take(Number(this.varint()))
+    else if (wire === WIRE_LEN) this.take(this.small())
     else if (wire === WIRE_I32) this.take(4)
     else throw new RangeError(`unsupported wire type ${wire}`)
   }
@@ -177,12 +253,12 @@ class Reader {
 export function decodeMessage(spec: MessageSpec, data: Buffer): Decoded {
   const out: Decoded = {}
   for (const f of spec.fields) if (f.repeated) out[f.name] = []
-  const byNo = new Map(spec.fields.map((f) => [f.no, f]))
+  const byNo = fieldsByNumber(spec)
   const r = new Reader(data)
   while (!r.done) {
-    const key = r.varint()
-    const no = Number(key >> 3n)
-    const wire = Number(key & 7n)
+    const key = r.small()
+    const no = Math.floor(key / 8)
+    const wire = key % 8
     const f = byNo.get(no)
     if (f === undefined || wire !== wireTypeOf(f)) {
       r.skip(wire)
@@ -201,6 +277,17 @@ export function decodeMessage(spec: MessageSpec, data: Buffer): Decoded {
   return out
 }
 
+const FIELDS_BY_NUMBER = new WeakMap<MessageSpec, Map<number, FieldSpec>>()
+
+function fieldsByNumber(spec: MessageSpec): Map<number, FieldSpec> {
+  let byNo = FIELDS_BY_NUMBER.get(spec)
+  if (byNo === undefined) {
+    byNo = new Map(spec.fields.map((f) => [f.no, f]))
+    FIELDS_BY_NUMBER.set(spec, byNo)
+  }
+  return byNo
+}
+
 function wireTypeOf(f: FieldSpec): number {
   switch (f.type) {
     case 'string':
@@ -217,9 +304,9 @@ function wireTypeOf(f: FieldSpec): number {
 function decodeField(r: Reader, f: FieldSpec): unknown {
   switch (f.type) {
     case 'string':
-      return r.take(Number(r.varint())).toString('utf8')
+      return r.take(r.small()).toString('utf8')
     case 'bytes':
-      return Buffer.from(r.take(Number(r.varint())))
+      return Buffer.from(r.take(r.small()))
     case 'bool':
       return r.varint() !== 0n
     case 'uint32':
@@ -233,6 +320,6 @@ function decodeField(r: Reader, f: FieldSpec): unknown {
     case 'float':
       return r.take(4).readFloatLE(0)
     case 'message':
-      return decodeMessage(f.message!(), r.take(Number(r.varint())))
+      return decodeMessage(f.message!(), r.take(r.small()))
   }
 }
