@@ -1,4 +1,5 @@
 import { parseImdsPayload } from '../../shared/azure/imds-payload.js'
+import { loadIdentity } from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
@@ -109,5 +110,9 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
 
 /** The attestor with production dependencies (what `main.ts` loads after Init). */
 export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<ImdsServerConfig> {
-  return createAttestor(createDefaultDeps(ctx))
+  return {
+    ...createAttestor(createDefaultDeps(ctx)),
+    // @azure/identity signs ARM in: a lazy chunk, compiled ahead of the first attestation
+    warm: async () => void (await loadIdentity()),
+  }
 }

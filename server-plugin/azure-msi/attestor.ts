@@ -1,6 +1,7 @@
 import type { JWK } from 'jose'
 import { discoveryUrl, KeySourceError } from '../../shared/azure/jwks.js'
 import { parseMsiPayload } from '../../shared/azure/payloads.js'
+import { loadIdentity } from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
@@ -20,6 +21,7 @@ import {
   checkIssuer,
   checkTokenClaims,
   checkTokenType,
+  loadJose,
   parseMsiToken,
   verifyTokenSignature,
   type ParsedToken,
@@ -131,5 +133,9 @@ export async function signingKeys(
 
 /** The attestor with production dependencies (what `main.ts` loads after Init). */
 export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<MsiServerConfig> {
-  return createAttestor(createDefaultDeps(ctx))
+  return {
+    ...createAttestor(createDefaultDeps(ctx)),
+    // jose verifies the token, @azure/identity signs ARM in: both lazy chunks, compiled ahead
+    warm: async () => void (await Promise.all([loadJose(), loadIdentity()])),
+  }
 }

@@ -55,7 +55,7 @@ export interface MsiClaims {
 const GO_JOSE = 'go-jose/go-jose'
 /** jose loads on the first verification, off the plugin's cold-start path. */
 let jose: Promise<typeof import('jose')> | undefined
-const loadJose = () => (jose ??= import('jose'))
+export const loadJose = () => (jose ??= import('jose'))
 /**
  * Imported verification keys by JWK object and algorithm. `importJWK` (WebCrypto) cost ~0.04 ms per
  * attestation; the JWK objects are the JWKS cache's own, so a key rotation brings new objects and the

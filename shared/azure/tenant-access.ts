@@ -257,6 +257,10 @@ export function withCaFile(
  * The @azure/identity credential for a tenant (loaded on first use): a client secret, a federated
  * token file, or the default chain (environment, workload identity, managed identity).
  */
+/** @azure/identity, a lazy chunk: loaded on first use, or ahead of it by an attestor's `warm`. */
+export const loadIdentity = (): Promise<typeof import('@azure/identity')> =>
+  import('@azure/identity')
+
 export async function makeCredential(
   tenantId: string,
   cloud: AzureCloud,
@@ -265,7 +269,7 @@ export async function makeCredential(
   ca: string[] | undefined,
 ): Promise<TokenCredential> {
   const { ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential } =
-    await import('@azure/identity')
+    await loadIdentity()
   const custom = endpoints.authorityHost !== cloud.authorityHost
   const options = {
     authorityHost: endpoints.authorityHost,

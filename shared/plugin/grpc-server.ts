@@ -52,6 +52,8 @@ export interface ServerCall<Req, Res> {
   end(status?: GrpcStatus): void
   /** Runs `listener` once if the call is cancelled before it ended. */
   onCancel(listener: () => void): void
+  /** Runs `listener` once the HTTP/2 stream has closed (its last frame sent, or reset). */
+  onClosed(listener: () => void): void
 }
 
 export type Handler = (call: ServerCall<never, never>) => void
@@ -215,6 +217,11 @@ class Call implements ServerCall<unknown, unknown> {
     else (this.#cancelListeners ??= []).push(listener)
   }
 
+  onClosed(listener: () => void): void {
+    if (this.#stream.closed) listener()
+    else this.#stream.once('close', listener)
+  }
+
   /** The call is over for the handler: reads fail with `reason`, cancel listeners run once. */
   cancel(reason: unknown): void {
     if (this.cancelled) return
@@ -366,9 +373,12 @@ export class GrpcServer {
 export function unaryHandler<Req, Res>(
   answer: (request: Req) => Promise<Res> | Res,
   toStatus: (err: unknown) => GrpcStatus,
+  /** Runs once the answer has left (the stream closed), e.g. for background work after it. */
+  afterAnswer?: () => void,
 ): Handler {
   return (call) => {
     const typed = call as unknown as ServerCall<Req, Res>
+    if (afterAnswer !== undefined) typed.onClosed(afterAnswer)
     typed
       .next('the request')
       .then(async (request) => {

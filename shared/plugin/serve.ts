@@ -120,6 +120,8 @@ class PluginRuntime<C> {
   /** The Metrics client on #hostConnection, flushed before that connection closes. */
   #metricsClient: FlushableMetrics | undefined
   #exiting = false
+  #warmed = false
+  #configured = false
 
   constructor(definition: PluginDefinition<C>, log: Logger) {
     this.#definition = definition
@@ -141,7 +143,11 @@ class PluginRuntime<C> {
       Deinit: unaryHandler(() => this.#deinit().then(() => ({})), fault),
     })
     this.server.addService(SERVICE.config, {
-      Configure: unaryHandler((request: ConfigureRequest) => this.#configure(request), fault),
+      Configure: unaryHandler(
+        (request: ConfigureRequest) => this.#configure(request),
+        fault,
+        () => this.#warmOnce(),
+      ),
       Validate: unaryHandler((request: ConfigureRequest) => this.#validate(request), fault),
     })
     const rt: AttestRuntime<C> = {
@@ -287,7 +293,22 @@ class PluginRuntime<C> {
       this.#log.warn('Configuration notes', { notes: report.warnings })
     }
     this.#log.debug('Plugin configured')
+    this.#configured = true
     return {}
+  }
+
+  /**
+   * Once the first successful Configure's answer has left (its stream closed, so SPIRE is not kept
+   * waiting): the attestor's `warm`, in the background.
+   */
+  #warmOnce(): void {
+    if (this.#warmed || !this.#configured) return
+    this.#warmed = true
+    this.#attestor
+      ?.then((attestor) => ('warm' in attestor ? attestor.warm?.() : undefined))
+      .catch((err: unknown) =>
+        this.#log.debug('Warming the attestor failed', { error: errorMessage(err) }),
+      )
   }
 
   #validate(request: ConfigureRequest): ValidateResponse {

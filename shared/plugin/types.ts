@@ -32,6 +32,12 @@ export interface ServerAttestor<C> {
   attest(payload: Uint8Array, config: C, io: AttestIo): Promise<AgentAttributes>
   /** Releases timers, caches and clients on Deinit. */
   close?(): Promise<void> | void
+  /**
+   * Loads what the first attestation would otherwise load (modules; never a network call). The
+   * runtime calls it once, in the background, after the first successful Configure, so that the
+   * first attestation does not pay for it.
+   */
+  warm?(): Promise<void>
 }
 
 export interface AgentAttestIo {
