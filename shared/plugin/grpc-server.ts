@@ -162,7 +162,9 @@ class Call implements ServerCall<unknown, unknown> {
   }
 
   write(message: unknown): void {
-    if (this.#ended || this.#stream.destroyed) return
+    // a stream the host reset is closed at once, before its 'close' event (and so before
+    // `cancelled`): writing to it would throw
+    if (this.#ended || this.#stream.destroyed || this.#stream.closed) return
     let body: Buffer
     try {
       body = encodeFramedMessage(this.#method.response, message)
