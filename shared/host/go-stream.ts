@@ -8,6 +8,14 @@ import {
 import { connect as connectNet, type Socket } from 'node:net'
 import type { StatusName } from '../plugin/errors.js'
 import { statusName } from '../plugin/status.js'
+import {
+  decodeGrpcMessage,
+  FramingError,
+  MessageDecoder,
+  messagePrefix,
+  statusFromHttp,
+  statusFromReset,
+} from '../plugin/wire/grpc-framing.js'
 import { HostCallError } from './calls.js'
 
 /*
@@ -36,26 +44,8 @@ export interface TransportCounts {
   retried: number
 }
 
-/** grpc-go's http2ErrConvTab: the status of a stream the server reset before any status. */
-const RESET_STATUS: Record<number, StatusName> = {
-  [h2.NGHTTP2_FLOW_CONTROL_ERROR]: 'ResourceExhausted',
-  [h2.NGHTTP2_REFUSED_STREAM]: 'Unavailable',
-  [h2.NGHTTP2_CANCEL]: 'Cancelled',
-  [h2.NGHTTP2_ENHANCE_YOUR_CALM]: 'ResourceExhausted',
-  [h2.NGHTTP2_INADEQUATE_SECURITY]: 'PermissionDenied',
-}
-
-/** grpc-go's HTTPStatusConvTab, for a response that is not gRPC. */
-const HTTP_STATUS: Record<number, StatusName> = {
-  400: 'Internal',
-  401: 'Unauthenticated',
-  403: 'PermissionDenied',
-  404: 'Unimplemented',
-  429: 'Unavailable',
-  502: 'Unavailable',
-  503: 'Unavailable',
-  504: 'Unavailable',
-}
+/** The launcher never limited the size of a message it receives; it still does not. */
+const NO_SIZE_LIMIT = 0xffff_ffff
 
 const bump = (counts: Record<number, number>, code: number): void => {
   counts[code] = (counts[code] ?? 0) + 1
@@ -140,7 +130,7 @@ export class GoBidiStream<Req, Res> {
   /** Frames sent before the server answered: replayed if it refuses the stream unprocessed. */
   #unanswered: Buffer[] | undefined = []
   #req!: ClientHttp2Stream
-  #pending: Buffer = Buffer.alloc(0)
+  #decoder = new MessageDecoder(NO_SIZE_LIMIT)
   #settled: Settled | undefined
   #waiter: (() => void) | undefined
   #httpStatus: number | undefined
@@ -167,10 +157,7 @@ export class GoBidiStream<Req, Res> {
   send(message: Req): void {
     if (this.#settled !== undefined || this.#reset) return // grpc-go: Send after the end is io.EOF
     const body = this.#serialize(message)
-    const frame = Buffer.allocUnsafe(5 + body.length)
-    frame.writeUInt8(0, 0)
-    frame.writeUInt32BE(body.length, 1)
-    body.copy(frame, 5)
+    const frame = Buffer.concat([messagePrefix(body.length), body])
     this.#unanswered?.push(frame)
     this.#req.write(frame)
   }
@@ -205,7 +192,7 @@ export class GoBidiStream<Req, Res> {
       ...this.#metadata,
     })
     this.#req = req
-    this.#pending = Buffer.alloc(0)
+    this.#decoder = new MessageDecoder(NO_SIZE_LIMIT)
     this.#readDone = false
     req.on('response', (headers: IncomingHttpHeaders, flags: number) => {
       if (req !== this.#req) return
@@ -232,18 +219,15 @@ export class GoBidiStream<Req, Res> {
   }
 
   #onData(chunk: Buffer): void {
-    let buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk])
-    while (buf.length >= 5) {
-      const length = buf.readUInt32BE(1)
-      if (buf.length < 5 + length) break
-      if (buf[0] !== 0) {
-        this.#fail('Internal', 'grpc: compressed message received without compression negotiated')
-        return
-      }
-      this.#messages.push(this.#deserialize(buf.subarray(5, 5 + length)))
-      buf = buf.subarray(5 + length)
+    const bodies: Buffer[] = []
+    try {
+      this.#decoder.push(chunk, bodies)
+    } catch (err) {
+      if (!(err instanceof FramingError)) throw err
+      this.#fail(statusName(err.status.code), err.status.details)
+      return
     }
-    this.#pending = buf
+    for (const body of bodies) this.#messages.push(this.#deserialize(body))
     this.#wake()
   }
 
@@ -254,19 +238,19 @@ export class GoBidiStream<Req, Res> {
     const code = headers['grpc-status']
     if (code === undefined) {
       const http = this.#httpStatus ?? 0
+      const fromHttp = statusFromHttp(http)
       this.#settle(
         http !== 200
-          ? new HostCallError(
-              HTTP_STATUS[http] ?? 'Unknown',
-              `unexpected HTTP status code received from server: ${http}`,
-            )
+          ? new HostCallError(statusName(fromHttp.code), fromHttp.details)
           : new HostCallError('Internal', 'server closed the stream without sending trailers'),
       )
       return
     }
     const status = statusName(Number(code))
     this.#settle(
-      Number(code) === 0 ? null : new HostCallError(status, grpcMessage(headers['grpc-message'])),
+      Number(code) === 0
+        ? null
+        : new HostCallError(status, decodeGrpcMessage(headers['grpc-message'])),
     )
   }
 
@@ -289,10 +273,8 @@ export class GoBidiStream<Req, Res> {
     } else if (code === h2.NGHTTP2_NO_ERROR) {
       this.#fail('Internal', 'server closed the stream without sending trailers')
     } else {
-      this.#fail(
-        RESET_STATUS[code] ?? 'Internal',
-        `stream terminated by RST_STREAM with error code: ${code}`,
-      )
+      const reset = statusFromReset(code)
+      this.#fail(statusName(reset.code), reset.details)
     }
   }
 
@@ -318,16 +300,6 @@ export class GoBidiStream<Req, Res> {
     const waiter = this.#waiter
     this.#waiter = undefined
     waiter?.()
-  }
-}
-
-/** grpc-message is percent-encoded (grpc-js: encodeURI); grpc-go decodes %XX, keeping malformed text. */
-function grpcMessage(value: string | string[] | undefined): string {
-  const raw = Array.isArray(value) ? value.join(',') : (value ?? '')
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
   }
 }
 

@@ -28,6 +28,7 @@ import {
   decodeGrpcMessage,
   MessageDecoder,
   statusFromHttp,
+  statusFromReset,
   type GrpcStatus,
 } from './wire/grpc-framing.js'
 import { SERVICES, type MethodSpec } from './wire/schema.js'
@@ -93,21 +94,6 @@ function methodSpec(path: string): MethodSpec | undefined {
     methodCache.set(path, spec)
   }
   return spec ?? undefined
-}
-
-/** RST_STREAM codes as grpc-go maps them to statuses. */
-function statusFromReset(rstCode: number): GrpcStatus {
-  const code =
-    rstCode === h2.NGHTTP2_REFUSED_STREAM
-      ? Code.UNAVAILABLE
-      : rstCode === h2.NGHTTP2_CANCEL
-        ? Code.CANCELLED
-        : rstCode === h2.NGHTTP2_ENHANCE_YOUR_CALM
-          ? Code.RESOURCE_EXHAUSTED
-          : rstCode === h2.NGHTTP2_INADEQUATE_SECURITY
-            ? Code.PERMISSION_DENIED
-            : Code.INTERNAL
-  return { code, details: `stream terminated by RST_STREAM with error code: ${rstCode}` }
 }
 
 /** A client for the host services on the broker's unix socket `address`. */

@@ -1,9 +1,11 @@
 /**
  * gRPC over HTTP/2's own encodings, as the spec (PROTOCOL-HTTP2.md) defines them and grpc-go reads and
  * writes them: the 5-byte message prefix (compressed flag, big-endian length), `grpc-timeout` and
- * `grpc-message`'s percent-encoding. The plugin's server (grpc-server.ts) and its host-service client
- * (host-connection.ts) share them.
+ * `grpc-message`'s percent-encoding, and grpc-go's statuses for a response that carries none. The
+ * plugin's server (grpc-server.ts), its host-service client (host-connection.ts) and the test host's
+ * grpc-go stream (shared/host/go-stream.ts) share them.
  */
+import { constants as h2 } from 'node:http2'
 
 /** Numeric gRPC status codes (google.golang.org/grpc/codes). */
 export const Code = {
@@ -159,19 +161,39 @@ export function decodeGrpcMessage(value: string | string[] | undefined): string 
   return Buffer.from(bytes).toString('utf8')
 }
 
+/** grpc-go's HTTPStatusConvTab: the code of a response that is not gRPC, by its HTTP status. */
+const HTTP_STATUS_CODES: Readonly<Record<number, number>> = {
+  400: Code.INTERNAL,
+  401: Code.UNAUTHENTICATED,
+  403: Code.PERMISSION_DENIED,
+  404: Code.UNIMPLEMENTED,
+  429: Code.UNAVAILABLE,
+  502: Code.UNAVAILABLE,
+  503: Code.UNAVAILABLE,
+  504: Code.UNAVAILABLE,
+}
+
 /** The status grpc-go reports when a response carries no grpc-status: from the HTTP status. */
 export function statusFromHttp(httpStatus: number): GrpcStatus {
-  const code =
-    httpStatus === 400
-      ? Code.INTERNAL
-      : httpStatus === 401
-        ? Code.UNAUTHENTICATED
-        : httpStatus === 403
-          ? Code.PERMISSION_DENIED
-          : httpStatus === 404
-            ? Code.UNIMPLEMENTED
-            : httpStatus === 429 || httpStatus === 502 || httpStatus === 503 || httpStatus === 504
-              ? Code.UNAVAILABLE
-              : Code.UNKNOWN
-  return { code, details: `unexpected HTTP status code received from server: ${httpStatus}` }
+  return {
+    code: HTTP_STATUS_CODES[httpStatus] ?? Code.UNKNOWN,
+    details: `unexpected HTTP status code received from server: ${httpStatus}`,
+  }
+}
+
+/** grpc-go's http2ErrConvTab: the code of a stream reset before any status, by RST_STREAM code. */
+const RESET_CODES: Readonly<Record<number, number>> = {
+  [h2.NGHTTP2_FLOW_CONTROL_ERROR]: Code.RESOURCE_EXHAUSTED,
+  [h2.NGHTTP2_REFUSED_STREAM]: Code.UNAVAILABLE,
+  [h2.NGHTTP2_CANCEL]: Code.CANCELLED,
+  [h2.NGHTTP2_ENHANCE_YOUR_CALM]: Code.RESOURCE_EXHAUSTED,
+  [h2.NGHTTP2_INADEQUATE_SECURITY]: Code.PERMISSION_DENIED,
+}
+
+/** The status grpc-go reports for a stream reset before it carried a status. */
+export function statusFromReset(rstCode: number): GrpcStatus {
+  return {
+    code: RESET_CODES[rstCode] ?? Code.INTERNAL,
+    details: `stream terminated by RST_STREAM with error code: ${rstCode}`,
+  }
 }
