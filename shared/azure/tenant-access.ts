@@ -253,14 +253,14 @@ export function withCaFile(
     : async (req) => http({ ...req, extraCa: [await files.readCa(caFile)] })
 }
 
-/**
- * The @azure/identity credential for a tenant (loaded on first use): a client secret, a federated
- * token file, or the default chain (environment, workload identity, managed identity).
- */
 /** @azure/identity, a lazy chunk: loaded on first use, or ahead of it by an attestor's `warm`. */
 export const loadIdentity = (): Promise<typeof import('@azure/identity')> =>
   import('@azure/identity')
 
+/**
+ * The @azure/identity credential for a tenant (loaded on first use): a client secret, a federated
+ * token file, or the default chain (environment, workload identity, managed identity).
+ */
 export async function makeCredential(
   tenantId: string,
   cloud: AzureCloud,

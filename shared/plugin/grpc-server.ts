@@ -26,7 +26,7 @@ import { coarseTimers, type CancelDeadline } from './coarse-timers.js'
 import { PluginError } from './errors.js'
 import { retireAfter } from './stream-budget.js'
 import { StreamReader } from './stream-reader.js'
-import { decodeMessage, encodeFramedMessage, type MessageSpec } from './wire/codec.js'
+import { decodeMessage, encodeFramedMessage } from './wire/codec.js'
 import {
   Code,
   encodeGrpcMessage,
@@ -396,5 +396,3 @@ export function unaryHandler<Req, Res>(
       })
   }
 }
-
-export type { MessageSpec }
