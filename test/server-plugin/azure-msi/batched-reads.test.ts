@@ -1,8 +1,7 @@
 // azure_msi's production dependencies (deps.ts: the REST transport, the Resource Graph batch and the
 // call gate) attesting a booting fleet in process against the emulator with Azure's limits on. The
-// first attestation's VM GET is held by the emulator until every other attestation has finished, so
-// the others are batched whatever the machine's speed: the counts below do not depend on timing
-// (but for one retry of the held read, should the gate's real 15 s attempt timer give up on it).
+// first VM GET to reach ARM is held by the emulator until every other attestation has finished, so
+// the others find a read in flight and are batched.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { encodeMsiPayload } from '../../../shared/azure/payloads.js'
@@ -84,7 +83,7 @@ const io = (): AttestIo => ({
   metadata: {},
 })
 
-test('80 VMs booting at once: one held per-VM read, the other 79 batched into Resource Graph queries', async () => {
+test('80 VMs booting at once: one held per-VM read, the rest batched into Resource Graph queries (≤ 0.1 Azure requests per attestation)', async () => {
   const report = new Report()
   const cfg = buildConfig(
     serverHclFor(emu, [{ tenant: 'contoso' }]),
@@ -111,18 +110,31 @@ test('80 VMs booting at once: one held per-VM read, the other 79 batched into Re
   await attest(tokens[0]!)
   emu.counters.reset()
   emu.faults.set('arm.vm.get', { kind: 'latency', ms: HOLD_MS }, { times: 1 })
-  const first = attest(tokens[1]!)
-  const others = await Promise.all(tokens.slice(2).map(attest))
-  release()
-  const all = [await first, ...others]
+  // whichever attestation reaches ARM first is the one held (the others' token checks may overtake
+  // it), so the hold is released once every attestation but one has finished
+  const booting = tokens.slice(1)
+  let finished = 0
+  const all = await Promise.all(
+    booting.map((token) =>
+      attest(token).finally(() => {
+        if (++finished === booting.length - 1) release()
+      }),
+    ),
+  )
   assert.deepEqual(
     all.map((a) => a.selectorValues.find((v) => v.startsWith('vm-name:'))),
     vms.slice(1).map((vm) => `vm-name:fleet:${vm.name}`),
   )
-  // the held read, plus its retry if the gate's 15 s attempt timer gave up on it on a loaded machine
+  // Exact counts would depend on timing: a batch window (25 ms, a real timer) that catches a single
+  // read on a loaded machine sends it to ARM (a VM and a NIC GET), and the gate's real 15 s attempt
+  // timer may retry the held read. What does not: the fleet was batched, and it cost at most 0.1
+  // Azure requests per attestation instead of 2 (a VM and a NIC GET each).
+  const counts = JSON.stringify(emu.counters.snapshot())
   const gets = emu.counters.get('arm.vm.get')
-  assert.ok(gets === 1 || gets === 2, JSON.stringify(emu.counters.snapshot()))
-  assert.equal(emu.counters.get('arm.nic.get'), 1, JSON.stringify(emu.counters.snapshot()))
+  const nics = emu.counters.get('arm.nic.get')
   const graph = emu.counters.get('arm.resource-graph')
-  assert.ok(graph >= 1 && graph <= 10, JSON.stringify(emu.counters.snapshot()))
+  assert.ok(gets >= 1, counts) // the held read
+  assert.ok(nics <= gets, counts) // only VMs read from ARM had their NIC read from ARM
+  assert.ok(graph >= 1, counts)
+  assert.ok(gets + nics + graph <= booting.length / 10, counts)
 })
