@@ -21,7 +21,6 @@ import {
   checkIssuer,
   checkTokenClaims,
   checkTokenType,
-  loadJose,
   parseMsiToken,
   verifyTokenSignature,
   type ParsedToken,
@@ -135,7 +134,7 @@ export async function signingKeys(
 export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<MsiServerConfig> {
   return {
     ...createAttestor(createDefaultDeps(ctx)),
-    // jose verifies the token, @azure/identity signs ARM in: both lazy chunks, compiled ahead
-    warm: async () => void (await Promise.all([loadJose(), loadIdentity()])),
+    // @azure/identity signs ARM in: a lazy chunk, compiled ahead of the first attestation
+    warm: async () => void (await loadIdentity()),
   }
 }

@@ -1,10 +1,7 @@
-import { ASYMMETRIC_JWS_ALGORITHMS } from '../../shared/azure/jws.js'
-import type { JWK, importJWK as ImportJwk } from 'jose'
+import type { JWK } from 'jose'
+import { ASYMMETRIC_JWS_ALGORITHMS, JwsError, verifyCompactJws } from '../../shared/azure/jws.js'
 import { PluginError, type FailureReason } from '../../shared/plugin/index.js'
 import type { MsiServerConfig, TenantConfig } from './config.js'
-
-/** What jose's importJWK resolves to (a WebCrypto key, or raw bytes for symmetric keys). */
-type VerifyKey = Awaited<ReturnType<typeof ImportJwk>>
 
 /**
  * upstream parity: allowedJWTSignatureAlgorithms. Entra signs with RS256; the rest are accepted as
@@ -25,6 +22,8 @@ export interface ParsedToken {
   compact: string
   alg: (typeof MSI_ALGORITHMS)[number]
   kid: string
+  /** The decoded protected header (its `alg` and `kid` checked, nothing else trusted). */
+  header: Readonly<Record<string, unknown>>
   /** Decoded but unverified claims: only used to pick the key set (tenant, token version). */
   untrustedClaims: Record<string, unknown>
 }
@@ -53,26 +52,6 @@ export interface MsiClaims {
 }
 
 const GO_JOSE = 'go-jose/go-jose'
-/** jose loads on the first verification, off the plugin's cold-start path. */
-let jose: Promise<typeof import('jose')> | undefined
-export const loadJose = () => (jose ??= import('jose'))
-/**
- * Imported verification keys by JWK object and algorithm. `importJWK` (WebCrypto) cost ~0.04 ms per
- * attestation; the JWK objects are the JWKS cache's own, so a key rotation brings new objects and the
- * old entries go with them (WeakMap). A failed import is not kept.
- */
-const importedKeys = new WeakMap<JWK, Map<string, Promise<VerifyKey>>>()
-function importKey(importJWK: typeof ImportJwk, jwk: JWK, alg: string): Promise<VerifyKey> {
-  let byAlg = importedKeys.get(jwk)
-  if (byAlg === undefined) importedKeys.set(jwk, (byAlg = new Map()))
-  let key = byAlg.get(alg)
-  if (key === undefined) {
-    key = importJWK({ ...jwk, alg }, alg)
-    byAlg.set(alg, key)
-    key.catch(() => byAlg.delete(alg))
-  }
-  return key
-}
 const invalid = (reason: FailureReason, message: string) =>
   new PluginError('InvalidArgument', reason, message)
 
@@ -106,6 +85,7 @@ export function parseMsiToken(token: string): ParsedToken {
     compact: token,
     alg: alg as ParsedToken['alg'],
     kid,
+    header: header.value,
     untrustedClaims: 'value' in payload && isRecord(payload.value) ? payload.value : {},
   }
 }
@@ -128,13 +108,10 @@ export async function verifyTokenSignature(
     })
   let payload: Uint8Array
   try {
-    const { compactVerify, importJWK } = await loadJose()
-    const key = await importKey(importJWK, jwk, token.alg)
-    ;({ payload } = await compactVerify(token.compact, key, { algorithms: [token.alg] }))
+    payload = verifyCompactJws(token.compact, token.header, token.alg, jwk)
   } catch (err) {
-    const code = isRecord(err) && typeof err['code'] === 'string' ? err['code'] : ''
     // upstream parity: go-jose reports a bad signature as a failed cryptographic primitive
-    if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED')
+    if (err instanceof JwsError && err.kind === 'signature')
       throw unverifiable(`${GO_JOSE}: error in cryptographic primitive`, err)
     throw unverifiable(err instanceof Error ? err.message : String(err), err)
   }
