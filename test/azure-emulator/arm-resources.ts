@@ -14,6 +14,9 @@ export interface ResourceEntry {
   identity?: Record<string, unknown>
   /** ARM id of the VM this resource is (a VM or instance) or belongs to (its NICs): Resource Graph's lag. */
   ownerVm?: string
+  /** A VM's or instance's `properties.vmId`, and a NIC's `properties.virtualMachine.id`, without `full()`. */
+  vmId?: string
+  attachedTo?: string
   full(): Record<string, unknown>
 }
 
@@ -33,6 +36,7 @@ export function* enumerateResources(
       tags: vm.tags,
       ...optionalIdentity(identityJson(vm.identity, tid)),
       ownerVm: vm.id,
+      vmId: vm.vmId,
       full: () => vmJson(vm, seed),
     })
     const nicEntries = (vm: Vm): ResourceEntry[] =>
@@ -44,6 +48,7 @@ export function* enumerateResources(
         resourceGroup: group,
         tags: {},
         ownerVm: vm.id,
+        attachedTo: nic.attachedTo,
         full: () => nicJson(nic, seed),
       }))
     for (const vm of group.virtualMachines) {

@@ -202,10 +202,12 @@ function execute(
     return nicSummary(subs, seed, rest, visible)
   }
   const typeHint = typeFilter(rest[0])
+  const keys = candidateKeys(rest)
   let rows: Row[] = []
   for (const sub of subs) {
     for (const e of enumerate(sub, seed)) {
       if (typeHint && !typeHint.has(e.type.toLowerCase())) continue
+      if (keys && !keys.admits(e)) continue
       if (!visible(e)) continue
       rows.push(graphRow(e))
     }
@@ -231,11 +233,73 @@ function* enumerateUniformInstances(
           resourceGroup: group,
           tags: vm.tags,
           ownerVm: vm.id,
+          vmId: vm.vmId,
           full: () => vmssVmJson(vm, seed),
         }
       }
     }
   }
+}
+
+/**
+ * The keys every row a leading `where` can match must carry — ids, NICs' `virtualMachine.id`, or
+ * `vmId`s listed in it — so that a fleet's other resources are skipped before their rows (and their
+ * full JSON) are built: the plugins' batched queries name up to 200 VMs among tens of thousands. A
+ * superset only: the `where` stages still run on the rows that pass. Undefined when no leading
+ * `where` pins one of these keys (then every resource is read, as before).
+ */
+function candidateKeys(
+  stages: readonly string[],
+): { admits(e: ResourceEntry): boolean } | undefined {
+  for (const stage of stages) {
+    const m = /^where\s+([\s\S]*)$/i.exec(stage)
+    if (!m) return undefined
+    const keys = keysOf(parseExpr(m[1]!))
+    if (keys) {
+      return {
+        admits: (e) =>
+          keys.ids.has(e.id.toLowerCase()) ||
+          (e.attachedTo !== undefined && keys.attachedTo.has(e.attachedTo.toLowerCase())) ||
+          (e.vmId !== undefined && keys.vmIds.has(e.vmId.toLowerCase())),
+      }
+    }
+  }
+  return undefined
+}
+
+interface Keys {
+  ids: Set<string>
+  attachedTo: Set<string>
+  vmIds: Set<string>
+}
+
+function keysOf(e: Expr): Keys | undefined {
+  if (e.k !== 'bin') return undefined
+  if (e.op === 'and') return keysOf(e.l) ?? keysOf(e.r)
+  if (e.op === 'or') {
+    const l = keysOf(e.l)
+    const r = l && keysOf(e.r)
+    if (!l || !r) return undefined
+    return {
+      ids: new Set([...l.ids, ...r.ids]),
+      attachedTo: new Set([...l.attachedTo, ...r.attachedTo]),
+      vmIds: new Set([...l.vmIds, ...r.vmIds]),
+    }
+  }
+  if (!['==', '=~', 'in', 'in~'].includes(e.op)) return undefined
+  const values = (e.r.k === 'list' ? e.r.items : [e.r]).map((x) =>
+    x.k === 'lit' && typeof x.v === 'string' ? x.v.toLowerCase() : undefined,
+  )
+  if (values.some((v) => v === undefined)) return undefined
+  const set = new Set(values as string[])
+  const l = e.l.k === 'call' && e.l.f === 'tostring' && e.l.args.length === 1 ? e.l.args[0]! : e.l
+  if (l.k !== 'path') return undefined
+  const path = l.p.join('.').toLowerCase()
+  const empty = new Set<string>()
+  if (path === 'id') return { ids: set, attachedTo: empty, vmIds: empty }
+  if (path === 'properties.virtualmachine.id') return { ids: empty, attachedTo: set, vmIds: empty }
+  if (path === 'properties.vmid') return { ids: empty, attachedTo: empty, vmIds: set }
+  return undefined
 }
 
 /** Cheap pre-filter so a `type` clause (`=~`, `==`, `in~`, `in`) skips unrelated resources. */
