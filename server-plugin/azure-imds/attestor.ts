@@ -110,9 +110,15 @@ export function createAttestor(deps: Deps): ServerAttestor<ImdsServerConfig> {
 
 /** The attestor with production dependencies (what `main.ts` loads after Init). */
 export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<ImdsServerConfig> {
+  const deps = createDefaultDeps(ctx)
   return {
-    ...createAttestor(createDefaultDeps(ctx)),
-    // @azure/identity signs ARM in: a lazy chunk, compiled ahead of the first attestation
-    warm: async () => void (await loadIdentity()),
+    ...createAttestor(deps),
+    // ahead of the first attestation: @azure/identity (a lazy chunk) signs ARM in, and the TLS
+    // contexts of Entra's and ARM's endpoints and of the AIA issuers (their CA files) are built
+    warm: async (config) =>
+      void (await Promise.all([
+        loadIdentity(),
+        deps.prepareTrust?.([...config.tenants.map((t) => t.endpoints.caFile), config.caFile]),
+      ])),
   }
 }

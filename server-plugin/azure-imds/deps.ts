@@ -12,7 +12,12 @@ import {
 } from '../../shared/azure/resource-graph-batch.js'
 import { sleep } from '../../shared/azure/retry.js'
 import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
-import { createFileLoader, makeCredential, withCaFile } from '../../shared/azure/tenant-access.js'
+import {
+  createFileLoader,
+  makeCredential,
+  prepareTrust,
+  withCaFile,
+} from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
 import type { PluginContext, ServerAttestorDeps } from '../../shared/plugin/index.js'
 import { PluginError, serverAttestorDeps, systemClock } from '../../shared/plugin/index.js'
@@ -38,6 +43,8 @@ export interface Deps extends ServerAttestorDeps {
   azureFor(tenant: TenantConfig): ImdsAzure
   /** Parsed certificates and verified chains (verify-cache.ts); the attestor makes one if absent. */
   verificationCache?: VerificationCache
+  /** `warm`: the TLS contexts of these CA files (undefined: the system roots), built ahead. */
+  prepareTrust?(caFiles: readonly (string | undefined)[]): Promise<void>
 }
 
 /** A changed trust bundle file is picked up within this long. */
@@ -98,6 +105,9 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
         pools.set(key, pool)
       }
       return pool
+    },
+    async prepareTrust(caFiles) {
+      await Promise.all([...new Set(caFiles)].map((f) => prepareTrust(http, f, files)))
     },
     async tenantId(tenant, signal) {
       if (tenant.tenantId !== undefined) return tenant.tenantId

@@ -132,9 +132,15 @@ export async function signingKeys(
 
 /** The attestor with production dependencies (what `main.ts` loads after Init). */
 export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<MsiServerConfig> {
+  const deps = createDefaultDeps(ctx)
   return {
-    ...createAttestor(createDefaultDeps(ctx)),
-    // @azure/identity signs ARM in: a lazy chunk, compiled ahead of the first attestation
-    warm: async () => void (await loadIdentity()),
+    ...createAttestor(deps),
+    // ahead of the first attestation: @azure/identity (a lazy chunk) signs ARM in, and the TLS
+    // contexts of Entra's and ARM's endpoints (their CA files) are built
+    warm: async (config) =>
+      void (await Promise.all([
+        loadIdentity(),
+        deps.prepareTrust?.([...config.tenants.values()].map((t) => t.endpoints.caFile)),
+      ])),
   }
 }

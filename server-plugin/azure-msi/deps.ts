@@ -17,6 +17,7 @@ import { sleep } from '../../shared/azure/retry.js'
 import {
   createFileLoader,
   makeCredential,
+  prepareTrust,
   withCaFile,
   type FileLoader,
 } from '../../shared/azure/tenant-access.js'
@@ -32,6 +33,8 @@ export interface Deps extends ServerAttestorDeps {
   armFor(tenant: TenantConfig): ArmClient
   /** upstream parity: the server VM's own subscription, used when a tenant configures none. */
   serverSubscription(imdsEndpoint: string | undefined, signal?: AbortSignal): Promise<string>
+  /** `warm`: the TLS contexts of these CA files (undefined: the system roots), built ahead. */
+  prepareTrust?(caFiles: readonly (string | undefined)[]): Promise<void>
 }
 
 /** How long the server's own subscription, once read from IMDS, is reused. */
@@ -83,6 +86,9 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
         armClients.set(tenant.clientKey, client)
       }
       return client
+    },
+    async prepareTrust(caFiles) {
+      await Promise.all([...new Set(caFiles)].map((f) => prepareTrust(http, f, files)))
     },
     async serverSubscription(imdsEndpoint, signal) {
       if (serverSub !== undefined && Date.now() - serverSub.at < SERVER_SUBSCRIPTION_TTL_MS)

@@ -10,7 +10,7 @@ import type { TokenCredential } from '@azure/identity'
 import { parseGoDuration } from '../go/duration.js'
 import { PluginError } from '../plugin/index.js'
 import { acceptedCloudNames, IMDS_ENDPOINT, lookupCloud, type AzureCloud } from './clouds.js'
-import { isLoopbackHost, type HttpFetch } from './http.js'
+import { isLoopbackHost, type HttpFetch, type NodeHttp } from './http.js'
 import { ASYMMETRIC_JWS_ALGORITHMS } from './jws.js'
 
 /** A path of keys inside `plugin_data`: field names, map keys (tenant IDs), list indices. */
@@ -251,6 +251,25 @@ export function withCaFile(
   return caFile === undefined
     ? http
     : async (req) => http({ ...req, extraCa: [await files.readCa(caFile)] })
+}
+
+/**
+ * Builds, ahead of the first request, the TLS trust context `withCaFile(http, caFile, files)` will
+ * use (an attestor's `warm`: no connection, no Azure request). A transport without `prepare` (a
+ * test fake) or an unreadable CA file is left for the first request to handle.
+ */
+export async function prepareTrust(
+  http: HttpFetch,
+  caFile: string | undefined,
+  files: FileLoader,
+): Promise<void> {
+  const prepare = (http as Partial<NodeHttp>).prepare
+  if (prepare === undefined) return
+  try {
+    prepare(caFile === undefined ? undefined : [await files.readCa(caFile)])
+  } catch {
+    // the first request reports it
+  }
 }
 
 /** @azure/identity, a lazy chunk: loaded on first use, or ahead of it by an attestor's `warm`. */

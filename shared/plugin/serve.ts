@@ -304,8 +304,9 @@ class PluginRuntime<C> {
   #warmOnce(): void {
     if (this.#warmed || !this.#configured) return
     this.#warmed = true
+    const config = this.#configs.get()
     this.#attestor
-      ?.then((attestor) => ('warm' in attestor ? attestor.warm?.() : undefined))
+      ?.then((attestor) => ('warm' in attestor ? attestor.warm?.(config) : undefined))
       .catch((err: unknown) =>
         this.#log.debug('Warming the attestor failed', { error: errorMessage(err) }),
       )

@@ -33,11 +33,12 @@ export interface ServerAttestor<C> {
   /** Releases timers, caches and clients on Deinit. */
   close?(): Promise<void> | void
   /**
-   * Loads what the first attestation would otherwise load (modules; never a network call). The
-   * runtime calls it once, in the background, after the first successful Configure, so that the
-   * first attestation does not pay for it.
+   * Loads and builds what the first attestation would otherwise (modules, TLS contexts for the
+   * configured endpoints; never a network call). The runtime calls it once, in the background,
+   * after the first successful Configure, with that config, so that the first attestation does
+   * not pay for it.
    */
-  warm?(): Promise<void>
+  warm?(config: C): Promise<void>
 }
 
 export interface AgentAttestIo {

@@ -249,6 +249,23 @@ describe('kept-alive HTTPS, one pool per trust set', () => {
     assert.equal(delta(start).requests, 4)
   })
 
+  test('prepare builds a trust set without a connection; a bad CA is left to the first request to report', async () => {
+    const http = client()
+    const start = { ...tlsSeen }
+    http.prepare([caA.cert.pem])
+    http.prepare()
+    http.prepare(['-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n'])
+    assert.deepEqual(delta(start), { handshakes: 0, connections: 0, requests: 0 })
+    assert.equal((await get(http, '/ok', [caA.cert.pem])).status, 200)
+    assert.equal((await get(http, '/ok', [caA.cert.pem])).status, 200)
+    assert.deepEqual(delta(start), { handshakes: 1, connections: 1, requests: 2 })
+    await assert.rejects(
+      get(http, '/ok', [
+        '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n',
+      ]),
+    )
+  })
+
   test('a pool keeps at most maxTrustSets trust sets; one let go is rebuilt on use', async () => {
     const http = client({ maxTrustSets: 1 })
     const start = { ...tlsSeen }

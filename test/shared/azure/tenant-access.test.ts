@@ -15,6 +15,7 @@ import {
   createFileLoader,
   endpointOverrides,
   endpointUrl,
+  prepareTrust,
   resolveEndpoints,
   withCaFile,
   type HttpPolicy,
@@ -181,6 +182,28 @@ describe('CA files', () => {
     })
     writeFileSync(missing, 'PEM')
     assert.equal(await files.readCa(missing), 'PEM')
+  })
+
+  test('prepareTrust hands the CA file to the transport ahead of any request, as withCaFile would', async () => {
+    const ca = join(dir, 'warm.pem')
+    writeFileSync(ca, 'PEM-W')
+    const files = createFileLoader(() => 0)
+    const prepared: (readonly string[] | undefined)[] = []
+    let requests = 0
+    const http = Object.assign(
+      async () => {
+        requests++
+        return { status: 200, headers: {}, body: Buffer.alloc(0) }
+      },
+      { prepare: (extraCa?: readonly string[]) => void prepared.push(extraCa) },
+    )
+    await prepareTrust(http, ca, files)
+    await prepareTrust(http, undefined, files)
+    // an unreadable file and a transport without `prepare` are left to the first request
+    await prepareTrust(http, join(dir, 'absent.pem'), files)
+    await prepareTrust(async () => ({ status: 200, headers: {}, body: Buffer.alloc(0) }), ca, files)
+    assert.deepEqual(prepared, [['PEM-W'], undefined])
+    assert.equal(requests, 0)
   })
 
   test('other files are re-read after their TTL on the injected clock', async () => {

@@ -221,6 +221,21 @@ describe('Configure and Validate', () => {
     assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/keep-1')
   })
 
+  test("the attestor's warm runs once, after the first successful Configure, with its config", async () => {
+    const p = track(
+      await loadCrServer({ hcl: `secret = "${CR_SECRET}"\nallowed_identities = ["a", "b"]` }),
+    )
+    const warmed = () => p.logs.filter((l) => l.message === 'Attestor warmed')
+    await waitFor(() => warmed().length === 1)
+    assert.equal(warmed()[0]!.fields['allowed_identities'], 2)
+    await p.configure(`secret = "${CR_SECRET}"`)
+    const attrs = await serverAttest(p, payloadFor('warm-1'), {
+      onChallenge: async (c) => challengeResponse(CR_SECRET, c, 'warm-1'),
+    })
+    assert.equal(attrs.spiffeId, 'spiffe://example.org/spire/agent/cr_test/warm-1')
+    assert.equal(warmed().length, 1)
+  })
+
   test('a Configure racing an Attest: the attestation keeps the config it started with', async () => {
     const p = track(await loadCrServer())
     let reconfigured = false
