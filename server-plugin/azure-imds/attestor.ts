@@ -1,5 +1,4 @@
 import { parseImdsPayload } from '../../shared/azure/imds-payload.js'
-import { loadIdentity } from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
@@ -113,12 +112,9 @@ export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<ImdsSe
   const deps = createDefaultDeps(ctx)
   return {
     ...createAttestor(deps),
-    // ahead of the first attestation: @azure/identity (a lazy chunk) signs ARM in, and the TLS
-    // contexts of Entra's and ARM's endpoints and of the AIA issuers (their CA files) are built
-    warm: async (config) =>
-      void (await Promise.all([
-        loadIdentity(),
-        deps.prepareTrust?.([...config.tenants.map((t) => t.endpoints.caFile), config.caFile]),
-      ])),
+    // ahead of the first attestation, for Entra's and ARM's endpoints and the AIA issuers (their CA files)
+    warm: async (config) => {
+      await deps.warm?.([...config.tenants.map((t) => t.endpoints.caFile), config.caFile])
+    },
   }
 }

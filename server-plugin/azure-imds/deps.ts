@@ -15,7 +15,7 @@ import { lookupTenantId } from '../../shared/azure/tenant-lookup.js'
 import {
   createFileLoader,
   makeCredential,
-  prepareTrust,
+  warmTenantAccess,
   withCaFile,
 } from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
@@ -43,8 +43,8 @@ export interface Deps extends ServerAttestorDeps {
   azureFor(tenant: TenantConfig): ImdsAzure
   /** Parsed certificates and verified chains (verify-cache.ts); the attestor makes one if absent. */
   verificationCache?: VerificationCache
-  /** `warm`: the TLS contexts of these CA files (undefined: the system roots), built ahead. */
-  prepareTrust?(caFiles: readonly (string | undefined)[]): Promise<void>
+  /** `warm`: @azure/identity and the TLS contexts of these CA files (undefined: system roots). */
+  warm?(caFiles: readonly (string | undefined)[]): Promise<void>
 }
 
 /** A changed trust bundle file is picked up within this long. */
@@ -106,9 +106,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
       }
       return pool
     },
-    async prepareTrust(caFiles) {
-      await Promise.all([...new Set(caFiles)].map((f) => prepareTrust(http, f, files)))
-    },
+    warm: (caFiles) => warmTenantAccess(http, files, caFiles),
     async tenantId(tenant, signal) {
       if (tenant.tenantId !== undefined) return tenant.tenantId
       const key = JSON.stringify([tenant.domain, tenant.endpoints.authorityHost])

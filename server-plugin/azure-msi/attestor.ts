@@ -1,7 +1,6 @@
 import type { JWK } from 'jose'
 import { discoveryUrl, KeySourceError } from '../../shared/azure/jwks.js'
 import { parseMsiPayload } from '../../shared/azure/payloads.js'
-import { loadIdentity } from '../../shared/azure/tenant-access.js'
 import { azureFailureStatus } from '../../shared/azure/transient.js'
 import {
   assertNotAttested,
@@ -135,12 +134,9 @@ export function createDefaultAttestor(ctx: PluginContext): ServerAttestor<MsiSer
   const deps = createDefaultDeps(ctx)
   return {
     ...createAttestor(deps),
-    // ahead of the first attestation: @azure/identity (a lazy chunk) signs ARM in, and the TLS
-    // contexts of Entra's and ARM's endpoints (their CA files) are built
-    warm: async (config) =>
-      void (await Promise.all([
-        loadIdentity(),
-        deps.prepareTrust?.([...config.tenants.values()].map((t) => t.endpoints.caFile)),
-      ])),
+    // ahead of the first attestation, for Entra's and ARM's endpoints (their CA files)
+    warm: async (config) => {
+      await deps.warm?.([...config.tenants.values()].map((t) => t.endpoints.caFile))
+    },
   }
 }

@@ -17,7 +17,7 @@ import { sleep } from '../../shared/azure/retry.js'
 import {
   createFileLoader,
   makeCredential,
-  prepareTrust,
+  warmTenantAccess,
   withCaFile,
   type FileLoader,
 } from '../../shared/azure/tenant-access.js'
@@ -33,8 +33,8 @@ export interface Deps extends ServerAttestorDeps {
   armFor(tenant: TenantConfig): ArmClient
   /** upstream parity: the server VM's own subscription, used when a tenant configures none. */
   serverSubscription(imdsEndpoint: string | undefined, signal?: AbortSignal): Promise<string>
-  /** `warm`: the TLS contexts of these CA files (undefined: the system roots), built ahead. */
-  prepareTrust?(caFiles: readonly (string | undefined)[]): Promise<void>
+  /** `warm`: @azure/identity and the TLS contexts of these CA files (undefined: system roots). */
+  warm?(caFiles: readonly (string | undefined)[]): Promise<void>
 }
 
 /** How long the server's own subscription, once read from IMDS, is reused. */
@@ -87,9 +87,7 @@ export function createDefaultDeps(ctx: PluginContext, http: HttpFetch = nodeHttp
       }
       return client
     },
-    async prepareTrust(caFiles) {
-      await Promise.all([...new Set(caFiles)].map((f) => prepareTrust(http, f, files)))
-    },
+    warm: (caFiles) => warmTenantAccess(http, files, caFiles),
     async serverSubscription(imdsEndpoint, signal) {
       if (serverSub !== undefined && Date.now() - serverSub.at < SERVER_SUBSCRIPTION_TTL_MS)
         return serverSub.value

@@ -277,6 +277,21 @@ export const loadIdentity = (): Promise<typeof import('@azure/identity')> =>
   import('@azure/identity')
 
 /**
+ * An Azure attestor's `warm`: @azure/identity (a lazy chunk that signs ARM in) compiled, and the TLS
+ * contexts of these CA files (undefined: the system roots) built — no connection, no Azure request.
+ */
+export async function warmTenantAccess(
+  http: HttpFetch,
+  files: FileLoader,
+  caFiles: readonly (string | undefined)[],
+): Promise<void> {
+  await Promise.all([
+    loadIdentity(),
+    ...[...new Set(caFiles)].map((caFile) => prepareTrust(http, caFile, files)),
+  ])
+}
+
+/**
  * The @azure/identity credential for a tenant (loaded on first use): a client secret, a federated
  * token file, or the default chain (environment, workload identity, managed identity).
  */
