@@ -109,6 +109,9 @@ test('keys under or / and / not, and a where after a project: the rows of a full
     `resources | where id =~ '${a.id}' or name startswith 'vm-1'`,
     `resources | where not(id =~ '${a.id}') | where type =~ 'microsoft.network/networksecuritygroups'`,
     `resources | project id, name | where id =~ '${a.id}'`,
+    // an empty literal matches every resource that lacks the column: no key can be read from it
+    `resources | where properties.vmId == ''`,
+    `resources | where tostring(properties.virtualMachine.id) in~ ('', '${a.id}')`,
   ]) {
     sameAsFullScan(q, 1)
   }

@@ -290,15 +290,17 @@ function keysOf(e: Expr): Keys | undefined {
   const values = (e.r.k === 'list' ? e.r.items : [e.r]).map((x) =>
     x.k === 'lit' && typeof x.v === 'string' ? x.v.toLowerCase() : undefined,
   )
-  if (values.some((v) => v === undefined)) return undefined
+  // '' also matches every resource without the column (an absent value compares as ''): no key
+  if (values.some((v) => v === undefined || v === '')) return undefined
   const set = new Set(values as string[])
   const l = e.l.k === 'call' && e.l.f === 'tostring' && e.l.args.length === 1 ? e.l.args[0]! : e.l
   if (l.k !== 'path') return undefined
-  const path = l.p.join('.').toLowerCase()
+  // paths are case-sensitive, as `evaluate` reads them
+  const path = l.p.join('.')
   const empty = new Set<string>()
   if (path === 'id') return { ids: set, attachedTo: empty, vmIds: empty }
-  if (path === 'properties.virtualmachine.id') return { ids: empty, attachedTo: set, vmIds: empty }
-  if (path === 'properties.vmid') return { ids: empty, attachedTo: empty, vmIds: set }
+  if (path === 'properties.virtualMachine.id') return { ids: empty, attachedTo: set, vmIds: empty }
+  if (path === 'properties.vmId') return { ids: empty, attachedTo: empty, vmIds: set }
   return undefined
 }
 
